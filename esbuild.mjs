@@ -1,0 +1,55 @@
+// Builds every bundle of ULPT Studio.
+//   node esbuild.mjs            extension host, trainer process, CLI (node) + webviews (browser) into dist/
+//   node esbuild.mjs --tests    also the test files into out/test/ (one bundle per test file)
+//   node esbuild.mjs --only-tests test/unit/a.test.ts …   just those test files (for working on one test)
+//   node esbuild.mjs --watch    rebuild on change
+// tfjs-core and its CPU/WASM backends are bundled; the WASM binaries are copied beside the bundles. The native
+// tfjs-node packages stay external: they are optional and found at run time (src/backend.ts).
+import * as esbuild from 'esbuild';
+import { copyFileSync, mkdirSync, readdirSync, existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const args = new Set(process.argv.slice(2));
+const production = args.has('--production');
+const external = ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'];
+
+const node = {
+  bundle: true,
+  platform: 'node',
+  target: 'node18',
+  format: 'cjs',
+  sourcemap: !production,
+  minify: production,
+  external,
+  // The ES module builds of tfjs: one copy of tfjs-core, whose package.json lists its side-effect files.
+  mainFields: ['module', 'main'],
+  logLevel: 'warning',
+};
+
+function copyWasm(dir) {
+  mkdirSync(dir, { recursive: true });
+  const src = 'node_modules/@tensorflow/tfjs-backend-wasm/dist';
+  for (const f of readdirSync(src)) if (f.endsWith('.wasm')) copyFileSync(join(src, f), join(dir, f));
+}
+
+const builds = [
+  { ...node, entryPoints: { cli: 'src/cli.ts', trainer: 'src/process/trainer.ts', extension: 'extension/extension.ts' }, outdir: 'dist' },
+];
+if (existsSync('webview/main.ts')) {
+  builds.push({ bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: !production, minify: production,
+    entryPoints: { webview: 'webview/main.ts' }, outdir: 'dist', logLevel: 'warning' });
+}
+const only = args.has('--only-tests') ? process.argv.slice(2).filter((a) => a.endsWith('.ts')) : null;
+if (only) builds.length = 0;
+if (args.has('--tests') || only) {
+  const tests = only ?? readdirSync('test/unit').filter((f) => f.endsWith('.test.ts')).map((f) => join('test/unit', f));
+  if (!only) rmSync('out/test', { recursive: true, force: true });
+  builds.push({ ...node, sourcemap: true, entryPoints: tests, outdir: 'out/test/unit' });
+  copyWasm('out/test/unit');
+}
+if (!only) copyWasm('dist');
+if (args.has('--watch')) {
+  for (const b of builds) await (await esbuild.context(b)).watch();
+} else {
+  await Promise.all(builds.map((b) => esbuild.build(b)));
+}
