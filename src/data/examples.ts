@@ -1,0 +1,179 @@
+// From records to token ids for a causal LM: prompt = filled template, target = the verbalized label
+// (classification) or the target text + EOS (generation). The loss is taken on the target tokens only.
+import type { TaskConfig } from '../config';
+import type { TextTokenizer } from '../models/tokenizer';
+import { DatasetError, describeValue } from './errors';
+import type { DataRecord } from './readers';
+import { fieldText, fillTemplate, templateFields } from './template';
+
+export interface Example {
+  inputIds: number[];
+  targetIds: number[];
+  /** Classification: index into TaskLabels.names. */
+  label?: number;
+  /** The text `targetIds` encode (the verbalizer word for classification), without the EOS token. */
+  targetText: string;
+  where: DataRecord['where'];
+}
+
+/** Classification labels: names[i] is the value found in the data, words[i] the text the model learns to write. */
+export interface TaskLabels {
+  names: string[];
+  words: string[];
+}
+
+const DEFAULT_TEMPLATE = '{input}';
+
+/**
+ * The task's label set: `task.labels` in the order written, else the distinct values of the target field, sorted
+ * (numerically when every value is a number, so 2 comes before 10), each verbalized as " " + value.
+ */
+export function resolveLabels(task: TaskConfig, records: DataRecord[]): TaskLabels {
+  if (task.labels && Object.keys(task.labels).length > 0) {
+    return { names: Object.keys(task.labels), words: Object.values(task.labels) };
+  }
+  const values = new Set(records.map((r) => labelValue(r, task.targetField)));
+  const names = sortLabels([...values]);
+  if (names.length === 0) throw new Error('No labels: the dataset has no records to take label values from.');
+  return { names, words: names.map((n) => ` ${n}`) };
+}
+
+/** Numeric order when every label is a number (so 2 precedes 10), else code-unit order: the same on every machine. */
+function sortLabels(names: string[]): string[] {
+  const numeric = names.every((s) => s.trim() !== '' && Number.isFinite(Number(s)));
+  const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return names.sort(numeric ? (a, b) => Number(a) - Number(b) || byText(a, b) : byText);
+}
+
+/** Tokenized examples in record order. Throws DatasetError naming the record for anything unusable. */
+export function buildExamples(
+  records: DataRecord[], task: TaskConfig, tok: TextTokenizer, maxLength: number, labels?: TaskLabels,
+): Example[] {
+  if (!Number.isInteger(maxLength) || maxLength < 1) throw new Error(`maxLength must be a positive integer, got ${maxLength}.`);
+  const labelSet = task.type === 'classification' ? labels ?? resolveLabels(task, records) : undefined;
+  const index = new Map(labelSet?.names.map((n, i) => [n, i]));
+  return records.map((record) => {
+    const target = labelSet ? classificationTarget(record, task, labelSet, index) : generationTarget(record, task);
+    const eos = !labelSet && tok.eosId !== null ? [tok.eosId] : [];
+    const targetIds = [...tok.encode(target.text), ...eos];
+    if (targetIds.length === 0) {
+      const problem = `the target "${target.text}" encodes to no tokens; there is nothing to learn.`;
+      throw new DatasetError(record.where, problem, task.targetField);
+    }
+    const inputIds = fitInput(tok.encode(promptText(record, task)), targetIds.length, maxLength, record, task);
+    const example: Example = { inputIds, targetIds, targetText: target.text, where: record.where };
+    if (target.label !== undefined) example.label = target.label;
+    return example;
+  });
+}
+
+/** The filled template. The default "{input}" reads task.inputField, so users can point it at "text" etc. */
+export function promptText(record: DataRecord, task: TaskConfig): string {
+  const template = task.template || DEFAULT_TEMPLATE;
+  if (template === DEFAULT_TEMPLATE) {
+    return fieldText(record.fields, task.inputField, record.where, 'it is the task\'s inputField');
+  }
+  const misread = task.inputField !== 'input' && !('input' in record.fields) && templateFields(template).includes('input');
+  if (misread) {
+    throw new DatasetError(record.where, `field "input" is missing; your template uses {input}, but inputField ` +
+      `"${task.inputField}" applies only to the default template "{input}": write {${task.inputField}} instead.`, 'input');
+  }
+  return fillTemplate(template, record.fields, record.where);
+}
+
+function classificationTarget(
+  record: DataRecord, task: TaskConfig, labels: TaskLabels, index: Map<string, number>,
+): { text: string; label: number } {
+  const value = labelValue(record, task.targetField, labels);
+  const label = index.get(value);
+  if (label === undefined) {
+    throw new DatasetError(record.where, `label "${value}" in field "${task.targetField}" is not one of the task's labels ` +
+      `(${labels.names.join(', ')}).`, task.targetField);
+  }
+  return { text: labels.words[label], label };
+}
+
+/** The label as a string (numbers and booleans stringified); anything else is refused, naming what was expected. */
+function labelValue(record: DataRecord, field: string, labels?: TaskLabels): string {
+  const value = record.fields[field];
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return String(value);
+  const expected = labels ? `a string (one of: ${labels.names.join(', ')})` : 'a string or number label';
+  const found = value === undefined ? 'is missing' : `is ${describeValue(value)}`;
+  throw new DatasetError(record.where, `field "${field}" ${found}; expected ${expected}.`, field);
+}
+
+function generationTarget(record: DataRecord, task: TaskConfig): { text: string; label?: undefined } {
+  const value = record.fields[task.targetField];
+  if (typeof value === 'string') return { text: value };
+  if (typeof value === 'number' || typeof value === 'boolean') return { text: String(value) };
+  const found = value === undefined ? 'is missing' : `is ${describeValue(value)}`;
+  throw new DatasetError(record.where, `field "${task.targetField}" ${found}; expected the target text (a string).`, task.targetField);
+}
+
+/**
+ * Cuts the prompt from the left so prompt + target fit maxLength. The end of the prompt is kept: it holds the
+ * template's cue ("Sentiment:") right before the answer. The target is never cut: a cut label teaches nothing.
+ */
+function fitInput(inputIds: number[], targetLength: number, maxLength: number, record: DataRecord, task: TaskConfig): number[] {
+  const room = maxLength - targetLength;
+  if (room < 0) {
+    throw new DatasetError(record.where, `the target in field "${task.targetField}" is ${targetLength} tokens, longer than ` +
+      `maxLength (${maxLength}); raise maxLength or shorten the target.`, task.targetField);
+  }
+  if (inputIds.length <= room) return inputIds;
+  if (room === 0) {
+    throw new DatasetError(record.where, `the target in field "${task.targetField}" takes all ${maxLength} tokens of ` +
+      'maxLength, leaving no room for the prompt; raise maxLength.', task.targetField);
+  }
+  return inputIds.slice(inputIds.length - room);
+}
+
+/**
+ * A seeded split into train and validation (the same seed gives the same split). Both parts keep the items'
+ * original order; `fraction` of them (rounded) go to validation. `seed` may be a 64-bit decimal string.
+ */
+export function splitValidation<T>(items: T[], fraction: number, seed: number | bigint | string): { train: T[]; validation: T[] } {
+  if (!(fraction >= 0 && fraction < 1)) throw new Error(`validationSplit must be at least 0 and below 1, got ${fraction}.`);
+  if (fraction === 0) return { train: items.slice(), validation: [] };
+  const count = Math.round(items.length * fraction);
+  if (count === 0 || count === items.length) {
+    throw new Error(`validationSplit ${fraction} of ${items.length} examples leaves ${count === 0 ? 'no validation' : 'no training'} ` +
+      'examples; change the fraction or give a validation file.');
+  }
+  const order = shuffledIndices(items.length, mulberry32(seed32(seed)));
+  const held = new Set(order.slice(0, count));
+  return { train: items.filter((_, i) => !held.has(i)), validation: items.filter((_, i) => held.has(i)) };
+}
+
+function shuffledIndices(n: number, random: () => number): number[] {
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) { // Fisher–Yates
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
+
+/** Folds a seed of up to 64 bits into 32 (high word XOR low word), so "42" and 42 agree. */
+function seed32(seed: number | bigint | string): number {
+  let big: bigint;
+  try {
+    big = BigInt(typeof seed === 'number' ? Math.trunc(seed) : seed);
+  } catch {
+    throw new Error(`The seed must be an integer, got "${seed}".`);
+  }
+  big = BigInt.asUintN(64, big);
+  return Number((big >> 32n) ^ (big & 0xffffffffn)) >>> 0;
+}
+
+/** mulberry32: a tiny, well-mixed 32-bit PRNG; returns floats in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
