@@ -1,0 +1,212 @@
+// GPT-2 (Radford et al. 2019) as Hugging Face's GPT2LMHeadModel computes it, in inference mode (no dropout).
+// Weight names are the checkpoint's keys without the `transformer.` prefix; Conv1D weights are stored [in, out],
+// so a projection is x @ W + b with no transpose.
+import { tf, type Tensor } from '../backend';
+import type { Architecture, CausalLM, HostTensor, ModelInfo } from './types';
+import type { TextTokenizer } from './tokenizer';
+
+export interface GPT2Config {
+  vocab_size: number;
+  n_positions: number;
+  n_embd: number;
+  n_layer: number;
+  n_head: number;
+  n_inner: number;
+  layer_norm_epsilon: number;
+  activation_function: 'gelu_new' | 'gelu' | 'gelu_pytorch_tanh' | 'relu';
+  eos_token_id: number | null;
+}
+
+function int(json: Record<string, unknown>, key: string, file: string, fallback?: number): number {
+  const v = json[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+    throw new Error(`${file}: field "${key}" must be a positive integer, got ${JSON.stringify(json[key])}.`);
+  }
+  return v;
+}
+
+function parseConfig(json: Record<string, unknown>, file: string): GPT2Config {
+  const n_embd = int(json, 'n_embd', file);
+  const n_head = int(json, 'n_head', file);
+  if (n_embd % n_head !== 0) throw new Error(`${file}: n_embd (${n_embd}) must be divisible by n_head (${n_head}).`);
+  const act = (json.activation_function ?? 'gelu_new') as string;
+  if (!['gelu_new', 'gelu', 'gelu_pytorch_tanh', 'relu'].includes(act)) {
+    throw new Error(`${file}: activation_function "${act}" is not supported (gelu_new, gelu, gelu_pytorch_tanh, relu).`);
+  }
+  const inner = json.n_inner;
+  return {
+    vocab_size: int(json, 'vocab_size', file),
+    n_positions: int(json, 'n_positions', file, json.n_ctx as number | undefined),
+    n_embd,
+    n_layer: int(json, 'n_layer', file),
+    n_head,
+    n_inner: inner == null ? 4 * n_embd : int(json, 'n_inner', file),
+    layer_norm_epsilon: typeof json.layer_norm_epsilon === 'number' ? json.layer_norm_epsilon : 1e-5,
+    activation_function: act as GPT2Config['activation_function'],
+    eos_token_id: typeof json.eos_token_id === 'number' ? json.eos_token_id : null,
+  };
+}
+
+/** Hub checkpoints come as `transformer.h.0…` (GPT2LMHeadModel) or `h.0…` (GPT2Model); lm_head is tied to wte. */
+function sanitize(weights: Map<string, HostTensor>): Map<string, HostTensor> {
+  const out = new Map<string, HostTensor>();
+  for (const [key, t] of weights) out.set(key.startsWith('transformer.') ? key.slice('transformer.'.length) : key, t);
+  const head = out.get('lm_head.weight');
+  const wte = out.get('wte.weight');
+  // A separate head equal in shape is used as is; GPT-2 ties it, so a missing head means "use wte".
+  if (!head && wte) out.set('lm_head.weight', wte);
+  return out;
+}
+
+function expectedShapes(c: GPT2Config): Map<string, number[]> {
+  const d = c.n_embd;
+  const s = new Map<string, number[]>([
+    ['wte.weight', [c.vocab_size, d]],
+    ['wpe.weight', [c.n_positions, d]],
+    ['ln_f.weight', [d]],
+    ['ln_f.bias', [d]],
+    ['lm_head.weight', [c.vocab_size, d]],
+  ]);
+  for (let i = 0; i < c.n_layer; i++) {
+    const p = `h.${i}.`;
+    s.set(p + 'ln_1.weight', [d]).set(p + 'ln_1.bias', [d]);
+    s.set(p + 'attn.c_attn.weight', [d, 3 * d]).set(p + 'attn.c_attn.bias', [3 * d]);
+    s.set(p + 'attn.c_proj.weight', [d, d]).set(p + 'attn.c_proj.bias', [d]);
+    s.set(p + 'ln_2.weight', [d]).set(p + 'ln_2.bias', [d]);
+    s.set(p + 'mlp.c_fc.weight', [d, c.n_inner]).set(p + 'mlp.c_fc.bias', [c.n_inner]);
+    s.set(p + 'mlp.c_proj.weight', [c.n_inner, d]).set(p + 'mlp.c_proj.bias', [d]);
+  }
+  return s;
+}
+
+/** Old checkpoints store the causal mask as buffers; the model builds its own. */
+const ignoredKey = (key: string) => /(^|\.)attn\.(masked_)?bias$/.test(key);
+
+class GPT2 implements CausalLM {
+  readonly weights: Map<string, Tensor>;
+  private readonly w: (key: string) => Tensor;
+  private readonly headT: Tensor; // [d, V], lm_head transposed once
+
+  constructor(host: Map<string, HostTensor>, readonly config: GPT2Config, readonly info: ModelInfo, readonly tokenizer: TextTokenizer) {
+    const shared = new Map<HostTensor, Tensor>();
+    this.weights = new Map();
+    for (const [key, t] of host) {
+      // Tied weights (wte and lm_head) share one tensor.
+      const existing = shared.get(t);
+      const tensor = existing ?? tf.tensor(t.data, t.shape, 'float32');
+      shared.set(t, tensor);
+      this.weights.set(key, tensor);
+    }
+    this.w = (key) => {
+      const t = this.weights.get(key);
+      if (!t) throw new Error(`GPT-2 weight "${key}" is missing.`);
+      return t;
+    };
+    this.headT = tf.keep(tf.transpose(this.w('lm_head.weight')));
+  }
+
+  embed(ids: Tensor): Tensor {
+    return tf.gather(this.w('wte.weight'), ids); // [B, S, d]
+  }
+
+  hidden(inputs: Tensor, mask: Tensor): Tensor {
+    return tf.tidy(() => {
+      const [B, T, d] = inputs.shape as [number, number, number];
+      if (T > this.config.n_positions) {
+        throw new Error(`The sequence has ${T} positions (virtual tokens included) but this GPT-2 supports ${this.config.n_positions}.`);
+      }
+      const pos = tf.slice(this.w('wpe.weight'), [0, 0], [T, d]); // [T, d]
+      let h = tf.add(inputs, pos); // [B, T, d]
+      const bias = attentionBias(mask as Tensor, T); // [B, 1, T, T]
+      for (let i = 0; i < this.config.n_layer; i++) h = this.block(h, bias, i, B, T);
+      return this.layerNorm(h, 'ln_f');
+    });
+  }
+
+  logits(hidden: Tensor): Tensor {
+    return tf.matMul(hidden, this.headT); // [N, V]
+  }
+
+  private block(h: Tensor, bias: Tensor, i: number, B: number, T: number): Tensor {
+    const p = `h.${i}.`;
+    const attn = this.attention(this.layerNorm(h, p + 'ln_1'), bias, p, B, T);
+    h = tf.add(h, attn);
+    return tf.add(h, this.mlp(this.layerNorm(h, p + 'ln_2'), p, B, T));
+  }
+
+  private attention(x: Tensor, bias: Tensor, p: string, B: number, T: number): Tensor {
+    const d = this.config.n_embd;
+    const H = this.config.n_head;
+    const hd = d / H;
+    const qkv = this.linear(tf.reshape(x, [B * T, d]), p + 'attn.c_attn'); // [B·T, 3d]
+    const heads = (k: number) => tf.transpose(tf.reshape(tf.slice(qkv, [0, k * d], [B * T, d]), [B, T, H, hd]), [0, 2, 1, 3]); // [B, H, T, hd]
+    const [q, k, v] = [heads(0), heads(1), heads(2)];
+    const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)), bias); // [B, H, T, T]
+    const y = tf.matMul(tf.softmax(scores), v); // [B, H, T, hd]
+    const merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, d]); // [B·T, d]
+    return tf.reshape(this.linear(merged, p + 'attn.c_proj'), [B, T, d]);
+  }
+
+  private mlp(x: Tensor, p: string, B: number, T: number): Tensor {
+    const d = this.config.n_embd;
+    const up = this.linear(tf.reshape(x, [B * T, d]), p + 'mlp.c_fc'); // [B·T, inner]
+    const down = this.linear(activation(up, this.config.activation_function), p + 'mlp.c_proj'); // [B·T, d]
+    return tf.reshape(down, [B, T, d]);
+  }
+
+  /** Conv1D: y = x @ W + b with W stored [in, out]. */
+  private linear(x: Tensor, name: string): Tensor {
+    return tf.add(tf.matMul(x, this.w(name + '.weight')), this.w(name + '.bias'));
+  }
+
+  private layerNorm(x: Tensor, name: string): Tensor {
+    const { mean, variance } = tf.moments(x, -1, true);
+    const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.config.layer_norm_epsilon)));
+    return tf.add(tf.mul(normed, this.w(name + '.weight')), this.w(name + '.bias'));
+  }
+
+  dispose(): void {
+    for (const t of new Set(this.weights.values())) t.dispose();
+    this.headT.dispose();
+  }
+}
+
+/** Additive attention bias: 0 where a query may see a key (causal and not padding), a large negative elsewhere. */
+export function attentionBias(mask: Tensor, T: number): Tensor {
+  return tf.tidy(() => {
+    const causal = tf.linalg.bandPart(tf.ones([T, T]), -1, 0); // [T, T] lower triangle
+    const keys = tf.expandDims(tf.expandDims(tf.cast(mask, 'float32'), 1), 1); // [B, 1, 1, T]
+    const allowed = tf.mul(causal, keys); // [B, 1, T, T]
+    return tf.mul(tf.sub(1, allowed), -1e9);
+  });
+}
+
+function activation(x: Tensor, kind: GPT2Config['activation_function']): Tensor {
+  switch (kind) {
+    case 'gelu_new':
+    case 'gelu_pytorch_tanh': {
+      // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+      const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
+      return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
+    }
+    case 'gelu':
+      return tf.mul(tf.mul(0.5, x), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
+    case 'relu':
+      return tf.relu(x);
+    default: {
+      const never: never = kind;
+      throw new Error(`Unknown activation ${String(never)}`);
+    }
+  }
+}
+
+export const gpt2: Architecture<GPT2Config> = {
+  modelType: 'gpt2',
+  embeddingKey: 'wte.weight',
+  parseConfig,
+  sanitize,
+  expectedShapes,
+  ignoredKey,
+  dims: (c) => ({ hiddenSize: c.n_embd, vocabSize: c.vocab_size, maxPositions: c.n_positions, numLayers: c.n_layer, numHeads: c.n_head }),
+  build: (weights, config, info: ModelInfo, tokenizer: TextTokenizer) => new GPT2(weights, config, info, tokenizer),
+};

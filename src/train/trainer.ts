@@ -1,0 +1,277 @@
+// The training loop: frozen model + trainable prompt, AdamW on the prompt's variables only, evaluation and
+// best-adapter selection, checkpoints that resume exactly. Progress goes out as protocol messages and into the
+// run folder (config.json, metrics.jsonl, checkpoint.safetensors, best.ulpt, final.ulpt).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { tf, type BackendReport, type Scalar, type Tensor } from '../backend';
+import type { TrainConfig } from '../config';
+import { readRecords, buildExamples, resolveLabels, splitValidation, type Example, type TaskLabels } from '../data';
+import { writeAdapter, trainableParameters, type Adapter } from '../io/adapter';
+import { writeFileAtomic } from '../io/atomic';
+import { loadModel } from '../models/loader';
+import type { CausalLM } from '../models/types';
+import type { MetricsLine, RunSummary, TrainerMessage, ModelSummary } from '../protocol';
+import { parseSeed } from '../ulpt/projection';
+import { createPrompt, type PromptModule } from '../ulpt/prompt';
+import { collate, ExampleStream } from './batch';
+import { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint, type LoopState } from './checkpoint';
+import { evaluate, primaryMetric, type LabelSet } from './evaluate';
+import { batchLoss } from './objective';
+import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from './optimizer';
+import { learningRate } from './schedule';
+
+export interface TrainOptions {
+  runDir: string;
+  backend: BackendReport;
+  resume?: boolean;
+  /** End this session after this many optimiser steps in total (the schedule still spans config.steps). */
+  stopAtStep?: number;
+  /** Polled between steps; true ends the run cleanly with a checkpoint (the Stop button, Ctrl+C). */
+  shouldStop?: () => boolean;
+  onMessage?: (m: TrainerMessage) => void;
+  /** An already loaded model (the experiment runner reuses one across runs). */
+  model?: CausalLM;
+}
+
+export interface PreparedData {
+  train: Example[];
+  validation: Example[];
+  labels: TaskLabels | null;
+  labelSet: LabelSet | null;
+}
+
+export async function prepareData(config: TrainConfig, model: CausalLM): Promise<PreparedData> {
+  const { task } = config;
+  const trainRecords = await readRecords(config.train);
+  const validationRecords = config.validation ? await readRecords(config.validation) : [];
+  const labels = task.type === 'classification' ? resolveLabels(task, [...trainRecords, ...validationRecords]) : null;
+  const build = (records: typeof trainRecords) => buildExamples(records, task, model.tokenizer, config.maxLength, labels ?? undefined);
+  let train = build(trainRecords);
+  let validation = build(validationRecords);
+  if (!config.validation && config.validationSplit > 0) ({ train, validation } = splitValidation(train, config.validationSplit, config.seed));
+  const labelSet = labels ? { names: labels.names, tokens: labels.words.map((w) => model.tokenizer.encode(w)) } : null;
+  return { train, validation, labels, labelSet };
+}
+
+export function modelSummary(model: CausalLM): ModelSummary {
+  const { modelType, name, hiddenSize, vocabSize, numLayers, parameters, fingerprint } = model.info;
+  return { modelType, name, hiddenSize, vocabSize, numLayers, parameters, fingerprint };
+}
+
+/** The adapter for the prompt's current values. Paths in the stored config are reduced to file names. */
+export function adapterFor(prompt: PromptModule, config: TrainConfig, model: CausalLM, labels: TaskLabels | null, extra: { step: number; metrics: Record<string, number>; backend: string }): Adapter {
+  const base = (p?: string) => (p ? path.basename(p) : undefined);
+  return {
+    meta: {
+      format: 'ulpt-adapter',
+      version: 1,
+      method: prompt.method,
+      num_virtual_tokens: prompt.length,
+      rank: prompt.rank,
+      hidden_size: prompt.hidden,
+      alignment: prompt.alignment,
+      seed: parseSeed(config.seed).toString(),
+      base_model: { model_type: model.info.modelType, name: model.info.name, fingerprint: model.info.fingerprint, vocab_size: model.info.vocabSize },
+      task: {
+        type: config.task.type,
+        template: config.task.template,
+        input_field: config.task.inputField,
+        target_field: config.task.targetField,
+        ...(labels ? { labels: { names: labels.names, words: labels.words } } : {}),
+      },
+      training: { ...config, model: base(config.model), train: base(config.train), validation: base(config.validation), out: base(config.out), steps_done: extra.step, backend: extra.backend },
+      metrics: extra.metrics,
+      trainable_parameters: prompt.trainableParameters,
+      created: new Date().toISOString(),
+    },
+    tensors: prompt.read(),
+  };
+}
+
+function checkFits(config: TrainConfig, model: CausalLM): void {
+  const total = config.maxLength + config.promptLength;
+  if (total > model.info.maxPositions) {
+    throw new Error(`maxLength (${config.maxLength}) + promptLength (${config.promptLength}) = ${total} exceeds the ${model.info.maxPositions} positions ${model.info.name} supports.`);
+  }
+}
+
+class RunFiles {
+  constructor(readonly dir: string) {
+    fs.mkdirSync(dir, { recursive: true });
+  }
+  file(name: string): string {
+    return path.join(this.dir, name);
+  }
+  appendMetrics(line: MetricsLine): void {
+    fs.appendFileSync(this.file('metrics.jsonl'), JSON.stringify(line) + '\n');
+  }
+  /** On resume, drop lines written after the checkpoint (they will be produced again). */
+  truncateMetrics(afterStep: number): void {
+    const f = this.file('metrics.jsonl');
+    if (!fs.existsSync(f)) return;
+    const kept = fs.readFileSync(f, 'utf8').split('\n').filter((l) => {
+      if (!l.trim()) return false;
+      try {
+        return (JSON.parse(l) as MetricsLine).step <= afterStep;
+      } catch {
+        return false; // a torn last line from a crash
+      }
+    });
+    writeFileAtomic(f, kept.map((l) => l + '\n').join(''));
+  }
+}
+
+export async function train(config: TrainConfig, opts: TrainOptions): Promise<RunSummary> {
+  const emit = opts.onMessage ?? (() => {});
+  const files = new RunFiles(opts.runDir);
+  const model = opts.model ?? (await loadModel(config.model));
+  try {
+    checkFits(config, model);
+    const data = await prepareData(config, model);
+    const seed = parseSeed(config.seed);
+    const prompt = await createPrompt(
+      { method: config.method, length: config.promptLength, rank: config.rank, hidden: model.info.hiddenSize, seed, alignment: config.alignment },
+      model.weights.get('wte.weight') ?? [...model.weights.values()][0],
+    );
+    const optimizer = new AdamW(prompt.variables, { ...ADAMW_DEFAULTS, weightDecay: config.weightDecay });
+    try {
+      return await loop(config, opts, files, model, prompt, optimizer, data, emit);
+    } finally {
+      optimizer.dispose();
+      prompt.dispose();
+    }
+  } finally {
+    if (!opts.model) model.dispose();
+  }
+}
+
+async function loop(
+  config: TrainConfig, opts: TrainOptions, files: RunFiles, model: CausalLM, prompt: PromptModule, optimizer: AdamW,
+  data: PreparedData, emit: (m: TrainerMessage) => void,
+): Promise<RunSummary> {
+  const shape = { method: prompt.method, length: prompt.length, rank: prompt.rank, hidden: prompt.hidden, alignment: prompt.alignment };
+  let state: LoopState = { step: 0, bestValue: null, bestStep: null, bestMetrics: null, evalsWithoutImprovement: 0, elapsedMs: 0, shape };
+  if (opts.resume) {
+    state = loadCheckpoint(files.file(CHECKPOINT_FILE), prompt, optimizer);
+    files.truncateMetrics(state.step);
+  } else {
+    fs.rmSync(files.file('metrics.jsonl'), { force: true });
+  }
+  writeFileAtomic(files.file('config.json'), JSON.stringify(config, null, 2) + '\n');
+  const backendName = opts.backend.name;
+  const metric = primaryMetric(config.task.type);
+  const vanilla = trainableParameters('prompt-tuning', prompt.length, 0, prompt.hidden, false);
+  emit({
+    type: 'started', runDir: files.dir, config, backend: opts.backend, model: modelSummary(model), trainableParameters: prompt.trainableParameters,
+    vanillaParameters: vanilla, totalSteps: config.steps, startStep: state.step, examples: { train: data.train.length, validation: data.validation.length },
+  });
+
+  const stream = new ExampleStream(data.train.length, parseSeed(config.seed));
+  const lastStep = Math.min(config.steps, opts.stopAtStep ?? config.steps);
+  const sessionStart = Date.now() - state.elapsedMs;
+  const firstStep = state.step;
+  const loopStart = Date.now();
+  let lastLoss: number | null = null;
+  let reason: RunSummary['reason'] = 'completed';
+
+  const saveAdapter = (file: string, metrics: Record<string, number>) =>
+    writeAdapter(file, adapterFor(prompt, config, model, data.labels, { step: state.step, metrics, backend: backendName }));
+
+  const runEval = async () => {
+    if (!data.validation.length) return;
+    const res = await evaluate(model, prompt, data.validation, config.task.type, data.labelSet, config.batchSize);
+    const value = res.metrics[metric];
+    // Ties on the metric (common early on: exact match stays 0) go to the lower eval loss.
+    const best = state.bestValue === null || value > state.bestValue || (value === state.bestValue && res.loss < (state.bestMetrics?.loss ?? Infinity));
+    if (best) {
+      Object.assign(state, { bestValue: value, bestStep: state.step, bestMetrics: { loss: res.loss, ...res.metrics }, evalsWithoutImprovement: 0 });
+      saveAdapter(files.file('best.ulpt'), state.bestMetrics!);
+      emit({ type: 'adapter', step: state.step, path: files.file('best.ulpt'), reason: 'best' });
+    } else {
+      state.evalsWithoutImprovement += 1;
+    }
+    const point = { step: state.step, loss: res.loss, metrics: res.metrics, metric, value, best };
+    files.appendMetrics({ type: 'eval', ...point });
+    emit({ type: 'eval', ...point });
+  };
+  const checkpoint = () => {
+    state.elapsedMs = Date.now() - sessionStart;
+    saveCheckpoint(files.file(CHECKPOINT_FILE), prompt, optimizer, state);
+    emit({ type: 'checkpoint', step: state.step, path: files.file(CHECKPOINT_FILE) });
+  };
+
+  if (state.step === 0 && config.evalEvery > 0) await runEval();
+  const micro = config.batchSize;
+  const accum = config.gradAccumulation;
+  while (state.step < lastStep) {
+    if (opts.shouldStop?.()) {
+      reason = 'stopped';
+      break;
+    }
+    const t0 = Date.now();
+    const batches = Array.from({ length: accum }, (_, g) =>
+      collate(stream.microBatch(state.step * accum + g, micro).map((i) => data.train[i]), model.tokenizer.padId, prompt.length));
+    // Every micro-batch is divided by the target tokens of the whole step, so accumulation equals one big batch.
+    const normalizer = batches.reduce((n, b) => n + b.targets.length, 0);
+    const grads = new Map<string, Tensor>();
+    let loss = 0;
+    for (const batch of batches) {
+      const vars = [...prompt.variables.values()];
+      const { value, grads: g } = tf.variableGrads(() => batchLoss(model, prompt, batch, normalizer) as Scalar, vars);
+      loss += (await value.data())[0];
+      value.dispose();
+      for (const [name, v] of prompt.variables) {
+        const gi = g[v.name];
+        const prev = grads.get(name);
+        grads.set(name, prev ? tf.add(prev, gi) : tf.clone(gi));
+        prev?.dispose();
+      }
+      tf.dispose(g);
+    }
+    const gradNorm = clipByGlobalNorm(grads, config.maxGradNorm);
+    const lr = learningRate(config.lr, state.step, config.warmupSteps, config.steps);
+    optimizer.step(grads, lr);
+    tf.dispose([...grads.values()]);
+    state.step += 1;
+    lastLoss = loss;
+
+    const elapsedMs = Date.now() - sessionStart;
+    const tokens = batches.reduce((n, b) => n + b.mask.reduce((s, m) => s + m, 0) + b.size * prompt.length, 0);
+    const perStep = (Date.now() - loopStart) / (state.step - firstStep);
+    const point = { step: state.step, loss, lr, gradNorm, tokens, tokensPerSecond: tokens / Math.max(1e-3, (Date.now() - t0) / 1000), elapsedMs };
+    files.appendMetrics({ type: 'train', ...point });
+    emit({ type: 'step', ...point, totalSteps: config.steps, etaMs: perStep * (lastStep - state.step) });
+
+    const atEnd = state.step === config.steps;
+    if (config.evalEvery > 0 ? state.step % config.evalEvery === 0 || atEnd : atEnd) await runEval();
+    if ((config.checkpointEvery > 0 && state.step % config.checkpointEvery === 0) || state.step === lastStep) checkpoint();
+    if (config.earlyStoppingPatience > 0 && state.evalsWithoutImprovement >= config.earlyStoppingPatience) {
+      reason = 'early-stopped';
+      emit({ type: 'log', level: 'info', message: `No improvement in ${metric} for ${state.evalsWithoutImprovement} evaluations: stopping early at step ${state.step}.` });
+      break;
+    }
+    await new Promise((r) => setImmediate(r)); // let a Stop request (IPC, signal) arrive between steps
+  }
+  if (reason !== 'completed' || state.step < lastStep) checkpoint();
+  if (state.step < config.steps && reason === 'completed') reason = 'stopped';
+
+  // The final adapter: the last state always, and at `out` the best evaluated one when there is validation data.
+  saveAdapter(files.file('final.ulpt'), state.bestMetrics && state.bestStep === state.step ? state.bestMetrics : {});
+  const finished = reason !== 'stopped';
+  let adapter: string | null = null;
+  if (finished) {
+    const source = state.bestStep !== null ? files.file('best.ulpt') : files.file('final.ulpt');
+    fs.mkdirSync(path.dirname(config.out), { recursive: true });
+    writeFileAtomic(config.out, fs.readFileSync(source));
+    adapter = config.out;
+    emit({ type: 'adapter', step: state.bestStep ?? state.step, path: config.out, reason: 'final' });
+  }
+  const summary: RunSummary = {
+    runDir: files.dir, steps: state.step, reason, adapter, bestStep: state.bestStep, best: state.bestMetrics,
+    final: lastLoss === null ? null : { loss: lastLoss }, trainableParameters: prompt.trainableParameters,
+    seconds: (Date.now() - sessionStart) / 1000, backend: backendName,
+  };
+  writeFileAtomic(files.file('summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  emit({ type: 'finished', summary });
+  return summary;
+}

@@ -1,0 +1,190 @@
+// The trainable prompt: n virtual-token embeddings prepended to the frozen model's input embeddings.
+//
+//   ULPT:            P = scale ⊙ (Z·A) + shift     Z [n, r] trainable, A [r, d] frozen (from the seed),
+//                                                  scale, shift [d] trainable (the "alignment" embeddings)
+//   prompt tuning:   P [n, d] trainable            (the baseline ULPT is compared with)
+//
+// Z·A alone would put every virtual token in the same r-dimensional subspace with a fixed per-dimension scale;
+// scale and shift (2d numbers) let that subspace line up with the model's embedding distribution.
+import { tf, type Tensor, type Variable } from '../backend';
+import type { Method } from '../config';
+import { projectionMatrix, SplitMix64 } from './projection';
+
+export interface PromptTensors {
+  z?: Float32Array;
+  scale?: Float32Array;
+  shift?: Float32Array;
+  prompt?: Float32Array;
+}
+
+export interface PromptModule {
+  readonly method: Method;
+  readonly length: number; // n
+  readonly rank: number; // r (0 for prompt tuning)
+  readonly hidden: number; // d
+  readonly alignment: boolean;
+  /** The variables the optimiser updates, by adapter tensor name. */
+  readonly variables: ReadonlyMap<string, Variable>;
+  /** P [n, d]; called inside the gradient tape so gradients flow to the variables. */
+  prompt(): Tensor;
+  /** Current values, for the adapter file and checkpoints. */
+  read(): PromptTensors;
+  /** Overwrites the variables (resume, or loading an adapter for eval/predict). */
+  assign(values: PromptTensors): void;
+  readonly trainableParameters: number;
+  dispose(): void;
+}
+
+/** Standard normal values from a seeded stream (Box–Muller), identical on every backend. */
+export function seededNormal(seed: bigint, count: number, std = 1): Float32Array {
+  // Z's stream is separate from A's: A uses the seed itself, Z a fixed offset of it.
+  const rng = new SplitMix64(seed ^ 0x5eed5eed5eed5eedn);
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i += 2) {
+    const u1 = 1 - rng.nextUnit(); // (0, 1]: log stays finite
+    const u2 = rng.nextUnit();
+    const radius = Math.sqrt(-2 * Math.log(u1));
+    out[i] = radius * Math.cos(2 * Math.PI * u2) * std;
+    if (i + 1 < count) out[i + 1] = radius * Math.sin(2 * Math.PI * u2) * std;
+  }
+  return out;
+}
+
+function variable(data: Float32Array, shape: number[]): Variable {
+  const initial = tf.tensor(data, shape, 'float32');
+  const v = tf.variable(initial, true);
+  initial.dispose();
+  return v;
+}
+
+function assignChecked(v: Variable, data: Float32Array | undefined, name: string): void {
+  if (!data) throw new Error(`The adapter has no "${name}" tensor.`);
+  if (data.length !== v.size) throw new Error(`"${name}" has ${data.length} values; this prompt needs ${v.size} [${v.shape.join(', ')}].`);
+  const t = tf.tensor(data, v.shape, 'float32');
+  v.assign(t);
+  t.dispose();
+}
+
+export class UlptPrompt implements PromptModule {
+  readonly method = 'ulpt' as const;
+  readonly variables = new Map<string, Variable>();
+  private readonly a: Tensor; // [r, d], frozen
+  private readonly z: Variable; // [n, r]
+  private readonly scale?: Variable; // [d]
+  private readonly shift?: Variable; // [d]
+
+  constructor(readonly length: number, readonly rank: number, readonly hidden: number, seed: bigint, readonly alignment = true) {
+    this.a = tf.keep(tf.tensor(projectionMatrix(seed, rank, hidden), [rank, hidden], 'float32'));
+    this.z = variable(seededNormal(seed, length * rank), [length, rank]);
+    this.variables.set('z', this.z);
+    if (alignment) {
+      this.scale = variable(new Float32Array(hidden).fill(1), [hidden]);
+      this.shift = variable(new Float32Array(hidden), [hidden]);
+      this.variables.set('scale', this.scale).set('shift', this.shift);
+    }
+  }
+
+  get trainableParameters(): number {
+    return this.length * this.rank + (this.alignment ? 2 * this.hidden : 0);
+  }
+
+  prompt(): Tensor {
+    const za = tf.matMul(this.z, this.a); // [n, d]
+    return this.scale && this.shift ? tf.add(tf.mul(za, this.scale), this.shift) : za;
+  }
+
+  read(): PromptTensors {
+    const out: PromptTensors = { z: this.z.dataSync() as Float32Array };
+    if (this.scale && this.shift) {
+      out.scale = this.scale.dataSync() as Float32Array;
+      out.shift = this.shift.dataSync() as Float32Array;
+    }
+    return out;
+  }
+
+  assign(values: PromptTensors): void {
+    assignChecked(this.z, values.z, 'ulpt.z');
+    if (this.scale && this.shift) {
+      assignChecked(this.scale, values.scale, 'ulpt.scale');
+      assignChecked(this.shift, values.shift, 'ulpt.shift');
+    }
+  }
+
+  dispose(): void {
+    this.a.dispose();
+    for (const v of this.variables.values()) v.dispose();
+  }
+}
+
+export class VanillaPrompt implements PromptModule {
+  readonly method = 'prompt-tuning' as const;
+  readonly rank = 0;
+  readonly alignment = false;
+  readonly variables = new Map<string, Variable>();
+  private readonly p: Variable; // [n, d]
+
+  /** `init` [n, d]: Lester et al. start from embeddings of sampled vocabulary tokens (see initFromVocabulary). */
+  constructor(readonly length: number, readonly hidden: number, init: Float32Array) {
+    this.p = variable(init, [length, hidden]);
+    this.variables.set('prompt', this.p);
+  }
+
+  get trainableParameters(): number {
+    return this.length * this.hidden;
+  }
+
+  prompt(): Tensor {
+    return this.p;
+  }
+
+  read(): PromptTensors {
+    return { prompt: this.p.dataSync() as Float32Array };
+  }
+
+  assign(values: PromptTensors): void {
+    assignChecked(this.p, values.prompt, 'prompt_embeddings');
+  }
+
+  dispose(): void {
+    this.p.dispose();
+  }
+}
+
+/** n rows of the embedding matrix picked with a seeded stream: a prompt that starts at the scale of real tokens. */
+export async function initFromVocabulary(wte: Tensor, n: number, seed: bigint): Promise<Float32Array> {
+  const [vocab, d] = wte.shape as [number, number];
+  const rng = new SplitMix64(seed ^ 0x766f636162n);
+  const rows = Array.from({ length: n }, () => Math.floor(rng.nextUnit() * vocab));
+  const picked = tf.tidy(() => tf.gather(wte, tf.tensor1d(rows, 'int32')));
+  const data = (await picked.data()) as Float32Array;
+  picked.dispose();
+  if (data.length !== n * d) throw new Error('internal: vocabulary init has the wrong size');
+  return data;
+}
+
+export interface PromptSpec {
+  method: Method;
+  length: number;
+  rank: number;
+  hidden: number;
+  seed: bigint;
+  alignment: boolean;
+}
+
+export async function createPrompt(spec: PromptSpec, wte: Tensor): Promise<PromptModule> {
+  if (!Number.isInteger(spec.length) || spec.length < 1) throw new Error(`The prompt length must be a positive integer, got ${spec.length}.`);
+  if (spec.method === 'prompt-tuning') return new VanillaPrompt(spec.length, spec.hidden, await initFromVocabulary(wte, spec.length, spec.seed));
+  if (!Number.isInteger(spec.rank) || spec.rank < 1) throw new Error(`The ULPT rank must be a positive integer, got ${spec.rank}.`);
+  return new UlptPrompt(spec.length, spec.rank, spec.hidden, spec.seed, spec.alignment);
+}
+
+/** [P; embeds] along the sequence, and the mask extended with ones for the virtual tokens (PEFT's layout). */
+export function prependPrompt(prompt: Tensor, embeds: Tensor, mask: Tensor): { inputs: Tensor; mask: Tensor } {
+  const [B] = embeds.shape;
+  const [n] = prompt.shape;
+  const tiled = tf.tile(tf.expandDims(prompt, 0), [B, 1, 1]); // [B, n, d]
+  return {
+    inputs: tf.concat([tiled, embeds], 1), // [B, n + S, d]
+    mask: tf.concat([tf.ones([B, n], 'float32'), tf.cast(mask, 'float32')], 1), // [B, n + S]
+  };
+}
