@@ -1,0 +1,46 @@
+// Backend selection, and the same training on WASM as on the JS CPU backend (the reference).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+import { initBackend, tf } from '../../src/backend';
+import { resolveConfig } from '../../src/config';
+import { readAdapter } from '../../src/io/adapter';
+import { train } from '../../src/train/trainer';
+import { TINY, tempDir, maxAbsDiff } from './helpers';
+
+test('auto falls back past the native backends it cannot load and says why', async () => {
+  const report = await initBackend('auto');
+  assert.notEqual(report.name, 'cpu', 'WASM ships with the package, so auto must not fall back to plain JS');
+  for (const s of report.skipped) assert.ok(s.reason.length > 0);
+  if (report.name === 'wasm') {
+    assert.deepEqual(report.skipped.map((s) => s.name), ['tensorflow-gpu', 'tensorflow']);
+    assert.match(report.device, /WASM/);
+  }
+});
+
+test('asking for a backend that cannot start is an error, not a silent fallback', async () => {
+  let nativeInstalled = true;
+  try {
+    require.resolve('@tensorflow/tfjs-node-gpu');
+  } catch {
+    nativeInstalled = false;
+  }
+  if (!nativeInstalled) await assert.rejects(initBackend('tensorflow-gpu'), /tensorflow-gpu backend could not start: @tensorflow\/tfjs-node-gpu is not installed/);
+});
+
+test('WASM trains to the same adapter as the JS CPU backend (within float32 reordering)', async () => {
+  const dir = tempDir();
+  const data = path.join(dir, 'd.jsonl');
+  fs.writeFileSync(data, Array.from({ length: 12 }, (_, i) => JSON.stringify({ input: `n ${i} =`, target: ` ${i % 3}` })).join('\n'));
+  const cfg = (name: string) => resolveConfig({ model: TINY, train: data, steps: 4, promptLength: 3, maxLength: 12, batchSize: 4, evalEvery: 0, checkpointEvery: 0, out: path.join(dir, `${name}.ulpt`) }, dir);
+  const results: Record<string, Float32Array> = {};
+  for (const name of ['cpu', 'wasm'] as const) {
+    const backend = await initBackend(name);
+    assert.equal(tf.getBackend(), name);
+    const s = await train(cfg(name), { runDir: path.join(dir, name), backend });
+    results[name] = readAdapter(s.adapter!).tensors.z!;
+  }
+  const diff = maxAbsDiff(results.cpu, results.wasm);
+  assert.ok(diff < 1e-4, `z differs by ${diff}`);
+});

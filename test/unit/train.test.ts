@@ -1,0 +1,152 @@
+// The trainer's promises to users: only the prompt learns, runs are reproducible, resume continues exactly,
+// memory stays flat, accumulation equals a big batch, and the loss goes down.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { tf } from '../../src/backend';
+import { resolveConfig, type TrainConfig } from '../../src/config';
+import { readAdapter, materializePrompt } from '../../src/io/adapter';
+import { loadModel } from '../../src/models/loader';
+import type { CausalLM } from '../../src/models/types';
+import type { MetricsLine, TrainerMessage } from '../../src/protocol';
+import { train } from '../../src/train/trainer';
+import { learningRate } from '../../src/train/schedule';
+import { createPrompt } from '../../src/ulpt/prompt';
+import { backend, TINY, tempDir, maxAbsDiff } from './helpers';
+
+const WORDS = ['apple', 'stone', 'river', 'cloud', 'light', 'green', 'happy', 'quiet', 'sharp', 'blue'];
+
+/** A small generation task for the tiny model: swap two words. */
+function swapDataset(dir: string, count = 32): string {
+  const lines = Array.from({ length: count }, (_, i) => {
+    const [a, b] = [WORDS[i % 10], WORDS[(i * 3 + 1) % 10]];
+    return JSON.stringify({ input: `${a} ${b} =`, target: ` ${b} ${a}` });
+  });
+  const file = path.join(dir, 'swap.jsonl');
+  fs.writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
+
+function config(dir: string, over: Partial<TrainConfig> = {}): TrainConfig {
+  return { ...resolveConfig({ model: TINY, train: swapDataset(dir), steps: 6, lr: 0.05, batchSize: 4, maxLength: 24, promptLength: 4, evalEvery: 0, checkpointEvery: 0, backend: 'cpu', out: path.join(dir, 'out.ulpt') }, dir), ...over };
+}
+
+async function run(cfg: TrainConfig, runDir: string, extra: { model?: CausalLM; stopAtStep?: number; resume?: boolean; onMessage?: (m: TrainerMessage) => void } = {}) {
+  return train(cfg, { runDir, backend: await backend(), ...extra });
+}
+
+function tensorsOf(file: string): Float32Array[] {
+  const t = readAdapter(file).tensors;
+  return [t.z, t.scale, t.shift, t.prompt].filter((x): x is Float32Array => !!x);
+}
+
+test('ULPT and prompt tuning report n·r + 2d and n·d trainable parameters', async () => {
+  await backend();
+  const model = await loadModel(TINY);
+  const wte = model.weights.get('wte.weight')!;
+  const spec = { length: 10, rank: 2, hidden: 32, seed: 42n };
+  const ulpt = await createPrompt({ ...spec, method: 'ulpt', alignment: true }, wte);
+  const bare = await createPrompt({ ...spec, method: 'ulpt', alignment: false }, wte);
+  const vanilla = await createPrompt({ ...spec, method: 'prompt-tuning', alignment: false }, wte);
+  assert.equal(ulpt.trainableParameters, 10 * 2 + 2 * 32);
+  assert.equal(bare.trainableParameters, 10 * 2);
+  assert.equal(vanilla.trainableParameters, 10 * 32);
+  // The tensor prompt equals the adapter format's definition of P (regenerating A from the seed).
+  const p = ulpt.prompt();
+  const meta = { method: 'ulpt', num_virtual_tokens: 10, rank: 2, hidden_size: 32, alignment: true, seed: '42' };
+  const fromFormat = materializePrompt({ meta, tensors: ulpt.read() } as never);
+  assert.ok(maxAbsDiff(p.dataSync(), fromFormat) < 1e-6);
+  p.dispose();
+  for (const m of [ulpt, bare, vanilla]) m.dispose();
+  model.dispose();
+});
+
+test('the learning rate warms up linearly then decays linearly to 0 (HF linear schedule)', () => {
+  assert.equal(learningRate(1, 0, 4, 10), 0);
+  assert.equal(learningRate(1, 2, 4, 10), 0.5);
+  assert.equal(learningRate(1, 4, 4, 10), 1);
+  assert.equal(learningRate(1, 7, 4, 10), 0.5);
+  assert.equal(learningRate(1, 10, 4, 10), 0);
+  assert.equal(learningRate(0.3, 0, 0, 10), 0.3);
+});
+
+test('training changes only the prompt: every backbone weight is bit-identical afterwards', async () => {
+  await backend();
+  const dir = tempDir();
+  const model = await loadModel(TINY);
+  const before = new Map([...model.weights].map(([k, t]) => [k, Buffer.from((t.dataSync() as Float32Array).buffer).toString('base64')]));
+  const summary = await run(config(dir), path.join(dir, 'run'), { model });
+  assert.equal(summary.steps, 6);
+  for (const [k, t] of model.weights) {
+    assert.equal(Buffer.from((t.dataSync() as Float32Array).buffer).toString('base64'), before.get(k), `${k} changed`);
+  }
+  // …while the prompt did move away from its initialisation.
+  const trained = readAdapter(summary.adapter!).tensors;
+  assert.ok(trained.scale!.some((s) => s !== 1), 'scale stayed at its initial value');
+  model.dispose();
+});
+
+test('the same seed gives the same adapter; another seed gives another', async () => {
+  const dir = tempDir();
+  const a = await run(config(dir, { out: path.join(dir, 'a.ulpt') }), path.join(dir, 'a'));
+  const b = await run(config(dir, { out: path.join(dir, 'b.ulpt') }), path.join(dir, 'b'));
+  const c = await run(config(dir, { out: path.join(dir, 'c.ulpt'), seed: '7' }), path.join(dir, 'c'));
+  tensorsOf(a.adapter!).forEach((t, i) => assert.deepEqual(t, tensorsOf(b.adapter!)[i]));
+  assert.notDeepEqual(tensorsOf(a.adapter!)[0], tensorsOf(c.adapter!)[0]);
+});
+
+test('resume continues exactly: 2k steps straight equal k steps, stop, resume, k steps', async () => {
+  const dir = tempDir();
+  const cfg = (name: string) => config(dir, { steps: 8, warmupSteps: 2, out: path.join(dir, `${name}.ulpt`) });
+  const straight = await run(cfg('straight'), path.join(dir, 'straight'));
+  const resumedDir = path.join(dir, 'resumed');
+  const first = await run(cfg('resumed'), resumedDir, { stopAtStep: 4 });
+  assert.equal(first.reason, 'stopped');
+  assert.equal(first.adapter, null);
+  assert.ok(fs.existsSync(path.join(resumedDir, 'checkpoint.safetensors')));
+  // A crash after the checkpoint leaves a torn line; resume must cope and rewrite the tail.
+  fs.appendFileSync(path.join(resumedDir, 'metrics.jsonl'), '{"type":"train","step":5,"lo');
+  const second = await run(cfg('resumed'), resumedDir, { resume: true });
+  assert.equal(second.steps, 8);
+  const [x, y] = [tensorsOf(straight.adapter!), tensorsOf(second.adapter!)];
+  x.forEach((t, i) => assert.ok(maxAbsDiff(t, y[i]) <= 1e-6, `tensor ${i} differs by ${maxAbsDiff(t, y[i])}`));
+  const losses = (d: string) => fs.readFileSync(path.join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as MetricsLine).map((m) => [m.step, m.loss]);
+  assert.deepEqual(losses(resumedDir), losses(path.join(dir, 'straight')));
+});
+
+test('no tensor leaks: the live tensor count is the same after every step', async () => {
+  const dir = tempDir();
+  const counts: number[] = [];
+  await run(config(dir, { steps: 6, evalEvery: 2, validationSplit: 0.25, checkpointEvery: 3 }), path.join(dir, 'run'), {
+    onMessage: (m) => {
+      if (m.type === 'step') counts.push(tf.memory().numTensors);
+    },
+  });
+  assert.equal(counts.length, 6);
+  assert.ok(counts.every((c) => c === counts[1]), `tensor counts per step: ${counts.join(', ')}`);
+});
+
+test('gradient accumulation: batch 4 × 2 micro-batches equals batch 8', async () => {
+  const dir = tempDir();
+  const big = await run(config(dir, { steps: 3, batchSize: 8, out: path.join(dir, 'big.ulpt') }), path.join(dir, 'big'));
+  const acc = await run(config(dir, { steps: 3, batchSize: 4, gradAccumulation: 2, out: path.join(dir, 'acc.ulpt') }), path.join(dir, 'acc'));
+  const [x, y] = [tensorsOf(big.adapter!), tensorsOf(acc.adapter!)];
+  x.forEach((t, i) => assert.ok(maxAbsDiff(t, y[i]) < 1e-5, `tensor ${i} differs by ${maxAbsDiff(t, y[i])}`));
+});
+
+test('training lowers the held-out loss and keeps the best adapter with its metrics', async () => {
+  const dir = tempDir();
+  const evals: number[] = [];
+  const summary = await run(config(dir, { steps: 30, batchSize: 8, validationSplit: 0.25, evalEvery: 10 }), path.join(dir, 'run'), {
+    onMessage: (m) => {
+      if (m.type === 'eval') evals.push(m.loss);
+    },
+  });
+  assert.equal(evals.length, 4); // step 0, 10, 20, 30
+  assert.ok(evals[3] < evals[0] - 0.3, `eval loss ${evals.join(' → ')}`);
+  const adapter = readAdapter(summary.adapter!);
+  assert.equal(adapter.meta.metrics.loss, Math.min(...evals));
+  assert.equal(adapter.meta.training.steps_done, summary.bestStep);
+  assert.ok(fs.existsSync(path.join(dir, 'run', 'summary.json')));
+});
