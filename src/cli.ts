@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend, isBackendName, type BackendName, type BackendReport } from './backend';
 import { resolveConfig, ConfigError, type TrainConfig } from './config';
-import { readRecords, buildExamples } from './data';
+import { readRecords, buildExamples, buildInputs } from './data';
 import { readAdapter, checkAdapterMatchesModel, type Adapter } from './io/adapter';
 import { exportPeft } from './io/peft';
 import { loadModel } from './models/loader';
@@ -234,12 +234,11 @@ async function cmdPredict(flags: Flags): Promise<void> {
   const records = flags.input !== undefined
     ? [{ where: { file: '--input', label: 'argument' }, fields: { [task.inputField]: flags.input } }]
     : await readRecords(path.resolve(required(flags, 'data')));
-  const maxLength = model.info.maxPositions - adapter.meta.num_virtual_tokens;
-  const inputs = records.map((r) => {
-    const probe = { ...r, fields: { ...r.fields, [task.targetField]: r.fields[task.targetField] ?? adapter.meta.task.labels?.names[0] ?? 'x' } };
-    return buildExamples([probe as typeof r], task, model.tokenizer, maxLength, adapter.meta.task.labels)[0].inputIds;
-  });
+  // Leave room after the prompt for the longest label word, or for a quarter of the context to generate into.
   const labels = adapter.meta.task.labels;
+  const room = model.info.maxPositions - adapter.meta.num_virtual_tokens;
+  const reserve = labels ? Math.max(...labels.words.map((w) => model.tokenizer.encode(w).length)) : Math.floor(room / 4);
+  const inputs = buildInputs(records, task, model.tokenizer, Math.max(1, room - reserve));
   const preds = labels
     ? (await classify(model, prompt, inputs, { names: labels.names, tokens: labels.words.map((w) => model.tokenizer.encode(w)) }, 16)).map((i) => labels.names[i])
     : (await generate(model, prompt, inputs, 64, 16)).map((ids) => model.tokenizer.decode(ids));

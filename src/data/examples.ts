@@ -177,3 +177,11 @@ export function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** Prompt token ids for prediction (no target known): the filled template, cut from the left to `maxLength`. */
+export function buildInputs(records: DataRecord[], task: TaskConfig, tok: TextTokenizer, maxLength: number): number[][] {
+  return records.map((record) => {
+    const ids = tok.encode(promptText(record, task));
+    return ids.length <= maxLength ? ids : ids.slice(ids.length - maxLength);
+  });
+}
