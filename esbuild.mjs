@@ -39,7 +39,7 @@ if (existsSync('webview/main.ts')) {
   builds.push({ bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: !production, minify: production,
     entryPoints: { webview: 'webview/main.ts' }, outdir: 'dist', logLevel: 'warning' });
 }
-if (args.has('--bench')) builds.push({ ...node, entryPoints: { bench: 'scripts/bench.ts' }, outdir: 'out' });
+if (args.has('--bench')) builds.push({ ...node, entryPoints: { bench: 'scripts/bench.ts', experiment: 'scripts/experiment.ts' }, outdir: 'out' });
 const only = args.has('--only-tests') ? process.argv.slice(2).filter((a) => a.endsWith('.ts')) : null;
 if (only) builds.length = 0;
 if (args.has('--tests') || only) {
@@ -49,6 +49,7 @@ if (args.has('--tests') || only) {
   copyWasm('out/test/unit');
 }
 if (!only) copyWasm('dist');
+if (args.has('--bench')) copyWasm('out');
 if (args.has('--watch')) {
   for (const b of builds) await (await esbuild.context(b)).watch();
 } else {

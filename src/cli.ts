@@ -144,6 +144,11 @@ function printer(json: boolean): (m: TrainerMessage) => void {
         console.error(`${tty ? '\r\x1b[K' : ''}  eval @ step ${m.step}: loss ${m.loss.toFixed(4)} ${metrics}${m.best ? ' (best)' : ''}`);
         break;
       }
+      case 'baseline': {
+        const metrics = Object.entries(m.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(' ');
+        console.error(`  un-prompted model: loss ${m.loss.toFixed(4)} ${metrics}`);
+        break;
+      }
       case 'log':
         console.error(`${tty ? '\r\x1b[K' : ''}  ${m.message}`);
         break;
@@ -152,6 +157,7 @@ function printer(json: boolean): (m: TrainerMessage) => void {
         if (tty) process.stderr.write('\n');
         console.log(`ulpt: ${s.reason} after ${s.steps} steps in ${s.seconds.toFixed(1)} s on ${s.backend}`);
         if (s.final) console.log(`  final training loss ${s.final.loss.toFixed(4)}`);
+        if (s.baseline) console.log(`  un-prompted model: ${Object.entries(s.baseline.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}, loss ${s.baseline.loss.toFixed(4)}`);
         if (s.best) console.log(`  best eval (step ${s.bestStep}): ${Object.entries(s.best).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
         console.log(s.adapter ? `  adapter ${s.adapter} (${fs.statSync(s.adapter).size} bytes, ${s.trainableParameters} parameters)` : `  resume with: ulpt train --resume ${s.runDir}`);
         break;

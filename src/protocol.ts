@@ -34,6 +34,12 @@ export interface EvalPoint {
   best: boolean;
 }
 
+/** The frozen model evaluated without any prompt: the reference a trained prompt must beat. */
+export interface BaselinePoint {
+  loss: number;
+  metrics: Record<string, number>;
+}
+
 export interface RunSummary {
   runDir: string;
   steps: number;
@@ -41,6 +47,8 @@ export interface RunSummary {
   adapter: string | null;
   bestStep: number | null;
   best: Record<string, number> | null;
+  /** The un-prompted model on the validation set (absent without validation data, or on resume). */
+  baseline: BaselinePoint | null;
   final: { loss: number } | null;
   trainableParameters: number;
   seconds: number;
@@ -53,6 +61,7 @@ export type TrainerMessage =
       vanillaParameters: number; totalSteps: number; startStep: number; examples: { train: number; validation: number } }
   | ({ type: 'step'; totalSteps: number; etaMs: number } & StepPoint)
   | ({ type: 'eval' } & EvalPoint)
+  | ({ type: 'baseline' } & BaselinePoint)
   | { type: 'checkpoint'; step: number; path: string }
   | { type: 'adapter'; step: number; path: string; reason: 'best' | 'final' }
   | { type: 'log'; level: 'info' | 'warn'; message: string }
@@ -65,7 +74,7 @@ export type HostMessage =
   | { type: 'stop' };
 
 /** One line of a run's append-only metrics.jsonl. */
-export type MetricsLine = ({ type: 'train' } & StepPoint) | ({ type: 'eval' } & EvalPoint);
+export type MetricsLine = ({ type: 'train' } & StepPoint) | ({ type: 'eval' } & EvalPoint) | ({ type: 'baseline'; step: 0 } & BaselinePoint);
 
 export function assertNever(x: never): never {
   throw new Error(`Unexpected message: ${JSON.stringify(x)}`);

@@ -200,6 +200,13 @@ async function loop(
     emit({ type: 'checkpoint', step: state.step, path: files.file(CHECKPOINT_FILE) });
   };
 
+  let baseline: RunSummary['baseline'] = null;
+  if (state.step === 0 && data.validation.length) {
+    const res = await evaluate(model, null, data.validation, config.task.type, data.labelSet, config.batchSize);
+    baseline = { loss: res.loss, metrics: res.metrics };
+    files.appendMetrics({ type: 'baseline', step: 0, ...baseline });
+    emit({ type: 'baseline', ...baseline });
+  }
   if (state.step === 0 && config.evalEvery > 0) await runEval();
   const micro = config.batchSize;
   const accum = config.gradAccumulation;
@@ -267,7 +274,7 @@ async function loop(
     emit({ type: 'adapter', step: state.bestStep ?? state.step, path: config.out, reason: 'final' });
   }
   const summary: RunSummary = {
-    runDir: files.dir, steps: state.step, reason, adapter, bestStep: state.bestStep, best: state.bestMetrics,
+    runDir: files.dir, steps: state.step, reason, adapter, bestStep: state.bestStep, best: state.bestMetrics, baseline,
     final: lastLoss === null ? null : { loss: lastLoss }, trainableParameters: prompt.trainableParameters,
     seconds: (Date.now() - sessionStart) / 1000, backend: backendName,
   };
