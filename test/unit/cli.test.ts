@@ -45,6 +45,22 @@ test('ulpt train --json streams typed messages and ends with an adapter that ins
   assert.equal(info.base_model.name, 'tiny-gpt2');
 });
 
+test('ulpt eval scores an adapter on a dataset; predict prints one answer per input', () => {
+  const dir = tempDir();
+  assert.equal(ulpt(trainArgs(dir), dir).code, 0);
+  const ev = ulpt(['eval', '--model', TINY, '--adapter', path.join(dir, 'a.ulpt'), '--data', path.join(dir, 'swap.jsonl'), '--backend', 'cpu', '--json'], dir);
+  assert.equal(ev.code, 0, ev.stderr);
+  const scores = JSON.parse(ev.stdout);
+  assert.equal(scores.examples, 16);
+  assert.ok(scores.exact_match >= 0 && scores.exact_match <= 1);
+  assert.ok(scores.loss > 0);
+  const pr = ulpt(['predict', '--model', TINY, '--adapter', path.join(dir, 'a.ulpt'), '--data', path.join(dir, 'swap.jsonl'), '--backend', 'cpu', '--json'], dir);
+  assert.equal(pr.code, 0, pr.stderr);
+  const lines = pr.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(lines.length, 16);
+  assert.ok(lines.every((l) => typeof l.prediction === 'string'));
+});
+
 test('ulpt train prints a summary for people (no JSON) and writes the run folder', () => {
   const dir = tempDir();
   const r = ulpt(trainArgs(dir), dir);

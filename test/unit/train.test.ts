@@ -150,3 +150,17 @@ test('training lowers the held-out loss and keeps the best adapter with its metr
   assert.equal(adapter.meta.training.steps_done, summary.bestStep);
   assert.ok(fs.existsSync(path.join(dir, 'run', 'summary.json')));
 });
+
+test('early stopping ends the run after `patience` evaluations without improvement', async () => {
+  const dir = tempDir();
+  const messages: TrainerMessage[] = [];
+  // With lr 0 nothing can improve, so the first evaluation after step 0 already fails to beat it.
+  const summary = await run(config(dir, { steps: 20, lr: 0, validationSplit: 0.25, evalEvery: 2, earlyStoppingPatience: 2 }), path.join(dir, 'run'), {
+    onMessage: (m) => messages.push(m),
+  });
+  assert.equal(summary.reason, 'early-stopped');
+  assert.equal(summary.steps, 4);
+  assert.equal(summary.bestStep, 0);
+  assert.ok(summary.adapter && fs.existsSync(summary.adapter), 'an early-stopped run still delivers its best adapter');
+  assert.ok(messages.some((m) => m.type === 'log' && /stopping early at step 4/.test(m.message)));
+});
