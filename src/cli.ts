@@ -97,10 +97,11 @@ export function configFromFlags(flags: Flags): TrainConfig {
   return resolveConfig(raw, baseDir, source);
 }
 
-function defaultRunDir(config: TrainConfig): string {
+/** `.ulpt/runs/<time>_<name>` in the workspace: the config file's folder, else the working directory. */
+function defaultRunDir(config: TrainConfig, base: string): string {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
   const name = path.basename(config.out).replace(/\.ulpt$/, '');
-  return path.resolve('.ulpt', 'runs', `${stamp}_${name}`);
+  return path.resolve(base, '.ulpt', 'runs', `${stamp}_${name}`);
 }
 
 function backendLine(b: BackendReport): string {
@@ -185,7 +186,7 @@ async function cmdTrain(flags: Flags): Promise<void> {
     config = JSON.parse(fs.readFileSync(file, 'utf8')) as TrainConfig;
   } else {
     config = configFromFlags(flags);
-    runDir = flags['run-dir'] ? path.resolve(flags['run-dir']) : defaultRunDir(config);
+    runDir = flags['run-dir'] ? path.resolve(flags['run-dir']) : defaultRunDir(config, flags.config ? path.dirname(path.resolve(flags.config)) : process.cwd());
   }
   const backend = await initBackend(config.backend);
   let stop = false;
