@@ -72,6 +72,12 @@ function checkWeights(weights: Map<string, HostTensor>, expected: Map<string, nu
   return kept;
 }
 
+/** A Hugging Face cache snapshot (…/models--org--name/snapshots/<revision>) is named org/name, else the folder. */
+export function folderModelName(dir: string): string {
+  const m = /models--([^/\\]+)[/\\]snapshots[/\\][^/\\]+[/\\]?$/.exec(dir);
+  return m ? m[1].split('--').join('/') : path.basename(dir);
+}
+
 export async function loadModel(dir: string): Promise<CausalLM> {
   const absDir = path.resolve(dir);
   if (!fs.existsSync(absDir) || !fs.statSync(absDir).isDirectory()) throw new ModelLoadError(`The model folder ${absDir} does not exist.`);
@@ -88,7 +94,7 @@ export async function loadModel(dir: string): Promise<CausalLM> {
   }
   const wte = weights.get(arch.embeddingKey)!;
   const parameters = [...new Set(weights.values())].reduce((n, t) => n + t.data.length, 0);
-  const name = typeof json._name_or_path === 'string' && json._name_or_path ? json._name_or_path : path.basename(absDir);
+  const name = typeof json._name_or_path === 'string' && json._name_or_path ? json._name_or_path : folderModelName(absDir);
   const info = { modelType: arch.modelType, name, dir: absDir, ...dims, fingerprint: embeddingFingerprint(wte.data, dims.vocabSize, dims.hiddenSize), parameters };
   return arch.build(weights, config, info, tokenizer);
 }

@@ -44,7 +44,8 @@ export function loadTokenizer(modelDir: string, eosHint?: number | null): TextTo
   const eosId = eosHint ?? byContent(eosToken) ?? byContent('<|endoftext|>') ?? byContent('</s>') ?? null;
   return {
     encode: (text) => tok.encode(text, { add_special_tokens: false }).ids,
-    decode: (ids) => tok.decode(ids, { skip_special_tokens: true }),
+    // tokenizers.js refuses an empty list; an empty generation (EOS first) is simply no text.
+    decode: (ids) => (ids.length ? tok.decode(ids, { skip_special_tokens: true }) : ''),
     eosId,
     padId: eosId ?? 0,
     vocabSize,

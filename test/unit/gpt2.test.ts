@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tf } from '../../src/backend';
-import { loadModel } from '../../src/models/loader';
+import { loadModel, folderModelName } from '../../src/models/loader';
 import { prependPrompt } from '../../src/ulpt/prompt';
 import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../../src/io/safetensors';
 import { backend, FIXTURES, TINY, tempDir, maxAbsDiff } from './helpers';
@@ -129,4 +129,15 @@ test('loading a folder without weights says where it looked', async () => {
   fs.copyFileSync(path.join(TINY, 'config.json'), path.join(dir, 'config.json'));
   await assert.rejects(loadModel(dir), /No weights in .*: looked for model\.safetensors and model\.safetensors\.index\.json/);
   await assert.rejects(loadModel(path.join(dir, 'nope')), /does not exist/);
+});
+
+test('a Hugging Face cache snapshot is named by its repository, other folders by their name', () => {
+  assert.equal(folderModelName('/home/u/.cache/huggingface/hub/models--openai-community--gpt2/snapshots/607a30d783dfa663caf39e06633721c8d4cfcd7e'), 'openai-community/gpt2');
+  assert.equal(folderModelName('/work/models/my-gpt2'), 'my-gpt2');
+});
+
+test('decoding an empty generation is empty text, not an error', async () => {
+  const model = await loadModel(TINY);
+  assert.equal(model.tokenizer.decode([]), '');
+  model.dispose();
 });
