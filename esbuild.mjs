@@ -2,7 +2,10 @@
 //   node esbuild.mjs            extension host, trainer process, CLI (node) + webviews (browser) into dist/
 //   node esbuild.mjs --tests    also the test files into out/test/ (one bundle per test file)
 //   node esbuild.mjs --only-tests test/unit/a.test.ts …   just those test files (for working on one test)
+//   node esbuild.mjs --e2e      also the end-to-end tests (test/e2e, real VS Code + browser) into out/test/e2e/
 //   node esbuild.mjs --watch    rebuild on change
+//   node esbuild.mjs --integration   also the @vscode/test-electron runner and suite into out/test/integration/
+//   node esbuild.mjs --production    minified, no source maps (what `vsce package` builds through vscode:prepublish)
 // tfjs-core and its CPU/WASM backends are bundled; the WASM binaries are copied beside the bundles. The native
 // tfjs-node packages stay external: they are optional and found at run time (src/backend.ts).
 import * as esbuild from 'esbuild';
@@ -48,7 +51,22 @@ if (args.has('--tests') || only) {
   builds.push({ ...node, sourcemap: true, entryPoints: tests, outdir: 'out/test/unit' });
   copyWasm('out/test/unit');
 }
-if (!only) copyWasm('dist');
+if (args.has('--e2e')) {
+  // playwright-core stays external: it loads its own files at run time.
+  const e2e = readdirSync('test/e2e').filter((f) => f.endsWith('.test.ts')).map((f) => join('test/e2e', f));
+  rmSync('out/test/e2e', { recursive: true, force: true });
+  builds.push({ ...node, sourcemap: true, external: [...external, 'playwright-core'], entryPoints: e2e, outdir: 'out/test/e2e' });
+}
+if (args.has('--integration')) {
+  // @vscode/test-electron: the runner (node) and the suite the extension host loads (`vscode` stays external).
+  rmSync('out/test/integration', { recursive: true, force: true });
+  builds.push({ ...node, sourcemap: true, entryPoints: { runTest: 'test/integration/runTest.ts', 'suite/index': 'test/integration/suite/index.ts' }, outdir: 'out/test/integration' });
+}
+if (!only) {
+  copyWasm('dist');
+  // The training config schema, contributed to VS Code (jsonValidation) from the packaged extension.
+  copyFileSync('src/config.schema.json', 'dist/config.schema.json');
+}
 if (args.has('--bench')) copyWasm('out');
 if (args.has('--watch')) {
   for (const b of builds) await (await esbuild.context(b)).watch();

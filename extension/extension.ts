@@ -1,5 +1,26 @@
-// The VS Code side arrives with the extension issue; until then activation does nothing.
+// ULPT Studio's VS Code side: commands, the `ulpt` task type, the training panel, the status bar item and the
+// "ULPT" output channel. The engine (src/) runs in a trainer child process; this host only starts, follows and
+// stops it, and reads the run folders it writes.
 import type * as vscode from 'vscode';
+import { registerCommands } from './commands';
+import { TrainingPanel } from './panel';
+import { TrainingStatusBar } from './statusBar';
+import { Studio } from './studio';
+import { UlptTaskProvider } from './taskProvider';
 
-export function activate(_context: vscode.ExtensionContext): void {}
-export function deactivate(): void {}
+let studio: Studio | undefined;
+
+export function activate(context: vscode.ExtensionContext): void {
+  studio = new Studio(context);
+  context.subscriptions.push(studio);
+  TrainingPanel.register(context, studio);
+  TrainingStatusBar.register(context, studio);
+  UlptTaskProvider.register(context, studio);
+  registerCommands(context, studio);
+}
+
+/** Trainer processes never outlive the window: end them now (their last checkpoint is kept). */
+export function deactivate(): void {
+  studio?.manager.dispose();
+  studio = undefined;
+}

@@ -76,6 +76,80 @@ export type HostMessage =
 /** One line of a run's append-only metrics.jsonl. */
 export type MetricsLine = ({ type: 'train' } & StepPoint) | ({ type: 'eval' } & EvalPoint) | ({ type: 'baseline'; step: 0 } & BaselinePoint);
 
+// ---- Extension host ↔ training panel (webview). The run folder is the source of truth: the panel asks for the
+// full state whenever it (re)loads and then receives deltas; it keeps nothing the host could not rebuild.
+
+/** running/stopping: a trainer process of this window works on the run; the others are read from the run folder. */
+export type RunStatus = 'running' | 'stopping' | 'completed' | 'early-stopped' | 'stopped' | 'interrupted' | 'failed';
+
+/** failure.json in a run folder: written by the extension host when the trainer process ends without finishing. */
+export interface RunFailure {
+  message: string;
+  /** The last lines the process printed. */
+  tail: string[];
+  /** The last step in metrics.jsonl when it failed. */
+  step: number;
+  time: string;
+}
+
+/** What only the live trainer knows (it is not in the run folder until summary.json). */
+export interface LiveInfo {
+  backend: string;
+  device: string;
+  etaMs: number | null;
+  startStep: number;
+  model: string;
+  trainableParameters: number;
+}
+
+/** Everything the panel shows about a run except its points. */
+export interface RunHeader {
+  /** The run folder's name, e.g. 2025-01-31_12-00-00_sentiment. */
+  id: string;
+  /** For people: the id without its timestamp. */
+  name: string;
+  dir: string;
+  status: RunStatus;
+  /** config.json of the run (absolute paths); null before the trainer wrote it. */
+  config: TrainConfig | null;
+  summary: RunSummary | null;
+  failure: RunFailure | null;
+  /** Adapter files present in the run folder. */
+  adapters: { best: boolean; final: boolean };
+  /** Not running, not finished, and a checkpoint exists. */
+  resumable: boolean;
+  live: LiveInfo | null;
+}
+
+/** The points of a run: metrics.jsonl parsed (or the lines appended since the last message). */
+export interface RunPoints {
+  train: StepPoint[];
+  eval: EvalPoint[];
+  baseline: BaselinePoint | null;
+}
+
+/** Extension host → training panel. */
+export type HostToWebview =
+  | ({ type: 'state'; run: RunHeader } & RunPoints) // host → panel: everything, as an answer to `ready` or after a reset (resume)
+  | ({ type: 'points' } & RunPoints) // host → panel: lines appended to metrics.jsonl since the last message
+  | { type: 'status'; run: RunHeader }; // host → panel: status, live info, adapters or summary changed
+
+/** Training panel → extension host. */
+export type WebviewToHost =
+  | { type: 'ready' } // panel → host: the page (re)loaded; answer with `state`
+  | { type: 'stop' } // panel → host: Stop pressed (a second press ends the process at once)
+  | { type: 'resume' } // panel → host: continue an interrupted or stopped run from its checkpoint
+  | { type: 'saveAdapter' } // panel → host: copy the run's adapter into the project (save dialog)
+  | { type: 'exportCsv' } // panel → host: write the run's metrics as CSV (save dialog)
+  | { type: 'showLog' }; // panel → host: reveal the ULPT output channel
+
+/** The panel's saved webview state (vscode.setState); the host's panel serializer reads runDir after a reload. */
+export interface PanelState {
+  runDir: string;
+  smoothing: number;
+  logScale: boolean;
+}
+
 export function assertNever(x: never): never {
   throw new Error(`Unexpected message: ${JSON.stringify(x)}`);
 }

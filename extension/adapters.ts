@@ -1,0 +1,160 @@
+// Getting results out of a run: Save Adapter (copy into the project, checked by reading it back), metrics as CSV,
+// and the PEFT export. The file formats are the engine's (src/io); this module only chooses files and asks people.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { writeFileAtomic } from '../src/io/atomic';
+import { readAdapter } from '../src/io/adapter';
+import { exportPeft } from '../src/io/peft';
+import { metricsCsv } from './csv';
+import { folderDescription, pickRun } from './pickers';
+import { FILES, readMetricsFile, readRunFiles, runName } from './runStore';
+import { UserError, type Studio } from './studio';
+
+/** The adapter a run offers: the best evaluated one when there was validation data, else the last state. */
+export function runAdapter(runDir: string): { file: string; kind: 'best' | 'final' } | null {
+  const { adapters } = readRunFiles(runDir);
+  if (adapters.best) return { file: path.join(runDir, FILES.best), kind: 'best' };
+  if (adapters.final) return { file: path.join(runDir, FILES.final), kind: 'final' };
+  return null;
+}
+
+async function confirmOverwrite(file: string): Promise<boolean> {
+  if (!fs.existsSync(file)) return true;
+  const choice = await vscode.window.showWarningMessage(`${vscode.workspace.asRelativePath(file)} already exists. Overwrite it?`, { modal: true }, 'Overwrite');
+  return choice === 'Overwrite';
+}
+
+const toPath = (t: string | vscode.Uri) => (typeof t === 'string' ? t : t.fsPath);
+
+/**
+ * Copies the run's adapter into the project. Without `target`, a save dialog proposes adapters/<run-name>.ulpt in
+ * the run's workspace folder (the dialog itself asks before replacing a file); with `target` (tests, other
+ * extensions) an existing file is replaced only after a confirmation, or when `overwrite` is set.
+ */
+export async function saveAdapter(studio: Studio, runDir?: string, target?: string | vscode.Uri, opts: { overwrite?: boolean } = {}): Promise<string | undefined> {
+  if (!runDir) {
+    const run = await pickRun(studio, (r) => r.adapters.best || r.adapters.final, {
+      placeHolder: 'Save the adapter of which run?',
+      none: 'No run has an adapter yet: an adapter appears after the first evaluation (or when a run without validation data ends).',
+    });
+    if (!run) return undefined;
+    runDir = run.dir;
+  }
+  const source = runAdapter(runDir);
+  if (!source) throw new UserError(`${runName(path.basename(runDir))} has no adapter yet: it appears after the first evaluation, or when the run ends.`);
+  const adapter = readAdapter(source.file); // refuse to copy a file that would not load
+  let dest: string;
+  if (target) {
+    dest = path.resolve(studio.rootOfRun(runDir), toPath(target));
+    if (!opts.overwrite && !(await confirmOverwrite(dest))) return undefined;
+  } else {
+    const defaultUri = vscode.Uri.file(path.join(studio.rootOfRun(runDir), 'adapters', `${runName(path.basename(runDir))}.ulpt`));
+    const picked = await vscode.window.showSaveDialog({ defaultUri, filters: { 'ULPT adapter': ['ulpt'] }, saveLabel: 'Save Adapter', title: 'Save Adapter' });
+    if (!picked) return undefined;
+    dest = picked.fsPath;
+  }
+  writeFileAtomic(dest, fs.readFileSync(source.file));
+  readAdapter(dest); // read back: what was written is a complete, valid adapter
+  const rel = vscode.workspace.asRelativePath(dest);
+  const metric = Object.entries(adapter.meta.metrics).filter(([k]) => k !== 'loss').map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ');
+  const what = `${source.kind === 'best' ? 'best' : 'last'} adapter (step ${adapter.meta.training.steps_done ?? '?'}${metric ? `, ${metric}` : ''}; ${fs.statSync(dest).size} bytes)`;
+  studio.output.info(`saved the ${what} of ${path.basename(runDir)} to ${dest}`);
+  void vscode.window.showInformationMessage(`ULPT: saved the ${what} to ${rel}.`, 'Export to PEFT…', 'Reveal').then((choice) => {
+    if (choice === 'Export to PEFT…') void vscode.commands.executeCommand('ulpt.exportPeft', vscode.Uri.file(dest));
+    if (choice === 'Reveal') void vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(dest));
+  });
+  return dest;
+}
+
+/** Writes the run's metrics as CSV (a save dialog proposes <run-name>-metrics.csv next to the adapters). */
+export async function exportCsv(studio: Studio, runDir: string, target?: string | vscode.Uri): Promise<string | undefined> {
+  const points = readMetricsFile(runDir);
+  if (!points.train.length && !points.eval.length) throw new UserError(`${runName(path.basename(runDir))} has no metrics yet.`);
+  let dest: string;
+  if (target) {
+    dest = path.resolve(studio.rootOfRun(runDir), toPath(target));
+  } else {
+    const defaultUri = vscode.Uri.file(path.join(studio.rootOfRun(runDir), `${runName(path.basename(runDir))}-metrics.csv`));
+    const picked = await vscode.window.showSaveDialog({ defaultUri, filters: { CSV: ['csv'] }, saveLabel: 'Export', title: 'Export Metrics as CSV' });
+    if (!picked) return undefined;
+    dest = picked.fsPath;
+  }
+  writeFileAtomic(dest, metricsCsv(points));
+  void vscode.window.showInformationMessage(`ULPT: wrote ${points.train.length} training steps and ${points.eval.length} evaluations to ${vscode.workspace.asRelativePath(dest)}.`, 'Open').then((c) => {
+    if (c === 'Open') void vscode.window.showTextDocument(vscode.Uri.file(dest));
+  });
+  return dest;
+}
+
+/**
+ * Exports an adapter as a Hugging Face PEFT prompt-tuning adapter (adapter_config.json + adapter_model.safetensors).
+ * The source is a .ulpt file (explorer menu, argument) or a run's adapter; the folder defaults to <name>-peft
+ * beside it. For a run, the run's model folder is the base model (PEFT then records its head and layer counts).
+ */
+export async function exportPeftAdapter(studio: Studio, source?: string | vscode.Uri, outDir?: string | vscode.Uri): Promise<string | undefined> {
+  let file: string;
+  let baseModel: string | undefined;
+  let label: string;
+  const fromRun = (runDir: string) => {
+    const a = runAdapter(runDir);
+    if (!a) throw new UserError(`${runName(path.basename(runDir))} has no adapter yet.`);
+    file = a.file;
+    baseModel = readRunFiles(runDir).config?.model;
+    label = runName(path.basename(runDir));
+  };
+  if (source) {
+    const p = toPath(source);
+    if (fs.existsSync(p) && fs.statSync(p).isDirectory()) fromRun(p);
+    else {
+      file = p;
+      label = path.basename(p).replace(/\.ulpt$/, '');
+    }
+  } else {
+    const picked = await pickAdapter(studio);
+    if (!picked) return undefined;
+    if (picked.runDir) fromRun(picked.runDir);
+    else {
+      file = picked.file!;
+      label = path.basename(file).replace(/\.ulpt$/, '');
+    }
+  }
+  readAdapter(file!); // a clear error before any dialog if the file is not an adapter
+  let dest: string;
+  if (outDir) {
+    dest = path.resolve(studio.rootFor(file!), toPath(outDir));
+  } else {
+    const beside = file!.includes(`${path.sep}.ulpt${path.sep}runs${path.sep}`) ? path.join(studio.rootFor(file!), 'adapters') : path.dirname(file!);
+    const picked = await vscode.window.showSaveDialog({
+      defaultUri: vscode.Uri.file(path.join(beside, `${label!}-peft`)),
+      saveLabel: 'Export Here',
+      title: 'Export to PEFT: name the folder to create',
+    });
+    if (!picked) return undefined;
+    dest = picked.fsPath;
+  }
+  if (fs.existsSync(path.join(dest, 'adapter_config.json')) && !(await confirmOverwrite(path.join(dest, 'adapter_config.json')))) return undefined;
+  const out = exportPeft(file!, dest, baseModel && fs.existsSync(baseModel) ? { baseModelNameOrPath: baseModel } : {});
+  studio.output.info(`exported ${file!} to PEFT: ${out.configFile}, ${out.weightsFile}`);
+  void vscode.window.showInformationMessage(`ULPT: exported a PEFT prompt-tuning adapter to ${vscode.workspace.asRelativePath(dest)}.`, 'Reveal').then((c) => {
+    if (c === 'Reveal') void vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(out.configFile));
+  });
+  return dest;
+}
+
+async function pickAdapter(studio: Studio): Promise<{ runDir?: string; file?: string } | undefined> {
+  const runs = studio.listRuns().filter((r) => r.adapters.best || r.adapters.final);
+  const files = (await vscode.workspace.findFiles('**/*.ulpt', '{**/node_modules/**,**/.ulpt/**}', 200)).map((u) => u.fsPath).sort();
+  type Item = vscode.QuickPickItem & { runDir?: string; file?: string };
+  const items: Item[] = [];
+  if (files.length) items.push({ label: 'Adapter files', kind: vscode.QuickPickItemKind.Separator }, ...files.map((f) => ({ label: `$(file-binary) ${path.basename(f)}`, description: folderDescription(path.dirname(f)), file: f })));
+  if (runs.length) items.push({ label: 'Runs', kind: vscode.QuickPickItemKind.Separator }, ...runs.map((r) => ({ label: `$(graph-line) ${r.name}`, description: `${r.status}, step ${r.lastStep}`, runDir: r.dir })));
+  items.push({ label: '$(folder-opened) Browse…', file: '' });
+  const picked = await vscode.window.showQuickPick(items, { placeHolder: 'Export which adapter to PEFT?' });
+  if (!picked) return undefined;
+  if (picked.file === '') {
+    const uris = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'ULPT adapter': ['ulpt'] }, openLabel: 'Export' });
+    return uris?.[0] ? { file: uris[0].fsPath } : undefined;
+  }
+  return picked;
+}

@@ -1,0 +1,133 @@
+// The palette commands (category "ULPT"). Each takes optional arguments so menus, the panel, notifications and
+// tests can call it without questions; without them it asks.
+//   ulpt.train                         → run folder        quick picks, then train and open the panel
+//   ulpt.trainFromConfig [uri]          → run folder        a training config file, no questions
+//   ulpt.stop [runDir]                                       first: stop after this step; again: end at once
+//   ulpt.resume [runDir]               → run folder        an interrupted, stopped or failed run with a checkpoint
+//   ulpt.openPanel [runDir]
+//   ulpt.saveAdapter [runDir] [target] [{ overwrite }] → saved file
+//   ulpt.exportPeft [adapter|runDir] [outDir]        → export folder
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { exportPeftAdapter, saveAdapter } from './adapters';
+import { checkInputs, loadConfigFile } from './configFile';
+import { isConfigFileName, SEARCH_EXCLUDE } from './discovery';
+import { TrainingPanel, reportError } from './panel';
+import { folderDescription, pickRun } from './pickers';
+import { newRunId, readRunFiles, runName } from './runStore';
+import { UserError, type Studio } from './studio';
+import { CONFIG_GLOB } from './taskProvider';
+import { trainingSetupFromQuestions } from './trainFlow';
+
+const asPath = (a: unknown): string | undefined => (typeof a === 'string' ? a : a instanceof vscode.Uri ? a.fsPath : undefined);
+
+export function registerCommands(context: vscode.ExtensionContext, studio: Studio): void {
+  const register = (id: string, handler: (...args: unknown[]) => unknown) =>
+    context.subscriptions.push(
+      vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+        try {
+          return await handler(...args);
+        } catch (e) {
+          await reportError(studio, e);
+          return undefined;
+        }
+      }),
+    );
+
+  register('ulpt.train', async () => {
+    studio.assertTrusted();
+    const setup = await trainingSetupFromQuestions(studio);
+    if (!setup) return undefined;
+    studio.start(setup.config, setup.runDir, false);
+    TrainingPanel.show(studio, setup.runDir);
+    return setup.runDir;
+  });
+
+  register('ulpt.trainFromConfig', async (arg?: unknown) => {
+    studio.assertTrusted();
+    const file = await findConfigFile(asPath(arg));
+    if (!file) return undefined;
+    const doc = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === file);
+    if (doc?.isDirty) await doc.save();
+    const { config, runName: name } = loadConfigFile(file, { defaultBackend: studio.defaultBackend() });
+    const runDir = path.join(studio.runsDir(studio.rootFor(file)), newRunId(name));
+    studio.start(config, runDir, false);
+    TrainingPanel.show(studio, runDir);
+    return runDir;
+  });
+
+  register('ulpt.stop', async (arg?: unknown) => {
+    const runDir = asPath(arg);
+    let session = runDir ? studio.manager.get(runDir) : undefined;
+    if (!session) {
+      const live = studio.manager.all();
+      if (!live.length) {
+        void vscode.window.showInformationMessage('ULPT: no training is running in this window.');
+        return;
+      }
+      if (live.length === 1) session = live[0];
+      else {
+        const picked = await vscode.window.showQuickPick(live.map((s) => ({ label: runName(s.name), description: s.lastStep ? `step ${s.lastStep.step}/${s.lastStep.totalSteps}` : 'starting', session: s })), { placeHolder: 'Stop which run?' });
+        session = picked?.session;
+      }
+    }
+    if (session) studio.stop(session);
+  });
+
+  register('ulpt.resume', async (arg?: unknown) => {
+    studio.assertTrusted();
+    let runDir = asPath(arg);
+    if (!runDir) {
+      const run = await pickRun(studio, (r) => r.resumable, { placeHolder: 'Resume which run?', none: 'No run can be resumed: a run is resumable when it was stopped, interrupted or failed after writing a checkpoint.', askIfOne: true });
+      if (!run) return undefined;
+      runDir = run.dir;
+    }
+    const { config, hasCheckpoint } = readRunFiles(runDir);
+    if (!config) throw new UserError(`${runDir} is not a run folder: it has no config.json.`);
+    if (!hasCheckpoint) throw new UserError(`${runName(path.basename(runDir))} has no checkpoint to resume from.`);
+    checkInputs(config, path.join(runDir, 'config.json'));
+    studio.start(config, runDir, true);
+    TrainingPanel.show(studio, runDir);
+    return runDir;
+  });
+
+  register('ulpt.openPanel', async (arg?: unknown) => {
+    let runDir = asPath(arg) ?? studio.manager.latest()?.runDir;
+    if (!runDir) {
+      if (!studio.listRuns().length) {
+        const choice = await vscode.window.showInformationMessage('ULPT: no training runs in this workspace yet.', 'Train Prompt Adapter…', 'Train from Config File');
+        if (choice === 'Train Prompt Adapter…') return vscode.commands.executeCommand('ulpt.train');
+        if (choice === 'Train from Config File') return vscode.commands.executeCommand('ulpt.trainFromConfig');
+        return undefined;
+      }
+      const run = await pickRun(studio, () => true, { placeHolder: 'Show which run?', none: '', askIfOne: true });
+      if (!run) return undefined;
+      runDir = run.dir;
+    }
+    TrainingPanel.show(studio, runDir);
+    return runDir;
+  });
+
+  register('ulpt.saveAdapter', (arg?: unknown, target?: unknown, opts?: unknown) =>
+    saveAdapter(studio, asPath(arg), asPath(target), (opts as { overwrite?: boolean } | undefined) ?? {}));
+
+  register('ulpt.exportPeft', (arg?: unknown, outDir?: unknown) => exportPeftAdapter(studio, asPath(arg), asPath(outDir)));
+}
+
+/** The config file to train from: the argument, the active editor's config file, the root ulpt.config.json, or a pick. */
+async function findConfigFile(arg?: string): Promise<string | undefined> {
+  if (arg) return arg;
+  const active = vscode.window.activeTextEditor?.document;
+  if (active?.uri.scheme === 'file' && isConfigFileName(active.fileName)) return active.fileName;
+  const uris = (await vscode.workspace.findFiles(CONFIG_GLOB, SEARCH_EXCLUDE, 100)).map((u) => u.fsPath).sort();
+  if (!uris.length) {
+    throw new UserError('No training config file in the workspace (ulpt.config.json or *.ulpt.json, with at least "model" and "train").', [
+      { title: 'Train Prompt Adapter…', run: () => vscode.commands.executeCommand('ulpt.train') },
+    ]);
+  }
+  const roots = (vscode.workspace.workspaceFolders ?? []).map((f) => path.join(f.uri.fsPath, 'ulpt.config.json'));
+  const atRoot = uris.filter((u) => roots.includes(u));
+  if (uris.length === 1 || atRoot.length === 1) return atRoot[0] ?? uris[0];
+  const picked = await vscode.window.showQuickPick(uris.map((u) => ({ label: path.basename(u), description: folderDescription(path.dirname(u)), file: u })), { placeHolder: 'Train from which config file?' });
+  return picked?.file;
+}

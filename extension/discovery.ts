@@ -1,0 +1,177 @@
+// What the "Train Prompt Adapter…" flow offers, found without VS Code: model folders (a workspace folder or the
+// local Hugging Face cache), dataset files, a validation file beside the training file, the task type the
+// dataset's fields suggest, and the method presets.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Method, TaskType } from '../src/config';
+
+// ---- Models
+
+/** A Hugging Face model folder: config.json and weights in safetensors (one file or shards with an index). */
+export function isModelFolder(dir: string): boolean {
+  try {
+    const names = fs.readdirSync(dir);
+    return names.includes('config.json') && names.some((n) => n.endsWith('.safetensors'));
+  } catch {
+    return false;
+  }
+}
+
+/** The longest sequence a model folder's config.json allows (n_positions, max_position_embeddings, n_ctx), if it says. */
+export function modelMaxPositions(dir: string): number | null {
+  try {
+    const c = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    for (const k of ['n_positions', 'max_position_embeddings', 'n_ctx']) if (Number.isSafeInteger(c[k]) && (c[k] as number) > 0) return c[k] as number;
+  } catch {
+    /* unreadable: the trainer reports it */
+  }
+  return null;
+}
+
+/**
+ * The hub cache folder, as huggingface_hub resolves it: HF_HUB_CACHE, else the older HUGGINGFACE_HUB_CACHE, else
+ * $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub.
+ */
+export function hfHubCacheDir(env: NodeJS.ProcessEnv = process.env, home = os.homedir()): string {
+  const expand = (p: string) => (p.startsWith('~') ? path.join(home, p.slice(1)) : p);
+  if (env.HF_HUB_CACHE) return expand(env.HF_HUB_CACHE);
+  if (env.HUGGINGFACE_HUB_CACHE) return expand(env.HUGGINGFACE_HUB_CACHE);
+  if (env.HF_HOME) return path.join(expand(env.HF_HOME), 'hub');
+  const cache = env.XDG_CACHE_HOME ? expand(env.XDG_CACHE_HOME) : path.join(home, '.cache');
+  return path.join(cache, 'huggingface', 'hub');
+}
+
+export interface CachedModel {
+  /** The repository id, e.g. "openai-community/gpt2". */
+  repo: string;
+  path: string;
+  revision: string;
+}
+
+/**
+ * Models in a hub cache: models--<org>--<name>/snapshots/<revision>/ folders that hold a usable model. The
+ * snapshot refs/main points to comes first; other snapshots of the same repo are listed after it.
+ */
+export function findCachedModels(cacheDir: string): CachedModel[] {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(cacheDir).filter((n) => n.startsWith('models--'));
+  } catch {
+    return [];
+  }
+  const out: CachedModel[] = [];
+  for (const entry of entries.sort()) {
+    const repo = entry.slice('models--'.length).split('--').join('/');
+    const snapshots = path.join(cacheDir, entry, 'snapshots');
+    let revisions: string[];
+    try {
+      revisions = fs.readdirSync(snapshots);
+    } catch {
+      continue;
+    }
+    let main = '';
+    try {
+      main = fs.readFileSync(path.join(cacheDir, entry, 'refs', 'main'), 'utf8').trim();
+    } catch {
+      /* no refs/main: every snapshot is equal */
+    }
+    revisions.sort((a, b) => Number(b === main) - Number(a === main) || a.localeCompare(b));
+    for (const revision of revisions) {
+      const dir = path.join(snapshots, revision);
+      if (isModelFolder(dir)) out.push({ repo, path: dir, revision });
+    }
+  }
+  return out;
+}
+
+// ---- Datasets
+
+export const DATASET_EXTENSIONS = ['jsonl', 'json', 'csv', 'tsv', 'parquet'] as const;
+export const DATASET_GLOB = `**/*.{${DATASET_EXTENSIONS.join(',')}}`;
+/** Folders never searched for datasets or models. */
+export const SEARCH_EXCLUDE = '{**/node_modules/**,**/.git/**,**/.ulpt/**,**/.vscode/**,**/dist/**,**/out/**}';
+
+/** JSON files that are configuration, not data: model folders, tool configs, ULPT configs, PEFT exports. */
+const NOT_DATA = new Set([
+  'config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json', 'vocab.json',
+  'adapter_config.json', 'model.safetensors.index.json', 'package.json', 'package-lock.json', 'tsconfig.json', 'jsconfig.json',
+  'ulpt.config.json', 'launch.json', 'tasks.json', 'settings.json', 'extensions.json', 'summary.json', 'failure.json',
+]);
+
+export function isDatasetFile(file: string): boolean {
+  const base = path.basename(file).toLowerCase();
+  const ext = base.split('.').pop() ?? '';
+  if (!(DATASET_EXTENSIONS as readonly string[]).includes(ext)) return false;
+  if (NOT_DATA.has(base) || base.endsWith('.ulpt.json')) return false;
+  return true;
+}
+
+const TRAIN_WORD = /(^|[^a-z])(train(ing)?)([^a-z]|$)/i;
+const VALIDATION_WORDS = ['validation', 'valid', 'val', 'dev', 'eval', 'test'];
+
+/** sentiment-train.jsonl → sentiment-validation.jsonl (or -valid, -val, -dev, -eval, -test), if one is among `files`. */
+export function findValidationFile(trainFile: string, files: readonly string[]): string | undefined {
+  const dir = path.dirname(trainFile);
+  const base = path.basename(trainFile);
+  const m = TRAIN_WORD.exec(base);
+  if (!m) return undefined;
+  const have = new Set(files.map((f) => path.resolve(f)));
+  for (const word of VALIDATION_WORDS) {
+    const candidate = path.resolve(dir, base.slice(0, m.index + m[1].length) + word + base.slice(m.index + m[1].length + m[2].length));
+    if (candidate !== path.resolve(trainFile) && have.has(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+// ---- Task type and method
+
+export interface TaskGuess {
+  type: TaskType;
+  inputField: string;
+  targetField: string;
+  /** Why, for the quick pick's description. */
+  reason: string;
+}
+
+const INPUT_FIELDS = ['input', 'text', 'sentence', 'question', 'prompt', 'source', 'content'];
+const LABEL_FIELDS = ['label', 'labels', 'class', 'category'];
+const TARGET_FIELDS = ['target', 'output', 'answer', 'completion', 'response', 'summary'];
+
+/** Guesses the task from a record's field names: `label` means classification, `target` generation. */
+export function guessTask(fields: readonly string[]): TaskGuess | null {
+  const has = (names: string[]) => names.find((n) => fields.includes(n));
+  const label = has(LABEL_FIELDS);
+  const target = has(TARGET_FIELDS);
+  const input = has(INPUT_FIELDS) ?? fields.find((f) => f !== label && f !== target);
+  if (!input) return null;
+  if (label) return { type: 'classification', inputField: input, targetField: label, reason: `the records have a "${label}" field` };
+  if (target) return { type: 'generation', inputField: input, targetField: target, reason: `the records have a "${target}" field` };
+  return null;
+}
+
+export interface MethodPreset {
+  id: string;
+  label: string;
+  detail: string;
+  method: Method;
+  rank: number;
+}
+
+export const METHOD_PRESETS: readonly MethodPreset[] = [
+  { id: 'ulpt-2', label: 'ULPT, r = 2', detail: 'Recommended: 2 numbers per virtual token plus 2·d alignment values — an adapter of a few KB.', method: 'ulpt', rank: 2 },
+  { id: 'ulpt-64', label: 'ULPT, r = 64', detail: 'More capacity: 64 numbers per virtual token, still far below vanilla prompt tuning.', method: 'ulpt', rank: 64 },
+  { id: 'prompt-tuning', label: 'Vanilla prompt tuning', detail: 'The n × d prompt trained directly (the baseline ULPT compresses).', method: 'prompt-tuning', rank: 0 },
+];
+
+/** A default run name: the dataset's stem and the method, e.g. "sentiment-train-ulpt-r2". */
+export function defaultRunName(trainFile: string, preset: MethodPreset): string {
+  const stem = path.basename(trainFile).replace(/\.[^.]+$/, '');
+  return `${stem}-${preset.method === 'ulpt' ? `ulpt-r${preset.rank}` : 'prompt-tuning'}`;
+}
+
+/** A training config file by name: ulpt.config.json or anything.ulpt.json. */
+export function isConfigFileName(file: string): boolean {
+  const base = path.basename(file).toLowerCase();
+  return base === 'ulpt.config.json' || base.endsWith('.ulpt.json');
+}

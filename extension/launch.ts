@@ -1,0 +1,43 @@
+// How the trainer child process is started, from the user's settings. Kept apart from VS Code so the rules can be
+// tested: which Node runs it, and what its environment says.
+import type { BackendName } from '../src/backend';
+
+export interface LaunchSettings {
+  /** ulpt.nodePath: a Node executable (e.g. a system Node that has @tensorflow/tfjs-node-gpu). */
+  nodePath: string;
+  /** ulpt.tfjsNodePath: a folder the native tfjs packages are resolved from. */
+  tfjsNodePath: string;
+  /** ulpt.backend: used when the training config does not name one. */
+  backend: BackendName;
+}
+
+export interface HostRuntime {
+  execPath: string;
+  /** process.versions; `electron` is set in desktop VS Code, where execPath is the Electron binary. */
+  versions: Partial<Record<string, string>>;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface LaunchOptions {
+  execPath: string;
+  env: NodeJS.ProcessEnv;
+  /** For the log: which Node runs the trainer, and why. */
+  description: string;
+}
+
+export function trainerLaunch(settings: LaunchSettings, host: HostRuntime): LaunchOptions {
+  const env: NodeJS.ProcessEnv = { ...host.env };
+  if (settings.tfjsNodePath.trim()) env.ULPT_TFJS_NODE_PATH = settings.tfjsNodePath.trim();
+  else delete env.ULPT_TFJS_NODE_PATH;
+  const nodePath = settings.nodePath.trim();
+  if (nodePath) {
+    delete env.ELECTRON_RUN_AS_NODE;
+    return { execPath: nodePath, env, description: `${nodePath} (ulpt.nodePath)` };
+  }
+  if (host.versions.electron) {
+    // Desktop VS Code: its executable is Electron, which behaves as plain Node with this variable set.
+    env.ELECTRON_RUN_AS_NODE = '1';
+    return { execPath: host.execPath, env, description: `the editor's Node (Electron ${host.versions.electron}, Node ${host.versions.node})` };
+  }
+  return { execPath: host.execPath, env, description: `the editor's Node ${host.versions.node ?? ''}`.trim() };
+}

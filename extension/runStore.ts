@@ -1,0 +1,388 @@
+// The runs on disk, read without VS Code: `.ulpt/runs/<run-id>/` as the trainer writes it (config.json,
+// metrics.jsonl, checkpoint.safetensors, best.ulpt, final.ulpt, summary.json) plus failure.json, which the host
+// writes when a trainer process dies. Parsing is forgiving where the files can legitimately be odd (a torn last
+// line while the trainer writes, repeated steps after a resume) and strict nowhere else.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { TrainConfig } from '../src/config';
+import type { BaselinePoint, EvalPoint, RunFailure, RunHeader, RunPoints, RunStatus, RunSummary, StepPoint } from '../src/protocol';
+
+export const RUNS_DIR = path.join('.ulpt', 'runs');
+export const FILES = {
+  config: 'config.json',
+  metrics: 'metrics.jsonl',
+  checkpoint: 'checkpoint.safetensors',
+  best: 'best.ulpt',
+  final: 'final.ulpt',
+  summary: 'summary.json',
+  failure: 'failure.json',
+} as const;
+
+// ---- metrics.jsonl
+
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+function asStep(o: Record<string, unknown>): StepPoint | null {
+  if (!isNum(o.step) || !isNum(o.loss)) return null;
+  const num = (k: string) => (isNum(o[k]) ? (o[k] as number) : 0);
+  return { step: o.step, loss: o.loss, lr: num('lr'), gradNorm: num('gradNorm'), tokens: num('tokens'), tokensPerSecond: num('tokensPerSecond'), elapsedMs: num('elapsedMs') };
+}
+
+function asEval(o: Record<string, unknown>): EvalPoint | null {
+  if (!isNum(o.step) || !isNum(o.loss)) return null;
+  const metrics: Record<string, number> = {};
+  if (o.metrics && typeof o.metrics === 'object') for (const [k, v] of Object.entries(o.metrics)) if (isNum(v)) metrics[k] = v;
+  const metric = typeof o.metric === 'string' ? o.metric : Object.keys(metrics)[0] ?? '';
+  return { step: o.step, loss: o.loss, metrics, metric, value: isNum(o.value) ? o.value : metrics[metric] ?? NaN, best: o.best === true };
+}
+
+function asBaseline(o: Record<string, unknown>): BaselinePoint | null {
+  if (!isNum(o.loss)) return null;
+  const metrics: Record<string, number> = {};
+  if (o.metrics && typeof o.metrics === 'object') for (const [k, v] of Object.entries(o.metrics)) if (isNum(v)) metrics[k] = v;
+  return { loss: o.loss, metrics };
+}
+
+/**
+ * Accumulates metrics lines. A step seen again (a resumed run repeats the steps after its checkpoint) replaces the
+ * earlier point, so the curves never fold back on themselves.
+ */
+export class MetricsAccumulator {
+  private readonly train = new Map<number, StepPoint>();
+  private readonly evals = new Map<number, EvalPoint>();
+  private baseline: BaselinePoint | null = null;
+  /** Lines that were not metrics (a torn write in the middle, a foreign line); counted, not fatal. */
+  skipped = 0;
+
+  /** Adds complete lines; returns the points they contained (in file order). */
+  add(lines: Iterable<string>): RunPoints {
+    const out: RunPoints = { train: [], eval: [], baseline: null };
+    for (const line of lines) {
+      if (!line.trim()) continue;
+      let o: unknown;
+      try {
+        o = JSON.parse(line);
+      } catch {
+        this.skipped++;
+        continue;
+      }
+      const rec = o as Record<string, unknown>;
+      if (!o || typeof o !== 'object' || Array.isArray(o) || typeof rec.type !== 'string') {
+        this.skipped++;
+        continue;
+      }
+      if (rec.type === 'train') {
+        const p = asStep(rec);
+        if (p) (this.train.set(p.step, p), out.train.push(p));
+        else this.skipped++;
+      } else if (rec.type === 'eval') {
+        const p = asEval(rec);
+        if (p) (this.evals.set(p.step, p), out.eval.push(p));
+        else this.skipped++;
+      } else if (rec.type === 'baseline') {
+        const p = asBaseline(rec);
+        if (p) this.baseline = out.baseline = p;
+        else this.skipped++;
+      } // other types: written by a newer engine; ignored on purpose
+    }
+    return out;
+  }
+
+  points(): RunPoints {
+    const byStep = <T extends { step: number }>(m: Map<number, T>) => [...m.values()].sort((a, b) => a.step - b.step);
+    return { train: byStep(this.train), eval: byStep(this.evals), baseline: this.baseline };
+  }
+
+  get lastStep(): number {
+    let last = 0;
+    for (const s of this.train.keys()) last = Math.max(last, s);
+    return last;
+  }
+}
+
+/**
+ * Splits text into complete lines and the unfinished rest. A last line without its newline may be half written;
+ * it is held back until the newline arrives (or, for a finished file, tried once by the caller).
+ */
+export function splitLines(text: string): { lines: string[]; rest: string } {
+  const end = text.lastIndexOf('\n');
+  if (end < 0) return { lines: [], rest: text };
+  return { lines: text.slice(0, end).split('\n'), rest: text.slice(end + 1) };
+}
+
+/** Parses a whole metrics.jsonl; a torn last line is dropped (counted in `skipped` only if it is not valid JSON). */
+export function parseMetrics(text: string): RunPoints & { skipped: number; lastStep: number } {
+  const acc = new MetricsAccumulator();
+  const { lines, rest } = splitLines(text);
+  acc.add(lines);
+  if (rest.trim()) {
+    // Valid JSON without its newline is a complete record whose newline has not landed yet; anything else is torn.
+    try {
+      JSON.parse(rest);
+      acc.add([rest]);
+    } catch {
+      /* torn write: the trainer was killed mid-line, or is writing it right now */
+    }
+  }
+  return { ...acc.points(), skipped: acc.skipped, lastStep: acc.lastStep };
+}
+
+// ---- One run folder
+
+function readJson<T>(file: string): T | null {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+  } catch {
+    return null; // absent, or being replaced right now (writes are atomic, so a retry will see it whole)
+  }
+}
+
+function mtime(file: string): number {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/** "2025-01-31_12-00-00_sentiment" → "sentiment"; other names stay as they are. */
+export function runName(id: string): string {
+  return id.replace(/^\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}_/, '') || id;
+}
+
+/** A folder name for a new run: UTC timestamp + a file-system-safe form of the name (as the CLI names them). */
+export function newRunId(name: string, now = new Date()): string {
+  const stamp = now.toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
+  return `${stamp}_${safeName(name)}`;
+}
+
+export function safeName(name: string): string {
+  return name.trim().replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+|[-.]+$/g, '').slice(0, 80) || 'run';
+}
+
+export interface RunFiles {
+  config: TrainConfig | null;
+  summary: RunSummary | null;
+  failure: RunFailure | null;
+  hasCheckpoint: boolean;
+  adapters: { best: boolean; final: boolean };
+  /** The newer of summary.json and failure.json decides how a run ended. */
+  summaryTime: number;
+  failureTime: number;
+  /** Last modification of anything the run wrote (for sorting). */
+  modified: number;
+}
+
+export function readRunFiles(dir: string): RunFiles {
+  const f = (name: string) => path.join(dir, name);
+  const exists = (name: string) => fs.existsSync(f(name));
+  return {
+    config: readJson<TrainConfig>(f(FILES.config)),
+    summary: readJson<RunSummary>(f(FILES.summary)),
+    failure: readJson<RunFailure>(f(FILES.failure)),
+    hasCheckpoint: exists(FILES.checkpoint),
+    adapters: { best: exists(FILES.best), final: exists(FILES.final) },
+    summaryTime: mtime(f(FILES.summary)),
+    failureTime: mtime(f(FILES.failure)),
+    modified: Math.max(mtime(f(FILES.metrics)), mtime(f(FILES.config)), mtime(f(FILES.summary)), mtime(f(FILES.failure)), mtime(dir)),
+  };
+}
+
+/**
+ * How a run stands. `live` is what this window's trainer process says (it wins); otherwise the run folder decides:
+ * the newer of summary.json / failure.json, and "interrupted" when neither exists, or when the metrics went past
+ * the summary (a resumed run that was then cut off).
+ */
+export function deriveStatus(files: Pick<RunFiles, 'summary' | 'failure' | 'summaryTime' | 'failureTime'>, lastStep: number, live: 'running' | 'stopping' | null): RunStatus {
+  if (live) return live;
+  const { summary, failure } = files;
+  if (failure && (!summary || files.failureTime >= files.summaryTime)) return 'failed';
+  if (summary) {
+    if (lastStep > summary.steps) return 'interrupted';
+    return summary.reason;
+  }
+  return 'interrupted';
+}
+
+export function isResumable(status: RunStatus, hasCheckpoint: boolean, config: TrainConfig | null): boolean {
+  return hasCheckpoint && config !== null && (status === 'interrupted' || status === 'stopped' || status === 'failed');
+}
+
+export function runHeader(dir: string, files: RunFiles, lastStep: number, live: RunHeader['live'], liveStatus: 'running' | 'stopping' | null): RunHeader {
+  const id = path.basename(dir);
+  const status = deriveStatus(files, lastStep, liveStatus);
+  return {
+    id,
+    name: runName(id),
+    dir,
+    status,
+    config: files.config,
+    summary: files.summary && status !== 'interrupted' && status !== 'running' && status !== 'stopping' ? files.summary : null,
+    failure: status === 'failed' ? files.failure : null,
+    adapters: files.adapters,
+    resumable: isResumable(status, files.hasCheckpoint, files.config),
+    live,
+  };
+}
+
+export function readMetricsFile(dir: string): ReturnType<typeof parseMetrics> {
+  let text = '';
+  try {
+    text = fs.readFileSync(path.join(dir, FILES.metrics), 'utf8');
+  } catch {
+    /* no steps yet */
+  }
+  return parseMetrics(text);
+}
+
+export interface RunListing {
+  id: string;
+  name: string;
+  dir: string;
+  status: RunStatus;
+  resumable: boolean;
+  lastStep: number;
+  totalSteps: number | null;
+  modified: number;
+  adapters: { best: boolean; final: boolean };
+  config: TrainConfig | null;
+}
+
+/** The runs under `root` (a `.ulpt/runs` folder), newest first. `live` maps run folders to their live status. */
+export function listRuns(root: string, live: ReadonlyMap<string, 'running' | 'stopping'> = new Map()): RunListing[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(root);
+  } catch {
+    return [];
+  }
+  const runs: RunListing[] = [];
+  for (const id of names) {
+    const dir = path.join(root, id);
+    try {
+      if (!fs.statSync(dir).isDirectory()) continue;
+    } catch {
+      continue;
+    }
+    const files = readRunFiles(dir);
+    if (!files.config && !files.failure && !fs.existsSync(path.join(dir, FILES.metrics))) continue; // not a run folder (yet)
+    const { lastStep } = readMetricsFile(dir);
+    const status = deriveStatus(files, lastStep, live.get(path.resolve(dir)) ?? null);
+    runs.push({
+      id, name: runName(id), dir, status, lastStep, modified: files.modified, adapters: files.adapters, config: files.config,
+      resumable: isResumable(status, files.hasCheckpoint, files.config), totalSteps: files.config?.steps ?? null,
+    });
+  }
+  return runs.sort((a, b) => b.modified - a.modified);
+}
+
+// ---- Following a run folder while a trainer writes it
+
+export interface FollowEvent {
+  /** New points since the last event; with `reset`, all points (metrics.jsonl was replaced, e.g. on resume). */
+  points: RunPoints & { lastStep: number };
+  reset: boolean;
+  /** summary.json, failure.json, config.json, an adapter or the checkpoint changed. */
+  filesChanged: boolean;
+}
+
+/**
+ * Follows metrics.jsonl by offset (reading only what was appended) and notices the other files changing. Driven by
+ * fs.watch when the platform gives events and by a slow poll in any case; `poll()` reads at once (the host calls it
+ * when its trainer process says a step is done, so the curves do not wait for either).
+ */
+export class RunFollower {
+  private offset = 0;
+  private ino = -1;
+  private acc = new MetricsAccumulator();
+  private stamps = '';
+  private watcher: fs.FSWatcher | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private disposed = false;
+
+  constructor(readonly dir: string, private readonly onEvent: (e: FollowEvent) => void, pollMs = 1000) {
+    this.stamps = this.fileStamps();
+    try {
+      this.watcher = fs.watch(dir, () => this.poll());
+      this.watcher.on('error', () => this.closeWatcher());
+    } catch {
+      this.watcher = null; // the folder may not exist yet; the poll covers it
+    }
+    this.timer = setInterval(() => this.poll(), pollMs);
+    this.timer.unref?.();
+  }
+
+  /** Everything read so far (the full state for a panel that just loaded). */
+  points(): RunPoints & { lastStep: number } {
+    return { ...this.acc.points(), lastStep: this.acc.lastStep };
+  }
+
+  /** Reads the whole file again from the start: call before taking `points()` for a full state. */
+  reload(): void {
+    this.offset = 0;
+    this.ino = -1;
+    this.acc = new MetricsAccumulator();
+    this.readMetrics();
+  }
+
+  poll(): void {
+    if (this.disposed) return;
+    const { points, reset } = this.readMetrics();
+    const stamps = this.fileStamps();
+    const filesChanged = stamps !== this.stamps;
+    this.stamps = stamps;
+    if (reset || filesChanged || points.train.length || points.eval.length || points.baseline) {
+      this.onEvent({ points: reset ? this.points() : { ...points, lastStep: this.acc.lastStep }, reset, filesChanged });
+    }
+  }
+
+  private readMetrics(): { points: RunPoints; reset: boolean } {
+    const file = path.join(this.dir, FILES.metrics);
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(file);
+    } catch {
+      return { points: { train: [], eval: [], baseline: null }, reset: false };
+    }
+    let reset = false;
+    if (stat.ino !== this.ino || stat.size < this.offset) {
+      // Replaced (atomic rewrite on resume) or truncated: start over.
+      reset = this.ino !== -1;
+      this.offset = 0;
+      this.acc = new MetricsAccumulator();
+      this.ino = stat.ino;
+    }
+    if (stat.size === this.offset) return { points: { train: [], eval: [], baseline: null }, reset };
+    const fd = fs.openSync(file, 'r');
+    let chunk: Buffer;
+    try {
+      chunk = Buffer.alloc(stat.size - this.offset);
+      const n = fs.readSync(fd, chunk, 0, chunk.length, this.offset);
+      chunk = chunk.subarray(0, n);
+    } finally {
+      fs.closeSync(fd);
+    }
+    // Only whole lines are consumed, counted in bytes so a multi-byte character split across reads is safe.
+    const end = chunk.lastIndexOf(0x0a);
+    if (end < 0) return { points: { train: [], eval: [], baseline: null }, reset };
+    this.offset += end + 1;
+    const text = chunk.subarray(0, end).toString('utf8');
+    return { points: this.acc.add(text.split('\n')), reset };
+  }
+
+  private fileStamps(): string {
+    return [FILES.config, FILES.summary, FILES.failure, FILES.best, FILES.final, FILES.checkpoint].map((f) => mtime(path.join(this.dir, f))).join(',');
+  }
+
+  private closeWatcher(): void {
+    this.watcher?.close();
+    this.watcher = null;
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.closeWatcher();
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+}

@@ -1,0 +1,180 @@
+// What the commands, the task provider, the panel and the status bar share: the trainer sessions of this window,
+// the "ULPT" output channel, the settings, and the one place where a training run is started.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { BackendName } from '../src/backend';
+import schema from '../src/config.schema.json';
+import type { TrainConfig } from '../src/config';
+import { failureLines, messageLines } from './format';
+import { trainerLaunch, type LaunchSettings } from './launch';
+import { listRuns, runName, RUNS_DIR, type RunListing } from './runStore';
+import { RunManager, type TrainingSession } from './session';
+
+/** A problem the user can fix: shown as it is, without a stack in the log. */
+export class UserError extends Error {
+  override name = 'UserError';
+  constructor(message: string, readonly actions: { title: string; run: () => unknown }[] = []) {
+    super(message);
+  }
+}
+
+/** The backend names, from the config schema (importing src/backend.ts would pull TensorFlow.js into the host). */
+const BACKENDS: readonly string[] = schema.properties.backend.enum;
+
+export const UNTRUSTED_MESSAGE =
+  'ULPT Studio does not train in an untrusted workspace: training reads the model and data this folder points to and runs a trainer process with its settings. Trust the workspace to train; saved runs can still be viewed.';
+
+export class Studio implements vscode.Disposable {
+  readonly output: vscode.LogOutputChannel;
+  readonly manager: RunManager;
+  /** Called when a run starts from a command and should be shown (set by the panel module). */
+  showPanel: (runDir: string) => void = () => {};
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(readonly context: vscode.ExtensionContext) {
+    this.output = vscode.window.createOutputChannel('ULPT', { log: true });
+    this.disposables.push(this.output);
+    const script = path.join(context.extensionPath, 'dist', 'trainer.js');
+    this.manager = new RunManager(script, () => trainerLaunch(this.launchSettings(), { execPath: process.execPath, versions: process.versions, env: process.env }));
+    this.disposables.push({ dispose: () => this.manager.dispose() });
+    this.disposables.push(this.logSessions());
+    const setContext = () => void vscode.commands.executeCommand('setContext', 'ulpt.training', this.manager.all().length > 0);
+    this.disposables.push(this.manager.onDidStart(setContext), this.manager.onEvent((_s, e) => e.kind === 'ended' && setContext()));
+  }
+
+  launchSettings(): LaunchSettings {
+    const c = vscode.workspace.getConfiguration('ulpt');
+    const backend = c.get<string>('backend', 'auto');
+    return {
+      backend: (BACKENDS as readonly string[]).includes(backend) ? (backend as BackendName) : 'auto',
+      nodePath: c.get<string>('nodePath', ''),
+      tfjsNodePath: c.get<string>('tfjsNodePath', ''),
+    };
+  }
+
+  defaultBackend(): BackendName {
+    return this.launchSettings().backend;
+  }
+
+  // ---- Where runs live
+
+  /** The workspace folder holding `file`, else the file's own folder. */
+  rootFor(file: string): string {
+    const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(file));
+    return folder ? folder.uri.fsPath : path.dirname(file);
+  }
+
+  runsDir(root: string): string {
+    return path.join(root, RUNS_DIR);
+  }
+
+  /** Every run of every workspace folder, newest first. */
+  listRuns(): RunListing[] {
+    const live = this.manager.liveStatuses();
+    const folders = vscode.workspace.workspaceFolders ?? [];
+    return folders.flatMap((f) => listRuns(this.runsDir(f.uri.fsPath), live)).sort((a, b) => b.modified - a.modified);
+  }
+
+  /** The workspace folder a run belongs to (…/<root>/.ulpt/runs/<id>). */
+  rootOfRun(runDir: string): string {
+    return path.resolve(runDir, '..', '..', '..');
+  }
+
+  // ---- Starting and stopping
+
+  assertTrusted(): void {
+    if (!vscode.workspace.isTrusted) {
+      throw new UserError(UNTRUSTED_MESSAGE, [{ title: 'Manage Workspace Trust', run: () => vscode.commands.executeCommand('workbench.trust.manage') }]);
+    }
+  }
+
+  /** Starts a trainer process for a run folder. Everything about the run from here on is in the run folder. */
+  start(config: TrainConfig, runDir: string, resume: boolean): TrainingSession {
+    this.assertTrusted();
+    const ulptDir = path.dirname(path.dirname(runDir));
+    if (path.basename(ulptDir) === '.ulpt') writeUlptGitignore(ulptDir);
+    const session = this.manager.start(config, runDir, resume);
+    this.notifyEnd(session);
+    return session;
+  }
+
+  /** First call: stop after this step (checkpoint kept). Second call: end the process now. */
+  stop(session: TrainingSession): void {
+    const r = session.stop();
+    if (r === 'stopping') this.output.info(`[${session.name}] stop requested: the run ends after this step and keeps a checkpoint.`);
+    if (r === 'killed') this.output.warn(`[${session.name}] second stop: the trainer process was ended at once; the last checkpoint is kept.`);
+  }
+
+  private notifyEnd(session: TrainingSession): void {
+    void session.ended.then(async (end) => {
+      const name = runName(session.name);
+      if (end.failure) {
+        const tail = end.failure.tail.slice(-3).join(' | ');
+        const first = end.failure.message.split('\n')[0];
+        const choice = await vscode.window.showErrorMessage(
+          `ULPT: training ${name} failed: ${first}${tail && !first.includes(tail) ? ` — last output: ${tail}` : ''}`,
+          'Show Log',
+          'Open Panel',
+        );
+        if (choice === 'Show Log') this.output.show(true);
+        if (choice === 'Open Panel') this.showPanel(session.runDir);
+        return;
+      }
+      if (end.killed) return void vscode.window.showWarningMessage(`ULPT: ${name} was ended at once; resume it from its last checkpoint with "ULPT: Resume Training".`);
+      const s = end.summary;
+      if (!s) return;
+      if (s.reason === 'stopped') {
+        const choice = await vscode.window.showInformationMessage(`ULPT: ${name} stopped at step ${s.steps}; its checkpoint is kept.`, 'Resume', 'Open Panel');
+        if (choice === 'Resume') void vscode.commands.executeCommand('ulpt.resume', session.runDir);
+        if (choice === 'Open Panel') this.showPanel(session.runDir);
+        return;
+      }
+      const best = s.best ? ` Best: ${Object.entries(s.best).filter(([k]) => k !== 'loss').map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}.` : '';
+      const choice = await vscode.window.showInformationMessage(`ULPT: ${name} ${s.reason === 'early-stopped' ? 'stopped early' : 'finished'} after ${s.steps} steps.${best}`, 'Save Adapter…', 'Open Panel');
+      if (choice === 'Save Adapter…') void vscode.commands.executeCommand('ulpt.saveAdapter', session.runDir);
+      if (choice === 'Open Panel') this.showPanel(session.runDir);
+    });
+  }
+
+  /** Every session's story in the output channel: started (with backend), evaluations, errors with the last lines. */
+  private logSessions(): vscode.Disposable {
+    return this.manager.onEvent((session, e) => {
+      const tag = `[${session.name}]`;
+      switch (e.kind) {
+        case 'message':
+          if (e.message.type === 'error') break; // reported with the exit, together with the last lines
+          for (const line of messageLines(e.message, { everyStep: false })) {
+            if (e.message.type === 'log' && e.message.level === 'warn') this.output.warn(`${tag} ${line}`);
+            else this.output.info(`${tag} ${line}`);
+          }
+          break;
+        case 'output':
+          this.output.info(`${tag} | ${e.line}`);
+          break;
+        case 'state':
+          break;
+        case 'ended':
+          if (e.end.failure) for (const line of failureLines(e.end.failure)) this.output.error(`${tag} ${line}`);
+          else if (e.end.killed) this.output.warn(`${tag} trainer process ended at once (killed); resumable from its last checkpoint.`);
+          else if (!e.end.summary) this.output.warn(`${tag} trainer process exited (code ${e.end.code}).`);
+          break;
+      }
+    });
+  }
+
+  dispose(): void {
+    for (const d of this.disposables.splice(0).reverse()) d.dispose();
+  }
+}
+
+/** `.ulpt/.gitignore` with "*": run folders (checkpoints, metrics) stay out of version control by default. */
+function writeUlptGitignore(ulptDir: string): void {
+  try {
+    fs.mkdirSync(ulptDir, { recursive: true });
+    const file = path.join(ulptDir, '.gitignore');
+    if (!fs.existsSync(file)) fs.writeFileSync(file, '# Training runs of ULPT Studio: checkpoints and metrics, not sources.\n*\n');
+  } catch {
+    /* best effort */
+  }
+}
