@@ -53,6 +53,8 @@ export interface RunSummary {
   trainableParameters: number;
   seconds: number;
   backend: string;
+  /** What the backend ran on, in words (BackendReport.device). */
+  device: string;
 }
 
 /** Trainer process → extension host (over IPC) and → CLI printer. */

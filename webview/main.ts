@@ -161,7 +161,7 @@ function drawStats(): void {
   const params = live?.trainableParameters ?? run?.summary?.trainableParameters ?? null;
   set('params', params === null ? '—' : params.toLocaleString('en-US'));
   set('backend', live?.backend ?? run?.summary?.backend ?? '—');
-  set('device', live?.device ?? '—');
+  set('device', live?.device ?? run?.summary?.device ?? '—');
   el('empty').hidden = train.length > 0 || evals.length > 0;
   enable('export-csv', train.length > 0 || evals.length > 0);
 }

@@ -16,7 +16,7 @@ const evalLine = (step: number, accuracy: number, best = false): MetricsLine => 
 const jsonl = (lines: MetricsLine[]) => lines.map((l) => JSON.stringify(l) + '\n').join('');
 
 function summary(steps: number, reason: RunSummary['reason'] = 'completed'): RunSummary {
-  return { runDir: '/x', steps, reason, adapter: null, bestStep: null, best: null, baseline: null, final: { loss: 1 }, trainableParameters: 10, seconds: 1, backend: 'cpu' };
+  return { runDir: '/x', steps, reason, adapter: null, bestStep: null, best: null, baseline: null, final: { loss: 1 }, trainableParameters: 10, seconds: 1, backend: 'cpu', device: 'CPU (plain JavaScript, 1 thread)' };
 }
 
 test('parseMetrics reads train, eval and baseline lines in step order', () => {

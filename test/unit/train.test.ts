@@ -148,7 +148,11 @@ test('training lowers the held-out loss and keeps the best adapter with its metr
   const adapter = readAdapter(summary.adapter!);
   assert.equal(adapter.meta.metrics.loss, Math.min(...evals));
   assert.equal(adapter.meta.training.steps_done, summary.bestStep);
-  assert.ok(fs.existsSync(path.join(dir, 'run', 'summary.json')));
+  // The summary on disk says what ran where, so a reopened panel can show it without the live process.
+  const onDisk = JSON.parse(fs.readFileSync(path.join(dir, 'run', 'summary.json'), 'utf8'));
+  assert.equal(onDisk.backend, 'cpu');
+  assert.match(onDisk.device, /CPU/);
+  assert.deepEqual(onDisk.best, summary.best);
 });
 
 test('early stopping ends the run after `patience` evaluations without improvement', async () => {
