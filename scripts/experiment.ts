@@ -24,6 +24,7 @@ const { values: a } = parseArgs({
     config: { type: 'string', default: 'examples/workspace/ulpt.config.json' }, steps: { type: 'string' }, seeds: { type: 'string', default: '1,2,3' },
     'prompt-length': { type: 'string' }, backend: { type: 'string', default: 'auto' }, quick: { type: 'boolean', default: false },
     out: { type: 'string', default: 'docs' }, readme: { type: 'string', default: 'README.md' },
+    'scale-init': { type: 'string', default: 'one' }, arms: { type: 'string' },
   },
 });
 
@@ -54,7 +55,7 @@ async function main() {
   const metric = primaryMetric(base.task.type);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ulpt-exp-'));
   // Dev split from the training file picks the learning rate and the best step; the validation file is only tested on.
-  const common = { ...base, validation: undefined, validationSplit: 0.2, steps, promptLength: n, evalEvery: Math.max(10, Math.floor(steps / 6)), checkpointEvery: 0, earlyStoppingPatience: 0 };
+  const common = { ...base, scaleInit: a['scale-init'] as TrainConfig['scaleInit'], validation: undefined, validationSplit: 0.2, steps, promptLength: n, evalEvery: Math.max(10, Math.floor(steps / 6)), checkpointEvery: 0, earlyStoppingPatience: 0 };
   const testRecords = await readRecords(testFile);
   const trainRecords = await readRecords(base.train);
   const labels = base.task.type === 'classification' ? resolveLabels(base.task, [...trainRecords, ...testRecords]) : null;
@@ -78,7 +79,8 @@ async function main() {
   results.push({ arm: 'no prompt (frozen model)', params: 0, lr: null, devMean: NaN, test: [none], mean: none, std: 0, seconds: 0 });
   console.log(`${backend.name} (${backend.device}); ${metric} on ${path.basename(testFile)}, n=${n}, ${steps} steps, seeds ${seeds.join(',')}`);
   console.log(`no prompt: ${none.toFixed(4)}`);
-  const arms = a.quick ? ARMS.map((arm) => ({ ...arm, lrs: [arm.lrs[1]] })) : ARMS;
+  const chosen = a.arms ? ARMS.filter((arm) => a.arms!.split(',').includes(arm.name)) : ARMS;
+  const arms = a.quick ? chosen.map((arm) => ({ ...arm, lrs: [arm.lrs[1]] })) : chosen;
   // Every method gets the same grid, so none is favoured by its learning rates.
   for (const arm of arms) {
     const t0 = Date.now();

@@ -39,7 +39,7 @@ const OPTIONS = {
   method: { type: 'string' }, rank: { type: 'string' }, 'prompt-length': { type: 'string' }, steps: { type: 'string' },
   lr: { type: 'string' }, 'batch-size': { type: 'string' }, 'grad-accumulation': { type: 'string' }, 'warmup-steps': { type: 'string' },
   'weight-decay': { type: 'string' }, 'max-length': { type: 'string' }, 'eval-every': { type: 'string' }, 'checkpoint-every': { type: 'string' },
-  'validation-split': { type: 'string' }, 'early-stopping': { type: 'string' }, 'no-alignment': { type: 'boolean' },
+  'validation-split': { type: 'string' }, 'early-stopping': { type: 'string' }, 'no-alignment': { type: 'boolean' }, 'scale-init': { type: 'string' },
   task: { type: 'string' }, template: { type: 'string' }, 'input-field': { type: 'string' }, 'target-field': { type: 'string' },
   seed: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' }, 'run-dir': { type: 'string' }, resume: { type: 'string' },
   json: { type: 'boolean' }, adapter: { type: 'string' }, data: { type: 'string' }, input: { type: 'string' }, ids: { type: 'string' },
@@ -85,7 +85,7 @@ export function configFromFlags(flags: Flags): TrainConfig {
     warmupSteps: num(flags, 'warmup-steps'), weightDecay: num(flags, 'weight-decay', false), maxLength: num(flags, 'max-length'),
     evalEvery: num(flags, 'eval-every'), checkpointEvery: num(flags, 'checkpoint-every'), validationSplit: num(flags, 'validation-split', false),
     earlyStoppingPatience: num(flags, 'early-stopping'), seed: flags.seed, backend: flags.backend,
-    alignment: flags['no-alignment'] ? false : undefined,
+    alignment: flags['no-alignment'] ? false : undefined, scaleInit: flags['scale-init'],
   };
   for (const [k, v] of Object.entries(over)) if (v !== undefined) raw[k] = v;
   const task = { ...((raw.task as Record<string, unknown>) ?? {}) };

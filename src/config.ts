@@ -36,6 +36,11 @@ export interface TrainConfig {
   promptLength: number;
   /** ULPT's learnable scale and shift vectors (turn off only for the ablation). */
   alignment: boolean;
+  /**
+   * ULPT's initial scale: "one" (the paper: 1) or "embedding" (σ_emb / std(Z·A), so the initial prompt has the
+   * spread of the model's token embeddings whatever r is).
+   */
+  scaleInit: 'one' | 'embedding';
   steps: number;
   lr: number;
   batchSize: number;
@@ -107,6 +112,7 @@ export function resolveConfig(raw: Raw, baseDir: string, source = 'the configura
     rank: raw.rank ?? 2,
     promptLength: raw.promptLength ?? 10,
     alignment: raw.alignment ?? true,
+    scaleInit: raw.scaleInit ?? 'one',
     steps: raw.steps ?? 200,
     lr: raw.lr ?? 0.01,
     batchSize: raw.batchSize ?? 8,

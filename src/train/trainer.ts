@@ -130,7 +130,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<Ru
     const data = await prepareData(config, model);
     const seed = parseSeed(config.seed);
     const prompt = await createPrompt(
-      { method: config.method, length: config.promptLength, rank: config.rank, hidden: model.info.hiddenSize, seed, alignment: config.alignment },
+      { method: config.method, length: config.promptLength, rank: config.rank, hidden: model.info.hiddenSize, seed, alignment: config.alignment, scaleInit: config.scaleInit },
       model.weights.get('wte.weight') ?? [...model.weights.values()][0],
     );
     const optimizer = new AdamW(prompt.variables, { ...ADAMW_DEFAULTS, weightDecay: config.weightDecay });

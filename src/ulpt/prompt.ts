@@ -73,12 +73,12 @@ export class UlptPrompt implements PromptModule {
   private readonly scale?: Variable; // [d]
   private readonly shift?: Variable; // [d]
 
-  constructor(readonly length: number, readonly rank: number, readonly hidden: number, seed: bigint, readonly alignment = true) {
+  constructor(readonly length: number, readonly rank: number, readonly hidden: number, seed: bigint, readonly alignment = true, scale0 = 1) {
     this.a = tf.keep(tf.tensor(projectionMatrix(seed, rank, hidden), [rank, hidden], 'float32'));
     this.z = variable(seededNormal(seed, length * rank), [length, rank]);
     this.variables.set('z', this.z);
     if (alignment) {
-      this.scale = variable(new Float32Array(hidden).fill(1), [hidden]);
+      this.scale = variable(new Float32Array(hidden).fill(scale0), [hidden]);
       this.shift = variable(new Float32Array(hidden), [hidden]);
       this.variables.set('scale', this.scale).set('shift', this.shift);
     }
@@ -157,10 +157,15 @@ export class VanillaPrompt implements PromptModule {
  * sampled tokens can read as a cue for the wrong task.)
  */
 export async function embeddingScaleInit(wte: Tensor, n: number, d: number, seed: bigint): Promise<Float32Array> {
+  return seededNormal(seed, n * d, await embeddingStd(wte));
+}
+
+/** Standard deviation of all entries of the token-embedding matrix. */
+async function embeddingStd(wte: Tensor): Promise<number> {
   const std = tf.tidy(() => tf.sqrt(tf.moments(wte).variance));
   const sigma = (await std.data())[0];
   std.dispose();
-  return seededNormal(seed, n * d, sigma);
+  return sigma;
 }
 
 export interface PromptSpec {
@@ -170,13 +175,17 @@ export interface PromptSpec {
   hidden: number;
   seed: bigint;
   alignment: boolean;
+  /** ULPT's initial scale (default 'one', the paper's). */
+  scaleInit?: 'one' | 'embedding';
 }
 
 export async function createPrompt(spec: PromptSpec, wte: Tensor): Promise<PromptModule> {
   if (!Number.isInteger(spec.length) || spec.length < 1) throw new Error(`The prompt length must be a positive integer, got ${spec.length}.`);
   if (spec.method === 'prompt-tuning') return new VanillaPrompt(spec.length, spec.hidden, await embeddingScaleInit(wte, spec.length, spec.hidden, spec.seed));
   if (!Number.isInteger(spec.rank) || spec.rank < 1) throw new Error(`The ULPT rank must be a positive integer, got ${spec.rank}.`);
-  return new UlptPrompt(spec.length, spec.rank, spec.hidden, spec.seed, spec.alignment);
+  // Z ~ N(0, 1) and A ~ U(±√(6/(r+d))) give Z·A entries of variance r·2/(r+d): the embedding option divides it out.
+  const scale0 = spec.scaleInit === 'embedding' ? (await embeddingStd(wte)) / Math.sqrt((2 * spec.rank) / (spec.rank + spec.hidden)) : 1;
+  return new UlptPrompt(spec.length, spec.rank, spec.hidden, spec.seed, spec.alignment, scale0);
 }
 
 /** [P; embeds] along the sequence, and the mask extended with ones for the virtual tokens (PEFT's layout). */

@@ -168,3 +168,24 @@ test('early stopping ends the run after `patience` evaluations without improveme
   assert.ok(summary.adapter && fs.existsSync(summary.adapter), 'an early-stopped run still delivers its best adapter');
   assert.ok(messages.some((m) => m.type === 'log' && /stopping early at step 4/.test(m.message)));
 });
+
+test('scaleInit "embedding" starts the prompt at the spread of the token embeddings for every rank', async () => {
+  await backend();
+  const model = await loadModel(TINY);
+  const wte = model.weights.get('wte.weight')!;
+  const std = (t: ReturnType<typeof wte.clone>) => tf.tidy(() => tf.sqrt(tf.moments(t).variance).dataSync()[0]);
+  const target = std(wte);
+  for (const rank of [2, 16, 64]) {
+    const one = await createPrompt({ method: 'ulpt', length: 64, rank, hidden: 32, seed: 5n, alignment: true }, wte);
+    const emb = await createPrompt({ method: 'ulpt', length: 64, rank, hidden: 32, seed: 5n, alignment: true, scaleInit: 'embedding' }, wte);
+    assert.ok(one.read().scale!.every((s) => s === 1), 'the paper\'s init: scale 1');
+    const [p1, p2] = [one.prompt(), emb.prompt()];
+    // Z·A alone has std √(2r/(r+d)); the embedding option rescales it to the embeddings' std.
+    assert.ok(Math.abs(std(p1) / Math.sqrt((2 * rank) / (rank + 32)) - 1) < 0.15, `r=${rank}: std(Z·A) ${std(p1)}`);
+    assert.ok(Math.abs(std(p2) / target - 1) < 0.15, `r=${rank}: std(P) ${std(p2)} vs embeddings ${target}`);
+    tf.dispose([p1, p2]);
+    one.dispose();
+    emb.dispose();
+  }
+  model.dispose();
+});
