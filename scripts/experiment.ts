@@ -24,7 +24,7 @@ const { values: a } = parseArgs({
     config: { type: 'string', default: 'examples/workspace/ulpt.config.json' }, steps: { type: 'string' }, seeds: { type: 'string', default: '1,2,3' },
     'prompt-length': { type: 'string' }, backend: { type: 'string', default: 'auto' }, quick: { type: 'boolean', default: false },
     out: { type: 'string', default: 'docs' }, readme: { type: 'string', default: 'README.md' },
-    'scale-init': { type: 'string', default: 'one' }, arms: { type: 'string' },
+    'scale-init': { type: 'string', default: 'one' }, arms: { type: 'string' }, 'report-only': { type: 'boolean', default: false },
   },
 });
 
@@ -43,6 +43,11 @@ const std = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((s, x) =>
 interface Result { arm: string; params: number; lr: number | null; devMean: number; test: number[]; mean: number; std: number; seconds: number }
 
 async function main() {
+  if (a['report-only']) {
+    // Rewrite the table and plot from a finished run's docs/experiment.json (no training).
+    const saved = JSON.parse(fs.readFileSync(path.join(a.out!, 'experiment.json'), 'utf8'));
+    return report(saved.results, saved);
+  }
   const backend = await initBackend(a.backend as 'auto');
   const cfgFile = path.resolve(a.config!);
   const base = resolveConfig(JSON.parse(fs.readFileSync(cfgFile, 'utf8')), path.dirname(cfgFile), cfgFile);
@@ -139,8 +144,8 @@ function report(results: Result[], ctx: { metric: string; backend: string; steps
   const readme = a.readme!;
   if (fs.existsSync(readme)) {
     const text = fs.readFileSync(readme, 'utf8');
-    const re = /(<!-- experiment:start -->\n)[\s\S]*?(\n<!-- experiment:end -->)/;
-    if (re.test(text)) fs.writeFileSync(readme, text.replace(re, `$1${table}$2`));
+    const re = /<!-- experiment:start -->[\s\S]*?<!-- experiment:end -->/;
+    if (re.test(text)) fs.writeFileSync(readme, text.replace(re, () => `<!-- experiment:start -->\n${table}\n<!-- experiment:end -->`));
   }
   console.log('\n' + table);
 }
