@@ -115,6 +115,9 @@ export class Chart {
   setData(data: Columns): void {
     this.data = data;
     this.plot?.setData(data as uPlot.AlignedData);
+    // uPlot auto-ranges a single x value (the step-0 evaluation alone) to 0…100, past the range function: pin it.
+    const xs = data[0] as ArrayLike<number>;
+    if (this.plot && this.xMax && xs.length === 1) this.plot.setScale('x', { min: Math.min(0, xs[0]), max: Math.max(this.xMax, xs[0]) });
   }
 
   /** The run's total steps: the x axis reaches it from the start. */
