@@ -44,7 +44,7 @@ async function benchBackend(name: ConcreteBackend): Promise<Row | { backend: str
     return { backend: name, skipped: (e as Error).message };
   }
   const model = await loadModel(path.resolve(a.model!));
-  const prompt = await createPrompt({ method: 'ulpt', length: n, rank: r, hidden: model.info.hiddenSize, seed: 42n, alignment: true }, model.weights.get('wte.weight')!);
+  const prompt = await createPrompt({ method: 'ulpt', length: n, rank: r, hidden: model.info.hiddenSize, seed: 42n, alignment: true }, model.tokenEmbeddings);
   const opt = new AdamW(prompt.variables, ADAMW_DEFAULTS);
   const batch = collate(fixedBatch(model.info.vocabSize), model.tokenizer.padId, n);
   const vars = [...prompt.variables.values()];

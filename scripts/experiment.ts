@@ -14,10 +14,9 @@ import { resolveConfig, type TrainConfig } from '../src/config';
 import { readRecords, buildExamples, resolveLabels } from '../src/data';
 import { loadModel } from '../src/models/loader';
 import { train } from '../src/train/trainer';
-import { evaluate, primaryMetric } from '../src/train/evaluate';
+import { evaluate, labelSetFor, primaryMetric } from '../src/train/evaluate';
 import { readAdapter } from '../src/io/adapter';
-import { createPrompt } from '../src/ulpt/prompt';
-import { parseSeed } from '../src/ulpt/projection';
+import { promptFromAdapter } from '../src/ulpt/prompt';
 
 const { values: a } = parseArgs({
   options: {
@@ -65,15 +64,9 @@ async function main() {
   const trainRecords = await readRecords(base.train);
   const labels = base.task.type === 'classification' ? resolveLabels(base.task, [...trainRecords, ...testRecords]) : null;
   const testSet = buildExamples(testRecords, base.task, model.tokenizer, base.maxLength, labels ?? undefined);
-  const labelSet = labels ? { names: labels.names, tokens: labels.words.map((w) => model.tokenizer.encode(w)) } : null;
+  const labelSet = labelSetFor(labels, model.tokenizer);
   const testScore = async (adapterFile: string | null) => {
-    let prompt = null;
-    if (adapterFile) {
-      const ad = readAdapter(adapterFile);
-      const m = ad.meta;
-      prompt = await createPrompt({ method: m.method, length: m.num_virtual_tokens, rank: m.rank, hidden: m.hidden_size, seed: parseSeed(m.seed), alignment: m.alignment }, model.weights.get('wte.weight')!);
-      prompt.assign(ad.tensors);
-    }
+    const prompt = adapterFile ? await promptFromAdapter(readAdapter(adapterFile), model.tokenEmbeddings) : null;
     const res = await evaluate(model, prompt, testSet, base.task.type, labelSet, base.batchSize);
     prompt?.dispose();
     return res.metrics[metric];

@@ -11,9 +11,8 @@ import { exportPeft } from './io/peft';
 import { loadModel } from './models/loader';
 import type { CausalLM } from './models/types';
 import type { TrainerMessage } from './protocol';
-import { createPrompt, type PromptModule } from './ulpt/prompt';
-import { parseSeed } from './ulpt/projection';
-import { evaluate, classify, generate } from './train/evaluate';
+import { promptFromAdapter, type PromptModule } from './ulpt/prompt';
+import { evaluate, classify, generate, labelSetFor } from './train/evaluate';
 import { train } from './train/trainer';
 import { sequenceLogits } from './train/objective';
 
@@ -208,11 +207,7 @@ async function loadAdapted(flags: Flags): Promise<{ model: CausalLM; adapter: Ad
   const file = path.resolve(flags.adapter);
   const adapter = readAdapter(file);
   checkAdapterMatchesModel(adapter.meta, model.info, file);
-  const m = adapter.meta;
-  const wte = model.weights.get('wte.weight') ?? [...model.weights.values()][0];
-  const prompt = await createPrompt({ method: m.method, length: m.num_virtual_tokens, rank: m.rank, hidden: m.hidden_size, seed: parseSeed(m.seed), alignment: m.alignment }, wte);
-  prompt.assign(adapter.tensors);
-  return { model, adapter, prompt };
+  return { model, adapter, prompt: await promptFromAdapter(adapter, model.tokenEmbeddings) };
 }
 
 function taskOf(adapter: Adapter) {
@@ -228,8 +223,7 @@ async function cmdEval(flags: Flags): Promise<void> {
   const maxLength = model.info.maxPositions - adapter.meta.num_virtual_tokens;
   const labels = adapter.meta.task.labels;
   const examples = buildExamples(records, task, model.tokenizer, maxLength, labels);
-  const labelSet = labels ? { names: labels.names, tokens: labels.words.map((w) => model.tokenizer.encode(w)) } : null;
-  const res = await evaluate(model, prompt, examples, task.type, labelSet, 16);
+  const res = await evaluate(model, prompt, examples, task.type, labelSetFor(labels, model.tokenizer), 16);
   const out = { examples: examples.length, loss: res.loss, ...res.metrics };
   console.log(flags.json ? JSON.stringify(out) : Object.entries(out).map(([k, v]) => `${k}: ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : v}`).join('\n'));
 }
@@ -242,12 +236,12 @@ async function cmdPredict(flags: Flags): Promise<void> {
     ? [{ where: { file: '--input', label: 'argument' }, fields: { [task.inputField]: flags.input } }]
     : await readRecords(path.resolve(required(flags, 'data')));
   // Leave room after the prompt for the longest label word, or for a quarter of the context to generate into.
-  const labels = adapter.meta.task.labels;
+  const labels = labelSetFor(adapter.meta.task.labels, model.tokenizer);
   const room = model.info.maxPositions - adapter.meta.num_virtual_tokens;
-  const reserve = labels ? Math.max(...labels.words.map((w) => model.tokenizer.encode(w).length)) : Math.floor(room / 4);
+  const reserve = labels ? Math.max(...labels.tokens.map((t) => t.length)) : Math.floor(room / 4);
   const inputs = buildInputs(records, task, model.tokenizer, Math.max(1, room - reserve));
   const preds = labels
-    ? (await classify(model, prompt, inputs, { names: labels.names, tokens: labels.words.map((w) => model.tokenizer.encode(w)) }, 16)).map((i) => labels.names[i])
+    ? (await classify(model, prompt, inputs, labels, 16)).map((i) => labels.names[i])
     : (await generate(model, prompt, inputs, 64, 16)).map((ids) => model.tokenizer.decode(ids));
   for (const p of preds) console.log(flags.json ? JSON.stringify({ prediction: p }) : p);
 }

@@ -105,6 +105,10 @@ class GPT2 implements CausalLM {
     this.headT = tf.keep(tf.transpose(this.w('lm_head.weight')));
   }
 
+  get tokenEmbeddings(): Tensor {
+    return this.w('wte.weight');
+  }
+
   embed(ids: Tensor): Tensor {
     return tf.gather(this.w('wte.weight'), ids); // [B, S, d]
   }

@@ -35,6 +35,8 @@ export interface CausalLM {
   embed(ids: Tensor): Tensor;
   /** Final hidden states [B, T, d] (after the last layer norm) for inputs [B, T, d] and mask [B, T] (1 attend, 0 pad). */
   hidden(inputs: Tensor, mask: Tensor): Tensor;
+  /** The token-embedding matrix [V, d] (initialisation scales are taken from it). */
+  readonly tokenEmbeddings: Tensor;
   /** Vocabulary logits [N, V] for hidden states [N, d]. */
   logits(hidden: Tensor): Tensor;
   /** The frozen weights by checkpoint key (for tests that check they never change). */

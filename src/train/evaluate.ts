@@ -3,6 +3,8 @@
 import { tf } from '../backend';
 import type { TaskType } from '../config';
 import type { CausalLM } from '../models/types';
+import type { TextTokenizer } from '../models/tokenizer';
+import type { TaskLabels } from '../data';
 import type { PromptModule } from '../ulpt/prompt';
 import { accuracy, macroF1, exactMatch } from '../data/metrics';
 import { collate, type TokenPair } from './batch';
@@ -17,6 +19,11 @@ export interface LabelSet {
   names: string[];
   /** Token ids of each label's verbalizer. */
   tokens: number[][];
+}
+
+/** The verbalizers tokenized once, for scoring; null for generation tasks. */
+export function labelSetFor(labels: TaskLabels | null | undefined, tok: TextTokenizer): LabelSet | null {
+  return labels ? { names: labels.names, tokens: labels.words.map((w) => tok.encode(w)) } : null;
 }
 
 export interface EvalResult {

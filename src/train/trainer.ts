@@ -15,7 +15,7 @@ import { parseSeed } from '../ulpt/projection';
 import { createPrompt, type PromptModule } from '../ulpt/prompt';
 import { collate, ExampleStream } from './batch';
 import { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint, type LoopState } from './checkpoint';
-import { evaluate, primaryMetric, type LabelSet } from './evaluate';
+import { evaluate, labelSetFor, primaryMetric, type LabelSet } from './evaluate';
 import { batchLoss } from './objective';
 import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from './optimizer';
 import { learningRate } from './schedule';
@@ -49,8 +49,7 @@ export async function prepareData(config: TrainConfig, model: CausalLM): Promise
   let train = build(trainRecords);
   let validation = build(validationRecords);
   if (!config.validation && config.validationSplit > 0) ({ train, validation } = splitValidation(train, config.validationSplit, config.seed));
-  const labelSet = labels ? { names: labels.names, tokens: labels.words.map((w) => model.tokenizer.encode(w)) } : null;
-  return { train, validation, labels, labelSet };
+  return { train, validation, labels, labelSet: labelSetFor(labels, model.tokenizer) };
 }
 
 export function modelSummary(model: CausalLM): ModelSummary {
@@ -131,7 +130,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<Ru
     const seed = parseSeed(config.seed);
     const prompt = await createPrompt(
       { method: config.method, length: config.promptLength, rank: config.rank, hidden: model.info.hiddenSize, seed, alignment: config.alignment, scaleInit: config.scaleInit },
-      model.weights.get('wte.weight') ?? [...model.weights.values()][0],
+      model.tokenEmbeddings,
     );
     const optimizer = new AdamW(prompt.variables, { ...ADAMW_DEFAULTS, weightDecay: config.weightDecay });
     try {

@@ -8,7 +8,8 @@
 // scale and shift (2d numbers) let that subspace line up with the model's embedding distribution.
 import { tf, type Tensor, type Variable } from '../backend';
 import type { Method } from '../config';
-import { projectionMatrix, SplitMix64 } from './projection';
+import type { Adapter } from '../io/adapter';
+import { parseSeed, projectionMatrix, SplitMix64 } from './projection';
 
 export interface PromptTensors {
   z?: Float32Array;
@@ -186,6 +187,14 @@ export async function createPrompt(spec: PromptSpec, wte: Tensor): Promise<Promp
   // Z ~ N(0, 1) and A ~ U(±√(6/(r+d))) give Z·A entries of variance r·2/(r+d): the embedding option divides it out.
   const scale0 = spec.scaleInit === 'embedding' ? (await embeddingStd(wte)) / Math.sqrt((2 * spec.rank) / (spec.rank + spec.hidden)) : 1;
   return new UlptPrompt(spec.length, spec.rank, spec.hidden, spec.seed, spec.alignment, scale0);
+}
+
+/** The prompt an adapter file describes, ready to evaluate or predict with (A regenerated from its seed). */
+export async function promptFromAdapter(adapter: Adapter, wte: Tensor): Promise<PromptModule> {
+  const m = adapter.meta;
+  const prompt = await createPrompt({ method: m.method, length: m.num_virtual_tokens, rank: m.rank, hidden: m.hidden_size, seed: parseSeed(m.seed), alignment: m.alignment }, wte);
+  prompt.assign(adapter.tensors);
+  return prompt;
 }
 
 /** [P; embeds] along the sequence, and the mask extended with ones for the virtual tokens (PEFT's layout). */
