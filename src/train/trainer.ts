@@ -193,7 +193,10 @@ async function loop(
     files.appendMetrics({ type: 'eval', ...point });
     emit({ type: 'eval', ...point });
   };
+  // A resumed run's checkpoint already holds its starting step.
+  let checkpointedAt = opts.resume ? state.step : -1;
   const checkpoint = () => {
+    checkpointedAt = state.step;
     state.elapsedMs = Date.now() - sessionStart;
     saveCheckpoint(files.file(CHECKPOINT_FILE), prompt, optimizer, state);
     emit({ type: 'checkpoint', step: state.step, path: files.file(CHECKPOINT_FILE) });
@@ -250,7 +253,7 @@ async function loop(
 
     const atEnd = state.step === config.steps;
     if (config.evalEvery > 0 ? state.step % config.evalEvery === 0 || atEnd : atEnd) await runEval();
-    if ((config.checkpointEvery > 0 && state.step % config.checkpointEvery === 0) || state.step === lastStep) checkpoint();
+    if (config.checkpointEvery > 0 && state.step % config.checkpointEvery === 0) checkpoint();
     if (config.earlyStoppingPatience > 0 && state.evalsWithoutImprovement >= config.earlyStoppingPatience) {
       reason = 'early-stopped';
       emit({ type: 'log', level: 'info', message: `No improvement in ${metric} for ${state.evalsWithoutImprovement} evaluations: stopping early at step ${state.step}.` });
@@ -258,7 +261,8 @@ async function loop(
     }
     await new Promise((r) => setImmediate(r)); // let a Stop request (IPC, signal) arrive between steps
   }
-  if (reason !== 'completed' || state.step < lastStep) checkpoint();
+  // However the loop ended (done, stopped, early-stopped), the run can be resumed from where it is.
+  if (checkpointedAt !== state.step) checkpoint();
   if (state.step < config.steps && reason === 'completed') reason = 'stopped';
 
   // The final adapter: the last state always, and at `out` the best evaluated one when there is validation data.
