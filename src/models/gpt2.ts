@@ -2,6 +2,7 @@
 // Weight names are the checkpoint's keys without the `transformer.` prefix; Conv1D weights are stored [in, out],
 // so a projection is x @ W + b with no transpose.
 import { tf, type Tensor } from '../backend';
+import { activation, attention, attentionBias, layerNorm, linear, type Activation } from './layers';
 import type { Architecture, CausalLM, HostTensor, ModelInfo } from './types';
 import type { TextTokenizer } from './tokenizer';
 
@@ -13,7 +14,7 @@ export interface GPT2Config {
   n_head: number;
   n_inner: number;
   layer_norm_epsilon: number;
-  activation_function: 'gelu_new' | 'gelu' | 'gelu_pytorch_tanh' | 'relu';
+  activation_function: Activation;
   eos_token_id: number | null;
 }
 
@@ -42,7 +43,7 @@ function parseConfig(json: Record<string, unknown>, file: string): GPT2Config {
     n_head,
     n_inner: inner == null ? 4 * n_embd : int(json, 'n_inner', file),
     layer_norm_epsilon: typeof json.layer_norm_epsilon === 'number' ? json.layer_norm_epsilon : 1e-5,
-    activation_function: act as GPT2Config['activation_function'],
+    activation_function: act as Activation,
     eos_token_id: typeof json.eos_token_id === 'number' ? json.eos_token_id : null,
   };
 }
@@ -145,8 +146,7 @@ class GPT2 implements CausalLM {
     const qkv = this.linear(tf.reshape(x, [B * T, d]), p + 'attn.c_attn'); // [B·T, 3d]
     const heads = (k: number) => tf.transpose(tf.reshape(tf.slice(qkv, [0, k * d], [B * T, d]), [B, T, H, hd]), [0, 2, 1, 3]); // [B, H, T, hd]
     const [q, k, v] = [heads(0), heads(1), heads(2)];
-    const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)), bias); // [B, H, T, T]
-    const y = tf.matMul(tf.softmax(scores), v); // [B, H, T, hd]
+    const y = attention(q, k, v, bias, 1 / Math.sqrt(hd)); // [B, H, T, hd]
     const merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, d]); // [B·T, d]
     return tf.reshape(this.linear(merged, p + 'attn.c_proj'), [B, T, d]);
   }
@@ -160,47 +160,16 @@ class GPT2 implements CausalLM {
 
   /** Conv1D: y = x @ W + b with W stored [in, out]. */
   private linear(x: Tensor, name: string): Tensor {
-    return tf.add(tf.matMul(x, this.w(name + '.weight')), this.w(name + '.bias'));
+    return linear(x, this.w(name + '.weight'), this.w(name + '.bias'));
   }
 
   private layerNorm(x: Tensor, name: string): Tensor {
-    const { mean, variance } = tf.moments(x, -1, true);
-    const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.config.layer_norm_epsilon)));
-    return tf.add(tf.mul(normed, this.w(name + '.weight')), this.w(name + '.bias'));
+    return layerNorm(x, this.w(name + '.weight'), this.w(name + '.bias'), this.config.layer_norm_epsilon);
   }
 
   dispose(): void {
     for (const t of new Set(this.weights.values())) t.dispose();
     this.headT.dispose();
-  }
-}
-
-/** Additive attention bias: 0 where a query may see a key (causal and not padding), a large negative elsewhere. */
-export function attentionBias(mask: Tensor, T: number): Tensor {
-  return tf.tidy(() => {
-    const causal = tf.linalg.bandPart(tf.ones([T, T]), -1, 0); // [T, T] lower triangle
-    const keys = tf.expandDims(tf.expandDims(tf.cast(mask, 'float32'), 1), 1); // [B, 1, 1, T]
-    const allowed = tf.mul(causal, keys); // [B, 1, T, T]
-    return tf.mul(tf.sub(1, allowed), -1e9);
-  });
-}
-
-function activation(x: Tensor, kind: GPT2Config['activation_function']): Tensor {
-  switch (kind) {
-    case 'gelu_new':
-    case 'gelu_pytorch_tanh': {
-      // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
-      const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
-      return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
-    }
-    case 'gelu':
-      return tf.mul(tf.mul(0.5, x), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
-    case 'relu':
-      return tf.relu(x);
-    default: {
-      const never: never = kind;
-      throw new Error(`Unknown activation ${String(never)}`);
-    }
   }
 }
 
