@@ -3,7 +3,7 @@
 // run folder (config.json, metrics.jsonl, checkpoint.safetensors, best.ulpt, final.ulpt).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { tf, type BackendReport, type Scalar, type Tensor } from '../backend';
+import { tf, type BackendReport } from '../backend';
 import type { TrainConfig } from '../config';
 import { readRecords, buildExamples, resolveLabels, splitValidation, type Example, type TaskLabels } from '../data';
 import { writeAdapter, trainableParameters, type Adapter } from '../io/adapter';
@@ -16,9 +16,9 @@ import { createPrompt, type PromptModule } from '../ulpt/prompt';
 import { collate, ExampleStream } from './batch';
 import { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint, type LoopState } from './checkpoint';
 import { evaluate, labelSetFor, primaryMetric, type LabelSet } from './evaluate';
-import { batchLoss } from './objective';
 import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from './optimizer';
 import { learningRate } from './schedule';
+import { inProcessRunner, type StepRunner } from './step';
 
 export interface TrainOptions {
   runDir: string;
@@ -133,9 +133,11 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<Ru
       model.tokenEmbeddings,
     );
     const optimizer = new AdamW(prompt.variables, { ...ADAMW_DEFAULTS, weightDecay: config.weightDecay });
+    const runner = inProcessRunner(model, prompt);
     try {
-      return await loop(config, opts, files, model, prompt, optimizer, data, emit);
+      return await loop(config, opts, files, model, prompt, optimizer, runner, data, emit);
     } finally {
+      await runner.dispose();
       optimizer.dispose();
       prompt.dispose();
     }
@@ -146,7 +148,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<Ru
 
 async function loop(
   config: TrainConfig, opts: TrainOptions, files: RunFiles, model: CausalLM, prompt: PromptModule, optimizer: AdamW,
-  data: PreparedData, emit: (m: TrainerMessage) => void,
+  runner: StepRunner, data: PreparedData, emit: (m: TrainerMessage) => void,
 ): Promise<RunSummary> {
   const shape = { method: prompt.method, length: prompt.length, rank: prompt.rank, hidden: prompt.hidden, alignment: prompt.alignment };
   let state: LoopState = { step: 0, bestValue: null, bestStep: null, bestMetrics: null, evalsWithoutImprovement: 0, elapsedMs: 0, shape };
@@ -222,21 +224,7 @@ async function loop(
       collate(stream.microBatch(state.step * accum + g, micro).map((i) => data.train[i]), model.tokenizer.padId, prompt.length));
     // Every micro-batch is divided by the target tokens of the whole step, so accumulation equals one big batch.
     const normalizer = batches.reduce((n, b) => n + b.targets.length, 0);
-    const grads = new Map<string, Tensor>();
-    let loss = 0;
-    for (const batch of batches) {
-      const vars = [...prompt.variables.values()];
-      const { value, grads: g } = tf.variableGrads(() => batchLoss(model, prompt, batch, normalizer) as Scalar, vars);
-      loss += (await value.data())[0];
-      value.dispose();
-      for (const [name, v] of prompt.variables) {
-        const gi = g[v.name];
-        const prev = grads.get(name);
-        grads.set(name, prev ? tf.add(prev, gi) : tf.clone(gi));
-        prev?.dispose();
-      }
-      tf.dispose(g);
-    }
+    const { loss, grads } = await runner.gradients(batches, normalizer);
     const gradNorm = clipByGlobalNorm(grads, config.maxGradNorm);
     const lr = learningRate(config.lr, state.step, config.warmupSteps, config.steps);
     optimizer.step(grads, lr);
