@@ -228,12 +228,27 @@ async function serveTfjs(): Promise<void> {
 
 /** One step under tf.profile: time per kernel name (forward and backward kernels alike), largest first. */
 async function profileStep(step: () => Promise<number>): Promise<object> {
+  // The per-kernel NaN check reads every output back: not part of a step.
+  const check = tf.env().getBool('CHECK_COMPUTATION_FOR_ERRORS');
+  tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', false);
   const t0 = performance.now();
   const info = await tf.profile(async () => {
     await step();
     return [];
   });
   const wallMs = performance.now() - t0;
+  tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', check);
+  // customGrad blocks show up as scopes whose time includes the kernels inside them: listed apart, not summed.
+  const backendName = tf.getBackend();
+  const isKernel = (name: string) => !!tf.getKernel(name, backendName);
+  const scopes = new Map<string, { calls: number; ms: number }>();
+  for (const k of info.kernels.filter((x) => !isKernel(x.name))) {
+    const e = scopes.get(k.name || '(unnamed)') ?? { calls: 0, ms: 0 };
+    e.calls += 1;
+    e.ms += k.kernelTimeMs as number;
+    scopes.set(k.name || '(unnamed)', e);
+  }
+  info.kernels = info.kernels.filter((x) => isKernel(x.name));
   const byName = new Map<string, { calls: number; ms: number }>();
   for (const k of info.kernels) {
     const e = byName.get(k.name) ?? { calls: 0, ms: 0 };
@@ -242,7 +257,17 @@ async function profileStep(step: () => Promise<number>): Promise<object> {
     byName.set(k.name, e);
   }
   const kernels = [...byName].map(([name, e]) => ({ name, ...e })).sort((x, y) => y.ms - x.ms);
-  return { profile: true, wall_ms: wallMs, kernel_ms: kernels.reduce((s, k) => s + k.ms, 0), kernel_calls: info.kernels.length, kernels };
+  // The same by name and input shapes: which call sites the time goes to.
+  const byShape = new Map<string, { calls: number; ms: number }>();
+  for (const k of info.kernels) {
+    const key = `${k.name} ${k.inputShapes.map((s) => `[${(s ?? []).join(',')}]`).join(' ')}`;
+    const e = byShape.get(key) ?? { calls: 0, ms: 0 };
+    e.calls += 1;
+    e.ms += k.kernelTimeMs as number;
+    byShape.set(key, e);
+  }
+  const sites = [...byShape].map(([name, e]) => ({ name, ...e })).sort((x, y) => y.ms - x.ms).slice(0, 30);
+  return { profile: true, wall_ms: wallMs, kernel_ms: kernels.reduce((s, k) => s + k.ms, 0), kernel_calls: info.kernels.length, kernels, sites, scopes: [...scopes].map(([name, e]) => ({ name, ...e })) };
 }
 
 // ---- The parent: start every engine, interleave their steps, print the figures.
@@ -256,7 +281,7 @@ interface Engine {
   ready: { device: string; threads: number; rss_mb: number; peak_rss_mb: number };
   steps: { ms: number; loss: number; rss_mb: number; peak_rss_mb: number; tensors?: number }[];
   stderr: string[];
-  profile?: { wall_ms: number; kernel_ms: number; kernel_calls: number; kernels: { name: string; calls: number; ms: number }[] };
+  profile?: { wall_ms: number; kernel_ms: number; kernel_calls: number; kernels: { name: string; calls: number; ms: number }[]; sites: { name: string; calls: number; ms: number }[] };
 }
 
 async function ask(e: Engine, cmd: string): Promise<Record<string, unknown>> {
@@ -390,6 +415,8 @@ function printTable(spec: Spec, rows: Record<string, unknown>[], skipped: Record
     if (!p) continue;
     console.log(`\nper-kernel profile, ${String(r.backend)} ×${String(r.threads)}: one step ${f(p.wall_ms)} ms wall, ${f(p.kernel_ms)} ms in ${p.kernel_calls} kernel calls`);
     for (const k of p.kernels.slice(0, 25)) console.log(`  ${k.name.padEnd(28)} ${String(k.calls).padStart(6)} calls ${f(k.ms).padStart(9)} ms ${f((100 * k.ms) / p.kernel_ms).padStart(6)} %`);
+    console.log('  by input shapes:');
+    for (const k of p.sites.slice(0, 15)) console.log(`  ${f(k.ms).padStart(9)} ms ${String(k.calls).padStart(5)} × ${k.name}`);
   }
 }
 

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
+import { registerWasmKernels } from './kernels/wasm';
 
 export type TF = typeof tfCore;
 export type Tensor = tfCore.Tensor;
@@ -79,6 +80,7 @@ function wasmDir(): string {
 async function tryWasm(): Promise<string> {
   tf = tfCore;
   setWasmPaths(wasmDir());
+  registerWasmKernels();
   const threads = Math.max(1, os.cpus().length);
   setThreadsCount(threads);
   const ok = await tfCore.setBackend('wasm');
