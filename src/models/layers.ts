@@ -89,14 +89,81 @@ function geluTanh(x: Tensor): Tensor {
   return f(x);
 }
 
-/** Additive attention bias: 0 where a query may see a key (causal and not padding), a large negative elsewhere. */
-export function attentionBias(mask: Tensor, T: number): Tensor {
+/**
+ * Additive attention bias: 0 where a query may see a key (causal and not padding), a large negative elsewhere.
+ * [B, 1, T, T]; with `queryPositions` (Tq positions per sequence, [B·Tq] row-major, see queryRows) only those
+ * queries' rows: [B, 1, Tq, T].
+ */
+export function attentionBias(mask: Tensor, T: number, queryPositions?: Int32Array): Tensor {
   return tf.tidy(() => {
-    const causal = tf.linalg.bandPart(tf.ones([T, T]), -1, 0); // [T, T] lower triangle
     const keys = tf.expandDims(tf.expandDims(tf.cast(mask, 'float32'), 1), 1); // [B, 1, 1, T]
-    const allowed = tf.mul(causal, keys); // [B, 1, T, T]
+    let causal: Tensor;
+    if (queryPositions) {
+      const B = mask.shape[0];
+      const q = tf.tensor4d(queryPositions, [B, 1, queryPositions.length / B, 1], 'int32'); // [B, 1, Tq, 1]
+      causal = tf.cast(tf.lessEqual(tf.reshape(tf.range(0, T, 1, 'int32'), [1, 1, 1, T]), q), 'float32'); // [B, 1, Tq, T]
+    } else {
+      causal = tf.linalg.bandPart(tf.ones([T, T]), -1, 0); // [T, T] lower triangle
+    }
+    const allowed = tf.mul(causal, keys); // [B, 1, Tq, T]
     return tf.mul(tf.sub(1, allowed), -1e9);
   });
+}
+
+/** Where the rows a loss reads sit in a [B, T] layout, arranged so the last layer can work on those rows only. */
+export interface QueryRows {
+  /** Tq: rows per sequence (the most any sequence needs; others are filled up with rows nobody reads). */
+  perSequence: number;
+  /** [B·Tq] flat indices b·T + t of the rows to compute, sequence by sequence, all distinct. */
+  gather: Int32Array;
+  /** [B·Tq] the position t of each of those rows. */
+  positions: Int32Array;
+  /** [N] where each requested row sits among `gather`, in the order requested. */
+  pick: Int32Array;
+}
+
+/**
+ * Groups flat rows b·T + t by sequence. Each sequence gets Tq slots: its own rows first, then fillers (its
+ * lowest positions not asked for) so every sequence has the same count and attention stays one batched product.
+ */
+export function queryRows(rows: ArrayLike<number>, B: number, T: number): QueryRows {
+  const bySeq = Array.from({ length: B }, () => [] as number[]);
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i];
+    if (!Number.isInteger(r) || r < 0 || r >= B * T) throw new Error(`internal: row ${r} is outside [0, ${B * T})`);
+    bySeq[Math.floor(r / T)].push(r % T);
+  }
+  const Tq = Math.max(1, ...bySeq.map((s) => new Set(s).size));
+  const gather = new Int32Array(B * Tq);
+  const positions = new Int32Array(B * Tq);
+  const slot = new Map<number, number>();
+  bySeq.forEach((asked, b) => {
+    const mine = [...new Set(asked)];
+    for (let t = 0; mine.length < Tq; t++) if (!mine.includes(t)) mine.push(t);
+    mine.forEach((t, j) => {
+      gather[b * Tq + j] = b * T + t;
+      positions[b * Tq + j] = t;
+      slot.set(b * T + t, b * Tq + j);
+    });
+  });
+  const pick = Int32Array.from(Array.from(rows, (r) => slot.get(r)!));
+  return { perSequence: Tq, gather, positions, pick };
+}
+
+/**
+ * Rows `indices` of x [R, d] → [len, d]. The gradient scatters back (tf.gather's own gradient needs
+ * UnsortedSegmentSum, which the WASM backend lacks); indices must be distinct, as queryRows makes them.
+ */
+export function takeRows(x: Tensor, indices: Int32Array): Tensor {
+  const f = tf.customGrad((input) => {
+    const xin = input as Tensor;
+    const idx = tf.tensor1d(indices, 'int32');
+    return {
+      value: tf.gather(xin, idx),
+      gradFunc: (dy: Tensor) => tf.scatterND(tf.tensor2d(indices, [indices.length, 1], 'int32'), dy, xin.shape),
+    };
+  });
+  return f(x);
 }
 
 /**

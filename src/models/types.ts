@@ -33,8 +33,13 @@ export interface CausalLM {
   readonly tokenizer: TextTokenizer;
   /** Token embeddings of ids [B, S] int32 → [B, S, d]. */
   embed(ids: Tensor): Tensor;
-  /** Final hidden states [B, T, d] (after the last layer norm) for inputs [B, T, d] and mask [B, T] (1 attend, 0 pad). */
-  hidden(inputs: Tensor, mask: Tensor): Tensor;
+  /**
+   * Final hidden states [B, T, d] (after the last layer norm) for inputs [B, T, d] and mask [B, T] (1 attend, 0 pad).
+   * With `rows` (flat indices b·T + t), only those rows' states, [N, d] in that order — a model may then skip the
+   * work no other position needs (GPT-2 runs its last block at those rows only); one that ignores `rows` returns
+   * [B, T, d] and the caller picks the rows itself.
+   */
+  hidden(inputs: Tensor, mask: Tensor, rows?: ArrayLike<number>): Tensor;
   /** The token-embedding matrix [V, d] (initialisation scales are taken from it). */
   readonly tokenEmbeddings: Tensor;
   /** Vocabulary logits [N, V] for hidden states [N, d]. */

@@ -6,20 +6,26 @@ import { prependPrompt } from '../ulpt/prompt';
 import { batchTensors, type Batch } from './batch';
 
 /**
- * Log-softmax over the vocabulary at the rows that predict each target token: [N, V].
- * Rows are picked with a one-hot matrix product rather than a gather because the gather's gradient needs a
- * kernel (UnsortedSegmentSum) the WASM backend lacks; the product costs N·B·T·d, small beside the model.
+ * hidden [B, T, d] at flat rows → [N, d], with a one-hot matrix product rather than a gather because the gather's
+ * gradient needs a kernel (UnsortedSegmentSum) the WASM backend lacks; the product costs N·B·T·d.
+ */
+function pickRows(hidden: Tensor, rows: Int32Array): Tensor {
+  const [B, T, d] = hidden.shape as [number, number, number];
+  const select = tf.oneHot(tf.tensor1d(rows, 'int32'), B * T); // [N, B·T]
+  return tf.matMul(tf.cast(select, 'float32'), tf.reshape(hidden, [B * T, d])); // [N, d]
+}
+
+/**
+ * Log-softmax over the vocabulary at the rows that predict each target token: [N, V]. The model is asked for
+ * those rows only, so it can skip work no target depends on.
  */
 export function logProbsAtTargets(model: CausalLM, prompt: PromptModule | null, batch: Batch): Tensor {
   const { ids, mask } = batchTensors(batch);
   try {
     const embeds = model.embed(ids); // [B, S, d]
     const joined = prompt ? prependPrompt(prompt.prompt(), embeds, mask) : { inputs: embeds, mask };
-    const hidden = model.hidden(joined.inputs, joined.mask); // [B, T, d]
-    const [B, T, d] = hidden.shape as [number, number, number];
-    const select = tf.oneHot(tf.tensor1d(batch.rows, 'int32'), B * T); // [N, B·T]
-    const picked = tf.matMul(tf.cast(select, 'float32'), tf.reshape(hidden, [B * T, d])); // [N, d]
-    return tf.logSoftmax(model.logits(picked)); // [N, V]
+    const hidden = model.hidden(joined.inputs, joined.mask, batch.rows); // [N, d], or [B, T, d] from a model that ignores rows
+    return tf.logSoftmax(model.logits(hidden.rank === 2 ? hidden : pickRows(hidden, batch.rows))); // [N, V]
   } finally {
     ids.dispose();
     mask.dispose();
