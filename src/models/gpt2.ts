@@ -2,7 +2,7 @@
 // Weight names are the checkpoint's keys without the `transformer.` prefix; Conv1D weights are stored [in, out],
 // so a projection is x @ W + b with no transpose.
 import { tf, type Tensor } from '../backend';
-import { activation, attention, attentionBias, layerNorm, linear, queryRows, takeRows, type Activation, type QueryRows } from './layers';
+import { activation, attentionBias, layerNorm, linear, queryRows, selfAttention, takeRows, type Activation, type QueryRows } from './layers';
 import type { Architecture, CausalLM, HostTensor, ModelInfo } from './types';
 import type { TextTokenizer } from './tokenizer';
 
@@ -121,14 +121,16 @@ class GPT2 implements CausalLM {
         throw new Error(`The sequence has ${T} positions (virtual tokens included) but this GPT-2 supports ${this.config.n_positions}.`);
       }
       const pos = tf.slice(this.w('wpe.weight'), [0, 0], [T, d]); // [T, d]
-      let h = tf.add(inputs, pos); // [B, T, d]
+      // The residual stream is kept as rows [B·T, d]: every projection is then a plain 2-D product, and no reshape
+      // on the tape pins a copy of its input for the backward pass.
+      let h = tf.reshape(tf.add(inputs, pos), [B * T, d]); // [B·T, d]
       const bias = attentionBias(mask as Tensor, T); // [B, 1, T, T]
       const full = rows ? this.config.n_layer - 1 : this.config.n_layer;
       for (let i = 0; i < full; i++) h = this.block(h, bias, i, B, T);
-      if (!rows) return this.layerNorm(h, 'ln_f');
+      if (!rows) return tf.reshape(this.layerNorm(h, 'ln_f'), [B, T, d]);
       // The last block only at the rows asked for: its keys and values still come from every position.
       const plan = queryRows(rows, B, T);
-      const last = this.lastBlock(h, mask, plan, full, B, T); // [B·Tq, d]
+      const last = this.block(h, attentionBias(mask, T, plan.positions), full, B, T, plan); // [B·Tq, d]
       return this.layerNorm(takeRows(last, plan.pick), 'ln_f'); // [N, d]
     });
   }
@@ -137,44 +139,19 @@ class GPT2 implements CausalLM {
     return tf.matMul(hidden, this.headT); // [N, V]
   }
 
-  private block(h: Tensor, bias: Tensor, i: number, B: number, T: number): Tensor {
+  /** Block i on h [B·T, d] → [B·T, d]; with `plan`, only at plan.gather's rows → [B·Tq, d] (bias [B, 1, Tq, T]). */
+  private block(h: Tensor, bias: Tensor, i: number, B: number, T: number, plan?: QueryRows): Tensor {
     const p = `h.${i}.`;
-    const attn = this.attention(this.layerNorm(h, p + 'ln_1'), bias, p, B, T);
-    h = tf.add(h, attn);
-    const d = this.config.n_embd;
-    return tf.add(h, tf.reshape(this.mlp(tf.reshape(this.layerNorm(h, p + 'ln_2'), [B * T, d]), p), [B, T, d]));
-  }
-
-  /** Self-attention; with `plan`, queries only at plan.gather's rows ([B·Tq, d] out instead of [B, T, d]). */
-  private attention(x: Tensor, bias: Tensor, p: string, B: number, T: number, plan?: QueryRows): Tensor {
-    const d = this.config.n_embd;
-    const H = this.config.n_head;
-    const hd = d / H;
-    const qkv = this.linear(tf.reshape(x, [B * T, d]), p + 'attn.c_attn'); // [B·T, 3d]
-    const part = (k: number) => tf.slice(qkv, [0, k * d], [B * T, d]); // [B·T, d]
-    const heads = (t: Tensor, rows: number) => tf.transpose(tf.reshape(t, [B, rows, H, hd]), [0, 2, 1, 3]); // [B, H, rows, hd]
-    const Tq = plan ? plan.perSequence : T;
-    const q = heads(plan ? takeRows(part(0), plan.gather) : part(0), Tq);
-    const y = attention(q, heads(part(1), T), heads(part(2), T), bias, 1 / Math.sqrt(hd)); // [B, H, Tq, hd]
-    const merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * Tq, d]); // [B·Tq, d]
-    const out = this.linear(merged, p + 'attn.c_proj');
-    return plan ? out : tf.reshape(out, [B, T, d]);
+    const qkv = this.linear(this.layerNorm(h, p + 'ln_1'), p + 'attn.c_attn'); // [B·T, 3d]
+    const attn = this.linear(selfAttention(qkv, bias, B, T, this.config.n_head, plan), p + 'attn.c_proj'); // [B·Tq, d]
+    const x = tf.add(plan ? takeRows(h, plan.gather) : h, attn);
+    return tf.add(x, this.mlp(this.layerNorm(x, p + 'ln_2'), p));
   }
 
   /** The MLP on rows [N, d] → [N, d]. */
   private mlp(x: Tensor, p: string): Tensor {
     const up = this.linear(x, p + 'mlp.c_fc'); // [N, inner]
     return this.linear(activation(up, this.config.activation_function), p + 'mlp.c_proj'); // [N, d]
-  }
-
-  /** Block i at plan.gather's rows only: h [B, T, d] → [B·Tq, d]. */
-  private lastBlock(h: Tensor, mask: Tensor, plan: QueryRows, i: number, B: number, T: number): Tensor {
-    const p = `h.${i}.`;
-    const d = this.config.n_embd;
-    const bias = attentionBias(mask, T, plan.positions); // [B, 1, Tq, T]
-    const attn = this.attention(this.layerNorm(h, p + 'ln_1'), bias, p, B, T, plan); // [B·Tq, d]
-    const x = tf.add(takeRows(tf.reshape(h, [B * T, d]), plan.gather), attn);
-    return tf.add(x, this.mlp(this.layerNorm(x, p + 'ln_2'), p));
   }
 
   /** Conv1D: y = x @ W + b with W stored [in, out]. */

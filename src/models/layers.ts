@@ -71,15 +71,14 @@ const GELU_A = 0.044715;
  * loops on WASM (≈13× here). The gradient is written out: d/dx = s + x·s·(1 − s)·2·√(2/π)·(1 + 3·0.044715·x²).
  */
 function geluTanh(x: Tensor): Tensor {
+  const gate = (t: Tensor) => tf.sigmoid(tf.mul(tf.add(t, tf.mul(tf.mul(tf.mul(t, t), t), GELU_A)), 2 * GELU_C)); // σ(2u)
   const f = tf.customGrad((input, save) => {
     const xin = input as Tensor;
-    const cube = tf.mul(tf.mul(xin, xin), xin);
-    const s = tf.sigmoid(tf.mul(tf.add(xin, tf.mul(cube, GELU_A)), 2 * GELU_C));
-    (save as (t: Tensor[]) => void)([xin, s]);
+    (save as (t: Tensor[]) => void)([xin]); // the gate is recomputed in the backward pass: 4d numbers per token less to keep
     return {
-      value: tf.mul(xin, s),
-      gradFunc: (dy: Tensor, saved: Tensor[]) => {
-        const [xs, sg] = saved;
+      value: tf.mul(xin, gate(xin)),
+      gradFunc: (dy: Tensor, [xs]: Tensor[]) => {
+        const sg = gate(xs);
         const slope = tf.add(tf.mul(tf.square(xs), 3 * GELU_A * 2 * GELU_C), 2 * GELU_C); // du/dx · 2
         const ds = tf.mul(tf.mul(sg, tf.sub(1, sg)), tf.mul(xs, slope)); // x·σ'(2u)·2u'
         return tf.mul(dy, tf.add(sg, ds));
@@ -166,11 +165,74 @@ export function takeRows(x: Tensor, indices: Int32Array): Tensor {
   return f(x);
 }
 
+/** p = softmax(qs·kᵀ + bias) and y = p·v, for q already multiplied by the scale. */
+function attend(qs: Tensor, k: Tensor, v: Tensor, bias: Tensor): { p: Tensor; y: Tensor } {
+  const p = tf.softmax(tf.add(tf.matMul(qs, k, false, true), bias)); // [B, H, Tq, Tk]
+  return { p, y: tf.matMul(p, v) }; // [B, H, Tq, hd]
+}
+
+/**
+ * The gradient of y = softmax(qs·kᵀ + bias)·v written out: 5 products and 4 elementwise kernels, from the scaled
+ * queries, keys, values and the attention weights p (all the forward pass needs to keep).
+ */
+function attendGrads(dy: Tensor, qs: Tensor, k: Tensor, v: Tensor, p: Tensor, scale: number): { dq: Tensor; dk: Tensor; dv: Tensor } {
+  const dp = tf.matMul(dy, v, false, true); // [B, H, Tq, Tk]
+  const ds = tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true))); // softmax's Jacobian
+  return { dq: tf.mul(tf.matMul(ds, k), scale), dk: tf.matMul(ds, qs, true, false), dv: tf.matMul(p, dy, true, false) };
+}
+
 /**
  * softmax(q·kᵀ·scale + bias)·v for q [B, H, Tq, hd], k and v [B, H, Tk, hd], bias broadcastable to
- * [B, H, Tq, Tk] → [B, H, Tq, hd].
+ * [B, H, Tq, Tk] → [B, H, Tq, hd]. The scale is applied to q (Tq·hd numbers instead of Tq·Tk scores), and the
+ * gradient is written out, so the tape keeps q·scale, k, v and the weights instead of every intermediate.
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: number): Tensor {
-  const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), scale), bias); // [B, H, Tq, Tk]
-  return tf.matMul(tf.softmax(scores), v);
+  const f = tf.customGrad((qi, ki, vi, save) => {
+    const qs = tf.mul(qi as Tensor, scale);
+    const { p, y } = attend(qs, ki as Tensor, vi as Tensor, bias);
+    (save as (t: Tensor[]) => void)([qs, ki as Tensor, vi as Tensor, p]);
+    return {
+      value: y,
+      gradFunc: (dy: Tensor, [sq, sk, sv, sp]: Tensor[]) => {
+        const { dq, dk, dv } = attendGrads(dy, sq, sk, sv, sp, scale);
+        return [dq, dk, dv];
+      },
+    };
+  });
+  return f(q, k, v);
+}
+
+/**
+ * Multi-head self-attention from one fused projection (GPT-2's c_attn): qkv [B·T, 3d] holding q | k | v → the
+ * heads' outputs merged back, [B·T, d]; with `queries` (see queryRows) only those rows, [B·Tq, d]. Splitting and
+ * merging the heads happen inside one custom-gradient block, so the tape keeps just q·scale, k, v and the attention
+ * weights (3d + H·T numbers per token) and no reshape or slice pins another copy of its input.
+ */
+export function selfAttention(qkv: Tensor, bias: Tensor, B: number, T: number, heads: number, queries?: QueryRows): Tensor {
+  const d = (qkv.shape[1] as number) / 3;
+  const hd = d / heads;
+  const scale = 1 / Math.sqrt(hd);
+  const Tq = queries ? queries.perSequence : T;
+  const split = (t: Tensor, rows: number) => tf.transpose(tf.reshape(t, [B, rows, heads, hd]), [0, 2, 1, 3]); // [B, H, rows, hd]
+  const merge = (t: Tensor, rows: number) => tf.reshape(tf.transpose(t, [0, 2, 1, 3]), [B * rows, d]); // [B·rows, d]
+  const f = tf.customGrad((input, save) => {
+    const x = input as Tensor;
+    let q = tf.slice(x, [0, 0], [B * T, d]);
+    if (queries) q = tf.gather(q, tf.tensor1d(queries.gather, 'int32'));
+    const qs = tf.mul(split(q, Tq), scale);
+    const k = split(tf.slice(x, [0, d], [B * T, d]), T);
+    const v = split(tf.slice(x, [0, 2 * d], [B * T, d]), T);
+    const { p, y } = attend(qs, k, v, bias);
+    (save as (t: Tensor[]) => void)([qs, k, v, p]);
+    return {
+      value: merge(y, Tq),
+      gradFunc: (dy: Tensor, [sq, sk, sv, sp]: Tensor[]) => {
+        const { dq, dk, dv } = attendGrads(split(dy, Tq), sq, sk, sv, sp, scale);
+        let dqRows = merge(dq, Tq);
+        if (queries) dqRows = tf.scatterND(tf.tensor2d(queries.gather, [queries.gather.length, 1], 'int32'), dqRows, [B * T, d]);
+        return tf.concat([dqRows, merge(dk, T), merge(dv, T)], 1); // [B·T, 3d]
+      },
+    };
+  });
+  return f(qkv);
 }

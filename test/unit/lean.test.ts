@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend, tf, type Tensor } from '../../src/backend';
-import { activation, layerNorm, linear, queryRows, takeRows } from '../../src/models/layers';
+import { activation, attention, attentionBias, layerNorm, linear, queryRows, selfAttention, takeRows } from '../../src/models/layers';
 import { loadModel } from '../../src/models/loader';
 import { TINY, maxAbsDiff } from './helpers';
 
@@ -92,6 +92,42 @@ for (const backend of ['cpu', 'wasm'] as const) {
       });
       assert.ok(relDiff(y1, y2) < 1e-5, `${name} values differ by ${relDiff(y1, y2)}`);
       assert.ok(relDiff(g1, g2) < 1e-5, `${name} gradients differ by ${relDiff(g1, g2)}`);
+    }
+  });
+
+  test(`${backend}: attention and fused-projection self-attention give the reference's values and gradients`, async () => {
+    const [B, H, T, hd] = [2, 3, 7, 4];
+    const d = H * hd;
+    const referenceAttention = (q: Tensor, k: Tensor, v: Tensor, bias: Tensor) =>
+      tf.matMul(tf.softmax(tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)), bias)), v);
+    const heads = (t: Tensor) => tf.transpose(tf.reshape(t, [B, T, H, hd]), [0, 2, 1, 3]);
+    const merge = (t: Tensor, rows: number) => tf.reshape(tf.transpose(t, [0, 2, 1, 3]), [B * rows, d]);
+    const rows = Int32Array.from([3, 5, T + 6]);
+    const outs = await on(backend, () => {
+      const mask = tf.tensor2d([[1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0, 0]]);
+      const bias = attentionBias(mask, T);
+      const plan = queryRows(rows, B, T);
+      const qbias = attentionBias(mask, T, plan.positions);
+      const [q, k, v] = [rand([B, H, T, hd], 21), rand([B, H, T, hd], 22), rand([B, H, T, hd], 23)];
+      const dy = rand([B, H, T, hd], 24);
+      const g4 = (f: (a: Tensor, b: Tensor, c: Tensor) => Tensor) => tf.grads((a: Tensor, b: Tensor, c: Tensor) => tf.sum(tf.mul(f(a, b, c), dy)))([q, k, v]);
+      const qkv = rand([B * T, 3 * d], 25);
+      const dm = rand([B * T, d], 26);
+      const dmRows = rand([rows.length, d], 27);
+      const refFused = (x: Tensor) => merge(referenceAttention(heads(tf.slice(x, [0, 0], [B * T, d])), heads(tf.slice(x, [0, d], [B * T, d])), heads(tf.slice(x, [0, 2 * d], [B * T, d])), bias), T);
+      const fusedRows = (x: Tensor) => takeRows(selfAttention(x, qbias, B, T, H, plan), plan.pick);
+      const g1 = (f: (x: Tensor) => Tensor, dyx: Tensor) => tf.grad((x: Tensor) => tf.sum(tf.mul(f(x), dyx)))(qkv);
+      return [
+        attention(q, k, v, bias, 1 / Math.sqrt(hd)), ...g4((a, b, c) => attention(a, b, c, bias, 1 / Math.sqrt(hd))),
+        referenceAttention(q, k, v, bias), ...g4((a, b, c) => referenceAttention(a, b, c, bias)),
+        selfAttention(qkv, bias, B, T, H), g1((x) => selfAttention(x, bias, B, T, H), dm), refFused(qkv), g1(refFused, dm),
+        fusedRows(qkv), g1(fusedRows, dmRows), takeRows(refFused(qkv), rows), g1((x) => takeRows(refFused(x), rows), dmRows),
+      ];
+    });
+    const names = ['attention', 'dq', 'dk', 'dv'];
+    for (let i = 0; i < 4; i++) assert.ok(relDiff(outs[i], outs[i + 4]) < 1e-5, `${names[i]} differs by ${relDiff(outs[i], outs[i + 4])}`);
+    for (const [i, name] of [[8, 'selfAttention'], [9, 'its dqkv'], [12, 'selfAttention at rows'], [13, 'its dqkv']] as const) {
+      assert.ok(relDiff(outs[i], outs[i + 2]) < 1e-5, `${name} differs by ${relDiff(outs[i], outs[i + 2])}`);
     }
   });
 
