@@ -25,7 +25,7 @@ import { writeSafetensors, type TensorToWrite } from '../src/io/safetensors';
 import { loadModel } from '../src/models/loader';
 import { collate, type TokenPair } from '../src/train/batch';
 import { AdamW, ADAMW_DEFAULTS } from '../src/train/optimizer';
-import { inProcessRunner } from '../src/train/step';
+import { createStepRunner, deviceWithThreads } from '../src/train/parallel';
 import { createPrompt } from '../src/ulpt/prompt';
 import { projectionMatrix, SplitMix64 } from '../src/ulpt/projection';
 
@@ -198,7 +198,7 @@ async function serveTfjs(): Promise<void> {
     return { inputIds: ids.slice(0, spec.seq - spec.targets), targetIds: ids.slice(spec.seq - spec.targets) };
   });
   const batch = collate(examples, model.tokenizer.padId, spec.promptLength);
-  const runner = inProcessRunner(model, prompt);
+  const runner = await createStepRunner({ threads: Number(a.threads), backend: report.name, model, prompt, seed: 42n });
   const step = async () => {
     const { loss, grads } = await runner.gradients([batch], batch.targets.length);
     optimizer.step(grads, spec.lr);
@@ -206,14 +206,16 @@ async function serveTfjs(): Promise<void> {
     return loss;
   };
   const reply = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
-  reply({ ready: true, device: report.device, threads: runner.threads, ...memoryNow() });
+  reply({ ready: true, device: deviceWithThreads(report.device, runner.threads), threads: runner.threads, ...memoryNow() });
   for await (const line of readline.createInterface({ input: process.stdin })) {
     const cmd = line.trim();
     if (cmd === 'quit') break;
     if (cmd === 'step') {
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       const loss = await step();
-      reply({ ms: performance.now() - t0, loss, ...memoryNow() });
+      const c = process.cpuUsage(c0); // every thread of this process, workers included
+      reply({ ms: performance.now() - t0, cpu_ms: (c.user + c.system) / 1000, loss, ...memoryNow() });
     } else if (cmd === 'profile') {
       reply(await profileStep(step));
     } else {
@@ -279,15 +281,20 @@ interface Engine {
   proc: ChildProcessWithoutNullStreams;
   lines: AsyncIterator<string>;
   ready: { device: string; threads: number; rss_mb: number; peak_rss_mb: number };
-  steps: { ms: number; loss: number; rss_mb: number; peak_rss_mb: number; tensors?: number }[];
+  steps: { ms: number; cpu_ms: number; loss: number; rss_mb: number; peak_rss_mb: number; tensors?: number }[];
   stderr: string[];
+  failed?: string;
   profile?: { wall_ms: number; kernel_ms: number; kernel_calls: number; kernels: { name: string; calls: number; ms: number }[]; sites: { name: string; calls: number; ms: number }[] };
 }
 
 async function ask(e: Engine, cmd: string): Promise<Record<string, unknown>> {
-  e.proc.stdin.write(cmd + '\n');
+  if (e.proc.exitCode === null && !e.proc.stdin.destroyed) e.proc.stdin.write(cmd + '\n');
   const next = await e.lines.next();
-  if (next.done) throw new Error(`${e.label} ended unexpectedly:\n${e.stderr.join('').trim().split('\n').slice(-15).join('\n')}`);
+  if (next.done) {
+    const code = await new Promise<number | null>((r) => (e.proc.exitCode !== null || e.proc.signalCode !== null ? r(e.proc.exitCode) : e.proc.on('exit', (c) => r(c))));
+    const tail = e.stderr.join('').trim().split('\n').slice(-8).join(' | ');
+    throw new Error(`${e.label} ended unexpectedly (exit ${code ?? e.proc.signalCode})${tail ? `: ${tail}` : ''}`);
+  }
   const msg = JSON.parse(next.value) as Record<string, unknown>;
   if (msg.error) throw new Error(`${e.label}: ${String(msg.error)}`);
   return msg;
@@ -295,6 +302,7 @@ async function ask(e: Engine, cmd: string): Promise<Record<string, unknown>> {
 
 async function start(label: string, backend: string, threads: number, cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Engine> {
   const proc = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  proc.stdin.on('error', () => {}); // a child that died is reported through its stdout ending, with its stderr
   const stderr: string[] = [];
   proc.stderr.on('data', (b: Buffer) => stderr.push(b.toString()));
   const lines = readline.createInterface({ input: proc.stdout })[Symbol.asyncIterator]();
@@ -321,6 +329,9 @@ function rowOf(e: Engine, spec: Spec, runs: number): Record<string, unknown> {
     workload: spec.workload, backend: e.backend, device: e.ready.device, threads: e.ready.threads,
     ms_per_step: ms, min_ms: Math.min(...timed.map((s) => s.ms)), max_ms: Math.max(...timed.map((s) => s.ms)), runs: timed.length,
     tokens_per_s: tokens / (ms / 1000),
+    // CPU time of all the engine's threads per step: on an idle machine wall ≈ this / threads for a perfect split,
+    // so it shows what a busy machine's wall times cannot.
+    cpu_ms_per_step: median(timed.map((s) => s.cpu_ms)),
     peak_rss_mb: Math.max(...e.steps.map((s) => s.peak_rss_mb)),
     // Growth from the first timed step to the last (after warm-up, the heap should stay where it is).
     rss_first_mb: timed[0].rss_mb, rss_last_mb: last.rss_mb, rss_growth_mb: last.rss_mb - timed[0].rss_mb,
@@ -367,16 +378,22 @@ async function orchestrate(): Promise<void> {
     }
     // Interleaved: every round steps each engine once, starting one further along each time.
     for (let r = 0; r < warmup + runs; r++) {
-      for (let i = 0; i < engines.length; i++) {
-        const e = engines[(i + r) % engines.length];
-        e.steps.push((await ask(e, 'step')) as unknown as Engine['steps'][number]);
+      const live = engines.filter((e) => !e.failed);
+      for (let i = 0; i < live.length; i++) {
+        const e = live[(i + r) % live.length];
+        try {
+          e.steps.push((await ask(e, 'step')) as unknown as Engine['steps'][number]);
+        } catch (err) {
+          e.failed = (err as Error).message;
+          skipped.push({ workload: spec.workload, backend: e.backend, threads: e.threads, skipped: e.failed });
+        }
       }
       if (!a.json && process.stderr.isTTY) process.stderr.write(`\rround ${r + 1}/${warmup + runs}`);
     }
     if (!a.json && process.stderr.isTTY) process.stderr.write('\n');
-    if (a.profile) for (const e of engines) if (e.backend !== 'pytorch') e.profile = (await ask(e, 'profile')) as unknown as Engine['profile'];
+    if (a.profile) for (const e of engines) if (e.backend !== 'pytorch' && !e.failed) e.profile = (await ask(e, 'profile')) as unknown as Engine['profile'];
     const machine = { cpu: os.cpus()[0]?.model ?? 'unknown CPU', cores: os.cpus().length, node: process.version, loadavg_start: load0, loadavg_end: os.loadavg()[0], date: new Date().toISOString() };
-    const rows: Record<string, unknown>[] = engines.map((e) => ({ ...rowOf(e, spec, runs), ...(e.profile ? { profile: e.profile } : {}), machine }));
+    const rows: Record<string, unknown>[] = engines.filter((e) => !e.failed).map((e) => ({ ...rowOf(e, spec, runs), ...(e.profile ? { profile: e.profile } : {}), machine }));
     for (const row of rows) {
       const torch = rows.find((x) => x.backend === 'pytorch' && x.threads === row.threads);
       const one = rows.find((x) => x.backend === row.backend && x.threads === 1);
@@ -401,10 +418,10 @@ function printTable(spec: Spec, rows: Record<string, unknown>[], skipped: Record
   const f = (x: unknown, digits = 1) => (typeof x === 'number' ? x.toFixed(digits) : '');
   console.log(`ULPT training step (forward + backward + AdamW), workload ${spec.workload}: batch ${spec.batch} × (${spec.promptLength} virtual + ${spec.seq}) tokens, ${spec.targets} targets each, r=${spec.rank}; median of ${runs}, interleaved`);
   console.log(`machine: ${String(machine.cpu)}, ${String(machine.cores)} cores, Node ${String(machine.node)}, load average ${f(machine.loadavg_start, 2)} → ${f(machine.loadavg_end, 2)}`);
-  console.log('backend    threads  ms/step   min ms  tokens/s  peak RSS MB  RSS growth  first loss  vs PyTorch  vs 1 thread  device');
+  console.log('backend    threads  ms/step   min ms   CPU ms  tokens/s  peak RSS MB  RSS growth  first loss  vs PyTorch  vs 1 thread  device');
   for (const r of rows) {
     console.log(
-      `${String(r.backend).padEnd(10)} ${String(r.threads).padStart(7)} ${f(r.ms_per_step).padStart(8)} ${f(r.min_ms).padStart(8)} ${Math.round(r.tokens_per_s as number).toString().padStart(9)} ` +
+      `${String(r.backend).padEnd(10)} ${String(r.threads).padStart(7)} ${f(r.ms_per_step).padStart(8)} ${f(r.min_ms).padStart(8)} ${f(r.cpu_ms_per_step).padStart(8)} ${Math.round(r.tokens_per_s as number).toString().padStart(9)} ` +
         `${f(r.peak_rss_mb, 0).padStart(12)} ${f(r.rss_growth_mb).padStart(11)} ${f(r.first_loss, 5).padStart(11)} ${(r.vs_pytorch ? f(r.vs_pytorch, 2) + '×' : '').padStart(11)} ` +
         `${(r.speedup_vs_1_thread ? f(r.speedup_vs_1_thread, 2) + '×' : '').padStart(12)}  ${String(r.device)}`,
     );

@@ -143,11 +143,11 @@ def serve(step: Step, device: torch.device, tokens: int) -> None:
         if cmd != "step":
             print(json.dumps({"error": f"unknown command {cmd!r}"}), flush=True)
             continue
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         loss = step()
-        ms = (time.perf_counter() - t0) * 1000
+        ms, cpu_ms = (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000  # CPU: all threads
         extra = {"gpu_peak_mb": torch.cuda.max_memory_allocated(device) / 2**20} if device.type == "cuda" else {}
-        print(json.dumps({"ms": ms, "loss": loss, "rss_mb": rss_mb(), "peak_rss_mb": peak_rss_mb(), **extra}), flush=True)
+        print(json.dumps({"ms": ms, "cpu_ms": cpu_ms, "loss": loss, "rss_mb": rss_mb(), "peak_rss_mb": peak_rss_mb(), **extra}), flush=True)
 
 
 def main() -> None:

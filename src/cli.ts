@@ -20,7 +20,7 @@ const USAGE = `ulpt — Ultra-Low-dimensional Prompt Tuning
 
   ulpt train --model DIR --train FILE [--validation FILE] [--method ulpt|prompt-tuning] [--rank R]
              [--prompt-length N] [--steps S] [--lr LR] [--batch-size B] [--seed K] [--out FILE.ulpt]
-             [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--run-dir DIR] [--json]
+             [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--threads N|auto] [--run-dir DIR] [--json]
   ulpt train --config FILE [any flag above overrides the file]
   ulpt train --resume RUN_DIR [--json]
   ulpt eval --model DIR --adapter FILE --data FILE [--json]
@@ -40,7 +40,7 @@ const OPTIONS = {
   'weight-decay': { type: 'string' }, 'max-length': { type: 'string' }, 'eval-every': { type: 'string' }, 'checkpoint-every': { type: 'string' },
   'validation-split': { type: 'string' }, 'early-stopping': { type: 'string' }, 'no-alignment': { type: 'boolean' }, 'scale-init': { type: 'string' },
   task: { type: 'string' }, template: { type: 'string' }, 'input-field': { type: 'string' }, 'target-field': { type: 'string' },
-  seed: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' }, 'run-dir': { type: 'string' }, resume: { type: 'string' },
+  seed: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' }, 'run-dir': { type: 'string' }, resume: { type: 'string' },
   json: { type: 'boolean' }, adapter: { type: 'string' }, data: { type: 'string' }, input: { type: 'string' }, ids: { type: 'string' },
   'base-model': { type: 'string' }, help: { type: 'boolean', short: 'h' },
 } as const;
@@ -84,6 +84,7 @@ export function configFromFlags(flags: Flags): TrainConfig {
     warmupSteps: num(flags, 'warmup-steps'), weightDecay: num(flags, 'weight-decay', false), maxLength: num(flags, 'max-length'),
     evalEvery: num(flags, 'eval-every'), checkpointEvery: num(flags, 'checkpoint-every'), validationSplit: num(flags, 'validation-split', false),
     earlyStoppingPatience: num(flags, 'early-stopping'), seed: flags.seed, backend: flags.backend,
+    threads: flags.threads === undefined || flags.threads === 'auto' ? flags.threads : num(flags, 'threads'),
     alignment: flags['no-alignment'] ? false : undefined, scaleInit: flags['scale-init'],
   };
   for (const [k, v] of Object.entries(over)) if (v !== undefined) raw[k] = v;

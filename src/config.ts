@@ -58,6 +58,8 @@ export interface TrainConfig {
   seed: string;
   out: string;
   backend: BackendName;
+  /** Threads per training step (data-parallel workers on wasm/cpu); "auto": one per core, within batch and memory. */
+  threads: number | 'auto';
   task: TaskConfig;
 }
 
@@ -127,6 +129,7 @@ export function resolveConfig(raw: Raw, baseDir: string, source = 'the configura
     seed: String(raw.seed ?? '42'),
     out,
     backend: raw.backend ?? 'auto',
+    threads: raw.threads ?? 'auto',
     task,
   };
 }

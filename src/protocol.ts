@@ -1,7 +1,10 @@
 // Every message between the trainer process, the extension host and the webviews. One discriminated union per
 // direction, keyed by `type`; each member says who sends it to whom. Switches over them end in assertNever.
-import type { BackendReport } from './backend';
-import type { TrainConfig } from './config';
+import type { BackendReport, ConcreteBackend } from './backend';
+import type { Method, TrainConfig } from './config';
+import type { HostTensor } from './models/types';
+import type { Batch } from './train/batch';
+import type { PromptTensors } from './ulpt/prompt';
 
 export interface ModelSummary {
   modelType: string;
@@ -53,14 +56,18 @@ export interface RunSummary {
   trainableParameters: number;
   seconds: number;
   backend: string;
-  /** What the backend ran on, in words (BackendReport.device). */
+  /** What the backend ran on, in words (BackendReport.device, with the thread count). */
   device: string;
+  /** Threads that computed each step (absent in runs from before the setting existed). */
+  threads?: number;
 }
 
 /** Trainer process → extension host (over IPC) and → CLI printer. */
 export type TrainerMessage =
   | { type: 'started'; runDir: string; config: TrainConfig; backend: BackendReport; model: ModelSummary; trainableParameters: number;
-      vanillaParameters: number; totalSteps: number; startStep: number; examples: { train: number; validation: number } }
+      vanillaParameters: number; totalSteps: number; startStep: number; examples: { train: number; validation: number };
+      /** Threads per step (backend.device says it too); absent from trainers before the setting existed. */
+      threads?: number }
   | ({ type: 'step'; totalSteps: number; etaMs: number } & StepPoint)
   | ({ type: 'eval' } & EvalPoint)
   | ({ type: 'baseline' } & BaselinePoint)
@@ -151,6 +158,27 @@ export interface PanelState {
   smoothing: number;
   logScale: boolean;
 }
+
+/** What a data-parallel training worker (worker_threads, src/train/worker.ts) is started with (its workerData). */
+export interface WorkerStart {
+  backend: ConcreteBackend;
+  nativeSearchPath?: string;
+  modelDir: string;
+  /** The checkpoint's tensors in SharedArrayBuffers, read once by the trainer (null: the worker reads the folder). */
+  weights: Map<string, HostTensor> | null;
+  prompt: { method: Method; length: number; rank: number; hidden: number; seed: string; alignment: boolean };
+}
+
+/** Trainer → training worker. */
+export type WorkerRequest =
+  // trainer → worker: loss and prompt gradients of these micro-batch shards at these prompt values
+  { type: 'gradients'; id: number; values: PromptTensors; batches: Batch[]; normalizer: number };
+
+/** Training worker → trainer. */
+export type WorkerReply =
+  | { type: 'ready' } // worker → trainer: backend started, model and prompt built
+  | { type: 'gradients'; id: number; loss: number; grads: Record<string, Float32Array> } // worker → trainer: the answer to `gradients`
+  | { type: 'error'; id: number | null; message: string; stack?: string }; // worker → trainer: a request (id) or the start-up (null) failed
 
 export function assertNever(x: never): never {
   throw new Error(`Unexpected message: ${JSON.stringify(x)}`);

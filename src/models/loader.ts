@@ -36,7 +36,7 @@ export function weightFiles(dir: string): string[] {
   throw new ModelLoadError(`No weights in ${dir}: looked for model.safetensors and model.safetensors.index.json.${hint}`);
 }
 
-function readWeights(files: string[]): { weights: Map<string, HostTensor>; source: Map<string, string> } {
+function readWeights(files: string[], shared = false): { weights: Map<string, HostTensor>; source: Map<string, string> } {
   const weights = new Map<string, HostTensor>();
   const source = new Map<string, string>();
   for (const file of files) {
@@ -45,7 +45,10 @@ function readWeights(files: string[]): { weights: Map<string, HostTensor>; sourc
     try {
       for (const key of st.keys()) {
         if (weights.has(key)) throw new ModelLoadError(`Weight "${key}" appears in both ${source.get(key)} and ${file}.`);
-        weights.set(key, { shape: st.info(key).shape, data: st.float32(key) });
+        const values = st.float32(key);
+        const data = shared ? new Float32Array(new SharedArrayBuffer(values.byteLength)) : values;
+        if (shared) data.set(values);
+        weights.set(key, { shape: st.info(key).shape, data });
         source.set(key, file);
       }
     } finally {
@@ -78,14 +81,23 @@ export function folderModelName(dir: string): string {
   return m ? m[1].split('--').join('/') : path.basename(dir);
 }
 
-export async function loadModel(dir: string): Promise<CausalLM> {
+/**
+ * A model folder's tensors as stored (float32), in SharedArrayBuffers: read once, then handed to data-parallel
+ * workers (loadModel's `weights`) without a copy per worker.
+ */
+export function readSharedWeights(dir: string): Map<string, HostTensor> {
+  return readWeights(weightFiles(path.resolve(dir)), true).weights;
+}
+
+/** Loads a model folder; `weights` (from readSharedWeights) stands in for reading the weight files again. */
+export async function loadModel(dir: string, opts: { weights?: Map<string, HostTensor> } = {}): Promise<CausalLM> {
   const absDir = path.resolve(dir);
   if (!fs.existsSync(absDir) || !fs.statSync(absDir).isDirectory()) throw new ModelLoadError(`The model folder ${absDir} does not exist.`);
   const configFile = path.join(absDir, 'config.json');
   const json = readJson(configFile);
   const arch = architectureFor(json.model_type, configFile);
   const config = arch.parseConfig(json, configFile);
-  const { weights: raw } = readWeights(weightFiles(absDir));
+  const raw = opts.weights ?? readWeights(weightFiles(absDir)).weights;
   const weights = checkWeights(arch.sanitize(raw, config), arch.expectedShapes(config), arch.ignoredKey, absDir);
   const dims = arch.dims(config);
   const tokenizer = loadTokenizer(absDir, typeof json.eos_token_id === 'number' ? json.eos_token_id : null);

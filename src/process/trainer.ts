@@ -2,6 +2,7 @@
 // `start`, and receives every TrainerMessage; `stop` ends the run after the current step with a checkpoint.
 // Only protocol messages cross the channel; a crash is reported as an `error` message and a non-zero exit.
 import { initBackend } from '../backend';
+import type { TrainConfig } from '../config';
 import type { HostMessage, TrainerMessage } from '../protocol';
 import { assertNever } from '../protocol';
 import { train } from '../train/trainer';
@@ -13,9 +14,15 @@ function send(m: TrainerMessage): void {
 
 let stopRequested = false;
 
+/** The editor's ulpt.threads setting (ULPT_THREADS) applies when the config leaves threads on auto. */
+function threadsFromEnv(config: TrainConfig): TrainConfig {
+  const n = Number(process.env.ULPT_THREADS);
+  return config.threads === 'auto' && Number.isInteger(n) && n >= 1 ? { ...config, threads: n } : config;
+}
+
 async function start(m: Extract<HostMessage, { type: 'start' }>): Promise<void> {
   const backend = await initBackend(m.config.backend, { nativeSearchPath: process.env.ULPT_TFJS_NODE_PATH });
-  await train(m.config, { runDir: m.runDir, backend, resume: m.resume, shouldStop: () => stopRequested, onMessage: send });
+  await train(threadsFromEnv(m.config), { runDir: m.runDir, backend, resume: m.resume, shouldStop: () => stopRequested, onMessage: send });
 }
 
 function fail(e: unknown): void {

@@ -51,6 +51,35 @@ export function collate(examples: TokenPair[], padId: number, virtualTokens: num
   return { size: B, length: S, ids, mask, rows: Int32Array.from(rows), targets: Int32Array.from(targets), owner: Int32Array.from(owner) };
 }
 
+/**
+ * Splits a batch into `parts` runs of consecutive examples (sizes differing by at most one; none empty) for
+ * data-parallel workers. The padded length stays the batch's, so every example is computed exactly as it would be
+ * in the whole batch; `virtualTokens` (n) is needed to re-base the target rows b·(n+S) + position.
+ */
+export function splitBatch(batch: Batch, parts: number, virtualTokens: number): Batch[] {
+  const T = virtualTokens + batch.length;
+  const S = batch.length;
+  const count = Math.min(Math.max(1, Math.floor(parts)), batch.size);
+  const out: Batch[] = [];
+  let start = 0;
+  for (let p = 0; p < count; p++) {
+    const size = Math.floor(batch.size / count) + (p < batch.size % count ? 1 : 0);
+    const end = start + size;
+    const keep = Array.from(batch.owner, (o, i) => (o >= start && o < end ? i : -1)).filter((i) => i >= 0);
+    out.push({
+      size,
+      length: S,
+      ids: batch.ids.slice(start * S, end * S),
+      mask: batch.mask.slice(start * S, end * S),
+      rows: Int32Array.from(keep, (i) => batch.rows[i] - start * T),
+      targets: Int32Array.from(keep, (i) => batch.targets[i]),
+      owner: Int32Array.from(keep, (i) => batch.owner[i] - start),
+    });
+    start = end;
+  }
+  return out;
+}
+
 /** The batch as tensors (caller disposes). */
 export function batchTensors(batch: Batch): { ids: Tensor; mask: Tensor } {
   return {

@@ -2,9 +2,9 @@
 // micro-batches. The trainer and the benchmark both go through a StepRunner, so what the benchmark times is what
 // training runs.
 import { tf, type Scalar, type Tensor } from '../backend';
-import type { CausalLM } from '../models/types';
+import type { CausalLM, ModelInfo } from '../models/types';
 import type { PromptModule } from '../ulpt/prompt';
-import type { Batch } from './batch';
+import { splitBatch, type Batch } from './batch';
 import { batchLoss } from './objective';
 
 export interface Gradients {
@@ -31,14 +31,36 @@ export function accumulate(sum: Map<string, Tensor>, add: Map<string, Tensor>): 
   }
 }
 
-/** Forward and backward on this thread, one micro-batch after another. */
-export function inProcessRunner(model: CausalLM, prompt: PromptModule): StepRunner {
+/** How many examples of a batch one forward/backward pass may hold at once. */
+export type PassLimit = (batch: Batch) => number;
+
+/**
+ * WASM's heap is a 32-bit address space (4 GiB) that also holds the weights (the backend's copy, XNNPACK's packed
+ * copy and a transposed LM head: about 3× their size). A pass keeps, per example and layer, roughly the normed
+ * inputs, q·scale/k/v, the MLP input and the attention weights — 9·d + H·T numbers per token in GPT-2; 12·d + 1.5·H·T
+ * leaves a margin for the backward pass's transients and other architectures. Larger batches are split into
+ * passes whose gradients are summed (the result equals the whole batch up to float reassociation). Other backends
+ * have no such ceiling.
+ */
+export function passLimit(backend: string, info: ModelInfo, virtualTokens: number): PassLimit {
+  if (backend !== 'wasm') return () => Infinity;
+  const budget = 3.6 * 2 ** 30 - 3 * 4 * info.parameters;
+  return (batch) => {
+    const T = virtualTokens + batch.length;
+    const perExample = 4 * info.numLayers * T * (12 * info.hiddenSize + 1.5 * info.numHeads * T);
+    return Math.max(1, Math.floor(budget / perExample));
+  };
+}
+
+/** Forward and backward on this thread, one micro-batch (or piece of one, see passLimit) after another. */
+export function inProcessRunner(model: CausalLM, prompt: PromptModule, limit: PassLimit = () => Infinity): StepRunner {
   return {
     threads: 1,
-    async gradients(batches, normalizer) {
+    async gradients(micro, normalizer) {
       const grads = new Map<string, Tensor>();
       let loss = 0;
       const vars = [...prompt.variables.values()];
+      const batches = micro.flatMap((b) => (b.size > limit(b) ? splitBatch(b, Math.ceil(b.size / limit(b)), prompt.length) : [b]));
       for (const batch of batches) {
         const { value, grads: g } = tf.variableGrads(() => batchLoss(model, prompt, batch, normalizer) as Scalar, vars);
         loss += (await value.data())[0];

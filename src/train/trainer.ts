@@ -14,11 +14,12 @@ import type { MetricsLine, RunSummary, TrainerMessage, ModelSummary } from '../p
 import { parseSeed } from '../ulpt/projection';
 import { createPrompt, type PromptModule } from '../ulpt/prompt';
 import { collate, ExampleStream } from './batch';
-import { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint, type LoopState } from './checkpoint';
+import { CHECKPOINT_FILE, checkpointThreads, loadCheckpoint, saveCheckpoint, type LoopState } from './checkpoint';
 import { evaluate, labelSetFor, primaryMetric, type LabelSet } from './evaluate';
 import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from './optimizer';
 import { learningRate } from './schedule';
-import { inProcessRunner, type StepRunner } from './step';
+import { chooseThreads, createStepRunner, deviceWithThreads } from './parallel';
+import type { StepRunner } from './step';
 
 export interface TrainOptions {
   runDir: string;
@@ -133,11 +134,18 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<Ru
       model.tokenEmbeddings,
     );
     const optimizer = new AdamW(prompt.variables, { ...ADAMW_DEFAULTS, weightDecay: config.weightDecay });
-    const runner = inProcessRunner(model, prompt);
+    let runner: StepRunner | null = null;
     try {
+      // A resumed "auto" run keeps the thread count its checkpoint was computed with: the gradient sums' order
+      // depends on it, and resume is exact.
+      const resumed = opts.resume ? checkpointThreads(files.file(CHECKPOINT_FILE)) : undefined;
+      const requested = config.threads === 'auto' && resumed ? resumed : config.threads ?? 'auto';
+      const choice = chooseThreads(requested, opts.backend.name, config.batchSize, 4 * model.info.parameters);
+      runner = await createStepRunner({ threads: choice.threads, backend: opts.backend.name, model, prompt, seed });
+      if (choice.note) emit({ type: 'log', level: 'info', message: `Training on ${choice.threads} thread${choice.threads === 1 ? '' : 's'}: ${choice.note}.` });
       return await loop(config, opts, files, model, prompt, optimizer, runner, data, emit);
     } finally {
-      await runner.dispose();
+      await runner?.dispose();
       optimizer.dispose();
       prompt.dispose();
     }
@@ -151,20 +159,22 @@ async function loop(
   runner: StepRunner, data: PreparedData, emit: (m: TrainerMessage) => void,
 ): Promise<RunSummary> {
   const shape = { method: prompt.method, length: prompt.length, rank: prompt.rank, hidden: prompt.hidden, alignment: prompt.alignment };
-  let state: LoopState = { step: 0, bestValue: null, bestStep: null, bestMetrics: null, evalsWithoutImprovement: 0, elapsedMs: 0, shape };
+  let state: LoopState = { step: 0, bestValue: null, bestStep: null, bestMetrics: null, evalsWithoutImprovement: 0, elapsedMs: 0, shape, threads: runner.threads };
   if (opts.resume) {
-    state = loadCheckpoint(files.file(CHECKPOINT_FILE), prompt, optimizer);
+    state = { ...loadCheckpoint(files.file(CHECKPOINT_FILE), prompt, optimizer), threads: runner.threads };
     files.truncateMetrics(state.step);
   } else {
     fs.rmSync(files.file('metrics.jsonl'), { force: true });
   }
   writeFileAtomic(files.file('config.json'), JSON.stringify(config, null, 2) + '\n');
   const backendName = opts.backend.name;
+  const device = deviceWithThreads(opts.backend.device, runner.threads);
   const metric = primaryMetric(config.task.type);
   const vanilla = trainableParameters('prompt-tuning', prompt.length, 0, prompt.hidden, false);
   emit({
-    type: 'started', runDir: files.dir, config, backend: opts.backend, model: modelSummary(model), trainableParameters: prompt.trainableParameters,
+    type: 'started', runDir: files.dir, config, backend: { ...opts.backend, device }, model: modelSummary(model), trainableParameters: prompt.trainableParameters,
     vanillaParameters: vanilla, totalSteps: config.steps, startStep: state.step, examples: { train: data.train.length, validation: data.validation.length },
+    threads: runner.threads,
   });
 
   const stream = new ExampleStream(data.train.length, parseSeed(config.seed));
@@ -267,7 +277,7 @@ async function loop(
   const summary: RunSummary = {
     runDir: files.dir, steps: state.step, reason, adapter, bestStep: state.bestStep, best: state.bestMetrics, baseline,
     final: lastLoss === null ? null : { loss: lastLoss }, trainableParameters: prompt.trainableParameters,
-    seconds: (Date.now() - sessionStart) / 1000, backend: backendName, device: opts.backend.device,
+    seconds: (Date.now() - sessionStart) / 1000, backend: backendName, device, threads: runner.threads,
   };
   writeFileAtomic(files.file('summary.json'), JSON.stringify(summary, null, 2) + '\n');
   emit({ type: 'finished', summary });

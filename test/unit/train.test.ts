@@ -28,8 +28,9 @@ function swapDataset(dir: string, count = 32): string {
   return file;
 }
 
+/** One thread unless a test asks for more: the other tests' numbers must not depend on the machine's cores. */
 function config(dir: string, over: Partial<TrainConfig> = {}): TrainConfig {
-  return { ...resolveConfig({ model: TINY, train: swapDataset(dir), steps: 6, lr: 0.05, batchSize: 4, maxLength: 24, promptLength: 4, evalEvery: 0, checkpointEvery: 0, backend: 'cpu', out: path.join(dir, 'out.ulpt') }, dir), ...over };
+  return { ...resolveConfig({ model: TINY, train: swapDataset(dir), steps: 6, lr: 0.05, batchSize: 4, maxLength: 24, promptLength: 4, evalEvery: 0, checkpointEvery: 0, backend: 'cpu', threads: 1, out: path.join(dir, 'out.ulpt') }, dir), ...over };
 }
 
 async function run(cfg: TrainConfig, runDir: string, extra: { model?: CausalLM; stopAtStep?: number; resume?: boolean; onMessage?: (m: TrainerMessage) => void } = {}) {
@@ -113,6 +114,38 @@ test('resume continues exactly: 2k steps straight equal k steps, stop, resume, k
   x.forEach((t, i) => assert.ok(maxAbsDiff(t, y[i]) <= 1e-6, `tensor ${i} differs by ${maxAbsDiff(t, y[i])}`));
   const losses = (d: string) => fs.readFileSync(path.join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as MetricsLine).map((m) => [m.step, m.loss]);
   assert.deepEqual(losses(resumedDir), losses(path.join(dir, 'straight')));
+});
+
+const lossesOf = (d: string) => fs.readFileSync(path.join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as MetricsLine).map((m) => [m.step, m.loss]);
+
+test('data-parallel threads: 3 threads train the same adapter as 1 (within float reassociation) and say so', async () => {
+  const dir = tempDir();
+  const messages: TrainerMessage[] = [];
+  const one = await run(config(dir, { steps: 4, batchSize: 5, out: path.join(dir, 'one.ulpt') }), path.join(dir, 'one'));
+  const three = await run(config(dir, { steps: 4, batchSize: 5, threads: 3, out: path.join(dir, 'three.ulpt') }), path.join(dir, 'three'), { onMessage: (m) => messages.push(m) });
+  const [x, y] = [tensorsOf(one.adapter!), tensorsOf(three.adapter!)];
+  x.forEach((t, i) => assert.ok(maxAbsDiff(t, y[i]) < 1e-5, `tensor ${i} differs by ${maxAbsDiff(t, y[i])}`));
+  lossesOf(path.join(dir, 'one')).forEach(([, l], i) => assert.ok(Math.abs(l - lossesOf(path.join(dir, 'three'))[i][1]) < 1e-5));
+  const started = messages.find((m) => m.type === 'started');
+  assert.ok(started && started.type === 'started');
+  assert.equal(started.threads, 3);
+  assert.match(started.backend.device, /3 threads/);
+  assert.equal(three.threads, 3);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(dir, 'three', 'summary.json'), 'utf8')).threads, 3);
+});
+
+test('data-parallel threads: resume is exact, and a resumed "auto" run keeps its checkpoint\'s thread count', async () => {
+  const dir = tempDir();
+  const cfg = (name: string, threads: number | 'auto') => config(dir, { steps: 6, warmupSteps: 2, threads, out: path.join(dir, `${name}.ulpt`) });
+  const straight = await run(cfg('straight', 2), path.join(dir, 'straight'));
+  const resumedDir = path.join(dir, 'resumed');
+  await run(cfg('resumed', 2), resumedDir, { stopAtStep: 3 });
+  const messages: TrainerMessage[] = [];
+  const second = await run(cfg('resumed', 'auto'), resumedDir, { resume: true, onMessage: (m) => messages.push(m) });
+  const started = messages.find((m): m is Extract<TrainerMessage, { type: 'started' }> => m.type === 'started');
+  assert.equal(started?.threads, 2);
+  tensorsOf(straight.adapter!).forEach((t, i) => assert.deepEqual(t, tensorsOf(second.adapter!)[i], `tensor ${i} is not bit-identical`));
+  assert.deepEqual(lossesOf(resumedDir), lossesOf(path.join(dir, 'straight')));
 });
 
 test('no tensor leaks: the live tensor count is the same after every step', async () => {
