@@ -2,7 +2,7 @@
 // Weight names are the checkpoint's keys without the `transformer.` prefix; Conv1D weights are stored [in, out],
 // so a projection is x @ W + b with no transpose.
 import { tf, type Tensor } from '../backend';
-import { activation, attentionBias, layerNorm, linear, queryRows, selfAttention, takeRows, type Activation, type QueryRows } from './layers';
+import { activation, attentionBias, layerNorm, linear, prepareLinear, prepareProduct, queryRows, releaseFrozen, selfAttention, takeRows, type Activation, type QueryRows } from './layers';
 import type { Architecture, CausalLM, HostTensor, ModelInfo } from './types';
 import type { TextTokenizer } from './tokenizer';
 
@@ -104,6 +104,11 @@ class GPT2 implements CausalLM {
       return t;
     };
     this.headT = tf.keep(tf.transpose(this.w('lm_head.weight')));
+    for (let i = 0; i < config.n_layer; i++) {
+      for (const name of ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj']) prepareLinear(this.w(`h.${i}.${name}.weight`), this.w(`h.${i}.${name}.bias`));
+    }
+    prepareProduct(this.headT); // logits = h·headT
+    prepareProduct(this.w('lm_head.weight')); // and their gradient, dlogits·lm_head
   }
 
   get tokenEmbeddings(): Tensor {
@@ -136,7 +141,13 @@ class GPT2 implements CausalLM {
   }
 
   logits(hidden: Tensor): Tensor {
-    return tf.matMul(hidden, this.headT); // [N, V]
+    // The gradient dh = dlogits·headTᵀ is dlogits·lm_head: no transpose, and XNNPACK packs lm_head once.
+    const head = this.w('lm_head.weight');
+    const f = tf.customGrad((h, save) => {
+      (save as (t: Tensor[]) => void)([head]);
+      return { value: tf.matMul(h as Tensor, this.headT), gradFunc: (dy: Tensor, [w]: Tensor[]) => tf.tidy(() => tf.matMul(dy, w)) }; // [N, V]
+    });
+    return f(hidden);
   }
 
   /** Block i on h [B·T, d] → [B·T, d]; with `plan`, only at plan.gather's rows → [B·Tq, d] (bias [B, 1, Tq, T]). */
@@ -164,6 +175,7 @@ class GPT2 implements CausalLM {
   }
 
   dispose(): void {
+    releaseFrozen(this.weights.values());
     for (const t of new Set(this.weights.values())) t.dispose();
     this.headT.dispose();
   }

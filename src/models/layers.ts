@@ -3,6 +3,10 @@
 // or a faster arrangement for one backend can replace the reference without touching the model files.
 import { tf, type Tensor } from '../backend';
 
+// Every custom gradient below runs in its own tf.tidy: tfjs calls a customGrad's gradFunc outside any scope, so
+// its intermediates would otherwise stay alive until the whole backward pass ends (1.3 GB for one GPT-2 small
+// example).
+
 /**
  * y = x @ W (+ b), W stored [in, out]: x [N, in] → [N, out]. The weights are frozen, so the gradient is written for
  * x alone (dx = dy·Wᵀ): differentiating the fused product would also compute dW and db, the largest products of the
@@ -13,10 +17,60 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
     (save as (t: Tensor[]) => void)([weight]); // kept by reference (no copy), in case the caller's weight is short-lived
     return {
       value: bias ? tf.fused.matMul({ a: input as Tensor, b: weight, bias }) : tf.matMul(input as Tensor, weight),
-      gradFunc: (dy: Tensor, [w]: Tensor[]) => tf.matMul(dy, w, false, true),
+      gradFunc: (dy: Tensor, [w]: Tensor[]) => tf.tidy(() => (tf.getBackend() === 'wasm' ? tf.matMul(dy, frozenTranspose(w)) : tf.matMul(dy, w, false, true))),
     };
   });
   return f(x);
+}
+
+/** By the weight's data (not its Tensor object: the copy a gradient function receives is another object). */
+const transposes = new WeakMap<object, Tensor>();
+
+/**
+ * Wᵀ of a frozen weight, made once and kept. On WASM, XNNPACK packs a product's right operand into an operator it
+ * caches per tensor; dy·Wᵀ with a transpose made on every backward pass meant packing W afresh each time, which
+ * measured up to 2× the product itself. The copy costs the weight's size (plus XNNPACK's packed copy of it);
+ * the model's dispose() hands it back with releaseFrozen.
+ */
+export function frozenTranspose(w: Tensor): Tensor {
+  let t = transposes.get(w.dataId);
+  if (!t || t.isDisposed) {
+    t = tf.keep(tf.transpose(w));
+    transposes.set(w.dataId, t);
+  }
+  return t;
+}
+
+/**
+ * Makes up front what the first training step would otherwise create, on WASM only: a frozen projection's
+ * transpose and XNNPACK's packed copies of W (with its bias, as the forward product uses it) and of Wᵀ. Made right
+ * after the weights are loaded, these long-lived blocks sit together at the bottom of the 4 GiB heap; made during
+ * the first backward pass they land between activations that are freed afterwards, and the holes left behind cost
+ * GPT-2 small about 1 GB of its heap. Same calls as the step makes, on one zero row.
+ */
+export function prepareLinear(weight: Tensor, bias?: Tensor): void {
+  if (tf.getBackend() !== 'wasm') return;
+  tf.tidy(() => {
+    const [inDim, outDim] = weight.shape as [number, number];
+    const row = tf.zeros([1, inDim]);
+    if (bias) tf.fused.matMul({ a: row, b: weight, bias });
+    else tf.matMul(row, weight);
+    tf.matMul(tf.zeros([1, outDim]), frozenTranspose(weight));
+  });
+}
+
+/** The same for a product's frozen right operand b [k, n] used as x·b. */
+export function prepareProduct(b: Tensor): void {
+  if (tf.getBackend() !== 'wasm') return;
+  tf.tidy(() => tf.matMul(tf.zeros([1, b.shape[0]]), b));
+}
+
+/** Disposes what frozenTranspose made for these weights. */
+export function releaseFrozen(weights: Iterable<Tensor>): void {
+  for (const w of weights) {
+    transposes.get(w.dataId)?.dispose();
+    transposes.delete(w.dataId);
+  }
 }
 
 /**
@@ -33,12 +87,11 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): 
     (save as (t: Tensor[]) => void)([xhat, rstd, gamma]);
     return {
       value: tf.add(tf.mul(xhat, gamma), beta),
-      gradFunc: (dy: Tensor, saved: Tensor[]) => {
-        const [xh, r, gm] = saved;
+      gradFunc: (dy: Tensor, [xh, r, gm]: Tensor[]) => tf.tidy(() => {
         const g = tf.mul(dy, gm);
         const dotted = tf.mean(tf.mul(g, xh), -1, true);
         return tf.mul(tf.sub(tf.sub(g, tf.mean(g, -1, true)), tf.mul(xh, dotted)), r);
-      },
+      }),
     };
   });
   return f(x);
@@ -77,12 +130,12 @@ function geluTanh(x: Tensor): Tensor {
     (save as (t: Tensor[]) => void)([xin]); // the gate is recomputed in the backward pass: 4d numbers per token less to keep
     return {
       value: tf.mul(xin, gate(xin)),
-      gradFunc: (dy: Tensor, [xs]: Tensor[]) => {
+      gradFunc: (dy: Tensor, [xs]: Tensor[]) => tf.tidy(() => {
         const sg = gate(xs);
         const slope = tf.add(tf.mul(tf.square(xs), 3 * GELU_A * 2 * GELU_C), 2 * GELU_C); // du/dx · 2
         const ds = tf.mul(tf.mul(sg, tf.sub(1, sg)), tf.mul(xs, slope)); // x·σ'(2u)·2u'
         return tf.mul(dy, tf.add(sg, ds));
-      },
+      }),
     };
   });
   return f(x);
@@ -159,7 +212,7 @@ export function takeRows(x: Tensor, indices: Int32Array): Tensor {
     const idx = tf.tensor1d(indices, 'int32');
     return {
       value: tf.gather(xin, idx),
-      gradFunc: (dy: Tensor) => tf.scatterND(tf.tensor2d(indices, [indices.length, 1], 'int32'), dy, xin.shape),
+      gradFunc: (dy: Tensor) => tf.tidy(() => tf.scatterND(tf.tensor2d(indices, [indices.length, 1], 'int32'), dy, xin.shape)),
     };
   });
   return f(x);
@@ -193,10 +246,10 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: 
     (save as (t: Tensor[]) => void)([qs, ki as Tensor, vi as Tensor, p]);
     return {
       value: y,
-      gradFunc: (dy: Tensor, [sq, sk, sv, sp]: Tensor[]) => {
+      gradFunc: (dy: Tensor, [sq, sk, sv, sp]: Tensor[]) => tf.tidy(() => {
         const { dq, dk, dv } = attendGrads(dy, sq, sk, sv, sp, scale);
         return [dq, dk, dv];
-      },
+      }),
     };
   });
   return f(q, k, v);
@@ -226,12 +279,12 @@ export function selfAttention(qkv: Tensor, bias: Tensor, B: number, T: number, h
     (save as (t: Tensor[]) => void)([qs, k, v, p]);
     return {
       value: merge(y, Tq),
-      gradFunc: (dy: Tensor, [sq, sk, sv, sp]: Tensor[]) => {
+      gradFunc: (dy: Tensor, [sq, sk, sv, sp]: Tensor[]) => tf.tidy(() => {
         const { dq, dk, dv } = attendGrads(split(dy, Tq), sq, sk, sv, sp, scale);
         let dqRows = merge(dq, Tq);
         if (queries) dqRows = tf.scatterND(tf.tensor2d(queries.gather, [queries.gather.length, 1], 'int32'), dqRows, [B * T, d]);
         return tf.concat([dqRows, merge(dk, T), merge(dv, T)], 1); // [B·T, 3d]
-      },
+      }),
     };
   });
   return f(qkv);

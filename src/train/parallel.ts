@@ -47,10 +47,11 @@ export function chooseThreads(requested: number | 'auto', backend: ConcreteBacke
     threads = batchSize;
   }
   if (requested === 'auto' && threads > 1) {
-    // Each thread holds the weights about three times (backend copy, XNNPACK's packed copy, host copy while loading).
-    const fit = Math.max(1, Math.floor((0.66 * os.freemem()) / Math.max(1, 3 * modelBytes)));
+    // Each thread holds the weights up to four times (backend copy, XNNPACK's packed copy, the backward pass's
+    // transposes and theirs), plus its activations.
+    const fit = Math.max(1, Math.floor((0.66 * os.freemem()) / Math.max(1, 5 * modelBytes)));
     if (fit < threads) {
-      note = `each thread holds its own copy of the model (~${(3 * modelBytes / 2 ** 30).toFixed(1)} GB) and ${(os.freemem() / 2 ** 30).toFixed(1)} GB are free`;
+      note = `each thread holds its own copy of the model (~${(5 * modelBytes / 2 ** 30).toFixed(1)} GB) and ${(os.freemem() / 2 ** 30).toFixed(1)} GB are free`;
       threads = fit;
     }
   }
