@@ -60,12 +60,16 @@ export interface RunSummary {
   device: string;
   /** Threads that computed each step (absent in runs from before the setting existed). */
   threads?: number;
+  /** How many data warnings (one per kind and file, each with its count and lines) were found before training; absent in older runs. */
+  warnings?: number;
 }
 
 /** Trainer process → extension host (over IPC) and → CLI printer. */
 export type TrainerMessage =
   | { type: 'started'; runDir: string; config: TrainConfig; backend: BackendReport; model: ModelSummary; trainableParameters: number;
       vanillaParameters: number; totalSteps: number; startStep: number; examples: { train: number; validation: number };
+      /** The data warnings, one line each (also sent as `log` messages); empty when the data is clean. */
+      warnings: string[];
       /** Threads per step (backend.device says it too); absent from trainers before the setting existed. */
       threads?: number }
   | ({ type: 'step'; totalSteps: number; etaMs: number } & StepPoint)
@@ -109,6 +113,8 @@ export interface LiveInfo {
   startStep: number;
   model: string;
   trainableParameters: number;
+  /** The data warnings the trainer reported before its first step. */
+  warnings: string[];
 }
 
 /** Everything the panel shows about a run except its points. */
