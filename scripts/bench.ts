@@ -182,7 +182,13 @@ function makeSpec(name: string, tmp: string): Spec {
 // ---- A child: one tfjs engine (backend × threads), answering `step`, `profile` and `quit` on stdin.
 
 function memoryNow() {
-  return { rss_mb: mb(process.memoryUsage().rss), peak_rss_mb: process.resourceUsage().maxRSS / 1024, tensors: tf.memory().numTensors };
+  const m = process.memoryUsage();
+  // The WASM backend's heap (it only grows) and V8's heap, to tell a leak in either from the allocator settling.
+  const wasm = (tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } }).wasm;
+  return {
+    rss_mb: mb(m.rss), peak_rss_mb: process.resourceUsage().maxRSS / 1024, tensors: tf.memory().numTensors, js_heap_mb: mb(m.heapUsed),
+    ...(wasm ? { wasm_heap_mb: mb(wasm.HEAPU8.buffer.byteLength) } : {}),
+  };
 }
 
 async function serveTfjs(): Promise<void> {
@@ -281,7 +287,7 @@ interface Engine {
   proc: ChildProcessWithoutNullStreams;
   lines: AsyncIterator<string>;
   ready: { device: string; threads: number; rss_mb: number; peak_rss_mb: number };
-  steps: { ms: number; cpu_ms: number; loss: number; rss_mb: number; peak_rss_mb: number; tensors?: number }[];
+  steps: { ms: number; cpu_ms: number; loss: number; rss_mb: number; peak_rss_mb: number; tensors?: number; js_heap_mb?: number; wasm_heap_mb?: number }[];
   stderr: string[];
   failed?: string;
   profile?: { wall_ms: number; kernel_ms: number; kernel_calls: number; kernels: { name: string; calls: number; ms: number }[]; sites: { name: string; calls: number; ms: number }[] };
@@ -336,6 +342,8 @@ function rowOf(e: Engine, spec: Spec, runs: number): Record<string, unknown> {
     // Growth from the first timed step to the last (after warm-up, the heap should stay where it is).
     rss_first_mb: timed[0].rss_mb, rss_last_mb: last.rss_mb, rss_growth_mb: last.rss_mb - timed[0].rss_mb,
     ...(first.tensors !== undefined ? { tensors_growth: (last.tensors ?? 0) - (timed[0].tensors ?? 0) } : {}),
+    ...(last.wasm_heap_mb !== undefined ? { wasm_heap_mb: last.wasm_heap_mb, wasm_heap_growth_mb: last.wasm_heap_mb - (timed[0].wasm_heap_mb ?? 0) } : {}),
+    ...(last.js_heap_mb !== undefined ? { js_heap_growth_mb: last.js_heap_mb - (timed[0].js_heap_mb ?? 0) } : {}),
     first_loss: first.loss,
   };
 }
