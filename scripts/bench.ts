@@ -223,7 +223,7 @@ async function serveTfjs(): Promise<void> {
       const c = process.cpuUsage(c0); // every thread of this process, workers included
       reply({ ms: performance.now() - t0, cpu_ms: (c.user + c.system) / 1000, loss, ...memoryNow() });
     } else if (cmd === 'profile') {
-      reply(await profileStep(step));
+      reply(await profileSteps(step, 5));
     } else {
       reply({ error: `unknown command "${cmd}"` });
     }
@@ -234,48 +234,49 @@ async function serveTfjs(): Promise<void> {
   model.dispose();
 }
 
-/** One step under tf.profile: time per kernel name (forward and backward kernels alike), largest first. */
-async function profileStep(step: () => Promise<number>): Promise<object> {
+/**
+ * Steps under tf.profile: time per kernel name (forward and backward kernels alike) and per call site (name and
+ * input shapes), each the median over `count` profiled steps so that one preempted kernel on a busy machine does
+ * not stand out. customGrad blocks show up as scopes whose time includes the kernels inside them: left out.
+ */
+async function profileSteps(step: () => Promise<number>, count: number): Promise<object> {
   // The per-kernel NaN check reads every output back: not part of a step.
   const check = tf.env().getBool('CHECK_COMPUTATION_FOR_ERRORS');
   tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', false);
-  const t0 = performance.now();
-  const info = await tf.profile(async () => {
-    await step();
-    return [];
-  });
-  const wallMs = performance.now() - t0;
-  tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', check);
-  // customGrad blocks show up as scopes whose time includes the kernels inside them: listed apart, not summed.
   const backendName = tf.getBackend();
   const isKernel = (name: string) => !!tf.getKernel(name, backendName);
-  const scopes = new Map<string, { calls: number; ms: number }>();
-  for (const k of info.kernels.filter((x) => !isKernel(x.name))) {
-    const e = scopes.get(k.name || '(unnamed)') ?? { calls: 0, ms: 0 };
+  const perStep: { wall: number; byName: Map<string, { calls: number; ms: number }>; bySite: Map<string, { calls: number; ms: number }> }[] = [];
+  const add = (m: Map<string, { calls: number; ms: number }>, key: string, ms: number) => {
+    const e = m.get(key) ?? { calls: 0, ms: 0 };
     e.calls += 1;
-    e.ms += k.kernelTimeMs as number;
-    scopes.set(k.name || '(unnamed)', e);
+    e.ms += ms;
+    m.set(key, e);
+  };
+  for (let i = 0; i < count; i++) {
+    const t0 = performance.now();
+    const info = await tf.profile(async () => {
+      await step();
+      return [];
+    });
+    const wall = performance.now() - t0;
+    const byName = new Map<string, { calls: number; ms: number }>();
+    const bySite = new Map<string, { calls: number; ms: number }>();
+    for (const k of info.kernels.filter((x) => isKernel(x.name))) {
+      add(byName, k.name, k.kernelTimeMs as number);
+      add(bySite, `${k.name} ${k.inputShapes.map((sh) => `[${(sh ?? []).join(',')}]`).join(' ')}`, k.kernelTimeMs as number);
+    }
+    perStep.push({ wall, byName, bySite });
   }
-  info.kernels = info.kernels.filter((x) => isKernel(x.name));
-  const byName = new Map<string, { calls: number; ms: number }>();
-  for (const k of info.kernels) {
-    const e = byName.get(k.name) ?? { calls: 0, ms: 0 };
-    e.calls += 1;
-    e.ms += k.kernelTimeMs as number;
-    byName.set(k.name, e);
-  }
-  const kernels = [...byName].map(([name, e]) => ({ name, ...e })).sort((x, y) => y.ms - x.ms);
-  // The same by name and input shapes: which call sites the time goes to.
-  const byShape = new Map<string, { calls: number; ms: number }>();
-  for (const k of info.kernels) {
-    const key = `${k.name} ${k.inputShapes.map((s) => `[${(s ?? []).join(',')}]`).join(' ')}`;
-    const e = byShape.get(key) ?? { calls: 0, ms: 0 };
-    e.calls += 1;
-    e.ms += k.kernelTimeMs as number;
-    byShape.set(key, e);
-  }
-  const sites = [...byShape].map(([name, e]) => ({ name, ...e })).sort((x, y) => y.ms - x.ms).slice(0, 30);
-  return { profile: true, wall_ms: wallMs, kernel_ms: kernels.reduce((s, k) => s + k.ms, 0), kernel_calls: info.kernels.length, kernels, sites, scopes: [...scopes].map(([name, e]) => ({ name, ...e })) };
+  tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', check);
+  const summarise = (pick: (p: (typeof perStep)[number]) => Map<string, { calls: number; ms: number }>) =>
+    [...pick(perStep[0]).keys()]
+      .map((name) => ({ name, calls: pick(perStep[0]).get(name)!.calls, ms: median(perStep.map((p) => pick(p).get(name)?.ms ?? 0)) }))
+      .sort((x, y) => y.ms - x.ms);
+  const kernels = summarise((p) => p.byName);
+  return {
+    profile: true, steps: count, wall_ms: median(perStep.map((p) => p.wall)), kernel_ms: kernels.reduce((t, k) => t + k.ms, 0),
+    kernel_calls: kernels.reduce((t, k) => t + k.calls, 0), kernels, sites: summarise((p) => p.bySite).slice(0, 30),
+  };
 }
 
 // ---- The parent: start every engine, interleave their steps, print the figures.
@@ -290,7 +291,7 @@ interface Engine {
   steps: { ms: number; cpu_ms: number; loss: number; rss_mb: number; peak_rss_mb: number; tensors?: number; js_heap_mb?: number; wasm_heap_mb?: number }[];
   stderr: string[];
   failed?: string;
-  profile?: { wall_ms: number; kernel_ms: number; kernel_calls: number; kernels: { name: string; calls: number; ms: number }[]; sites: { name: string; calls: number; ms: number }[] };
+  profile?: { steps: number; wall_ms: number; kernel_ms: number; kernel_calls: number; kernels: { name: string; calls: number; ms: number }[]; sites: { name: string; calls: number; ms: number }[] };
 }
 
 async function ask(e: Engine, cmd: string): Promise<Record<string, unknown>> {
@@ -438,7 +439,7 @@ function printTable(spec: Spec, rows: Record<string, unknown>[], skipped: Record
   for (const r of rows) {
     const p = r.profile as Engine['profile'];
     if (!p) continue;
-    console.log(`\nper-kernel profile, ${String(r.backend)} ×${String(r.threads)}: one step ${f(p.wall_ms)} ms wall, ${f(p.kernel_ms)} ms in ${p.kernel_calls} kernel calls`);
+    console.log(`\nper-kernel profile, ${String(r.backend)} ×${String(r.threads)} (this thread's share), median of 5 profiled steps: ${f(p.wall_ms)} ms wall, ${f(p.kernel_ms)} ms in ${p.kernel_calls} kernel calls`);
     for (const k of p.kernels.slice(0, 25)) console.log(`  ${k.name.padEnd(28)} ${String(k.calls).padStart(6)} calls ${f(k.ms).padStart(9)} ms ${f((100 * k.ms) / p.kernel_ms).padStart(6)} %`);
     console.log('  by input shapes:');
     for (const k of p.sites.slice(0, 15)) console.log(`  ${f(k.ms).padStart(9)} ms ${String(k.calls).padStart(5)} × ${k.name}`);
