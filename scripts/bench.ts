@@ -3,7 +3,7 @@
 // (scripts/bench_torch.py, Debian's python3-torch). Every engine runs in its own process; the steps are
 // interleaved (one step of each engine per round, the order rotating), so a busy machine slows all sides alike.
 //
-//   node out/bench.js --workload w1|w2|example [--backends wasm,cpu] [--threads 1,2] [--compare-torch]
+//   node out/bench.js --workload w1|w2|example[,…] [--backends wasm,cpu] [--threads 1,2] [--compare-torch]
 //                     [--runs 10] [--warmup 2] [--profile] [--torch-device cpu|cuda] [--json]
 //
 // Workloads (random weights are generated in the run, in a temporary folder, never committed):
@@ -349,7 +349,7 @@ function rowOf(e: Engine, spec: Spec, runs: number): Record<string, unknown> {
   };
 }
 
-async function orchestrate(): Promise<void> {
+async function orchestrate(workload: string): Promise<void> {
   const threads = threadList(a.threads!);
   const runs = Number(a.runs);
   const warmup = Number(a.warmup);
@@ -360,7 +360,7 @@ async function orchestrate(): Promise<void> {
   const skipped: Record<string, unknown>[] = [];
   const load0 = os.loadavg()[0];
   try {
-    const spec = makeSpec(a.workload!, tmp);
+    const spec = makeSpec(workload, tmp);
     const specFile = path.join(tmp, 'spec.json');
     fs.writeFileSync(specFile, JSON.stringify(spec));
     // Engines load one at a time (loading is not what is measured, and W2's weights are large).
@@ -446,7 +446,7 @@ function printTable(spec: Spec, rows: Record<string, unknown>[], skipped: Record
   }
 }
 
-const HELP = `node out/bench.js --workload w1|w2|example [--backends wasm,cpu] [--threads 1,2] [--compare-torch]
+const HELP = `node out/bench.js --workload w1|w2|example[,…] [--backends wasm,cpu] [--threads 1,2] [--compare-torch]
                   [--runs 10] [--warmup 2] [--profile] [--torch-device cpu|cuda] [--json]
 
   --workload   w1: GPT-2 arch, d 256, 4 layers, 4 heads, vocab 8192; batch 8 × 128 tokens, 16 targets; n 16, r 2
@@ -460,7 +460,16 @@ const HELP = `node out/bench.js --workload w1|w2|example [--backends wasm,cpu] [
 if (a.help) {
   console.log(HELP);
 } else {
-  (a.serve ? serveTfjs() : orchestrate()).catch((e: unknown) => {
+  const all = async () => {
+    // Several workloads (--workload w1,example) run one after another in the same command.
+    const list = a.workload!.split(',').map((w) => w.trim()).filter(Boolean);
+    for (const w of list) if (!WORKLOADS[w]) throw new Error(`--workload must be one or more of ${Object.keys(WORKLOADS).join(', ')}, got "${w}".`);
+    for (const [i, w] of list.entries()) {
+      if (i && !a.json) console.log('');
+      await orchestrate(w);
+    }
+  };
+  (a.serve ? serveTfjs() : all()).catch((e: unknown) => {
     console.error(`bench: ${(e as Error).message}`);
     if (process.env.ULPT_DEBUG) console.error((e as Error).stack);
     process.exit(1);
