@@ -13,11 +13,11 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { tf, type ConcreteBackend } from '../backend';
 import { readSharedWeights } from '../models/loader';
-import type { CausalLM } from '../models/types';
+import type { CausalLM, ModelInfo } from '../models/types';
 import type { WorkerReply, WorkerRequest, WorkerStart } from '../protocol';
 import type { PromptModule } from '../ulpt/prompt';
 import { splitBatch, type Batch } from './batch';
-import { inProcessRunner, passLimit, type Gradients, type StepRunner } from './step';
+import { inProcessRunner, passBytesPerExample, passLimit, WASM_HEAP_BUDGET, type Gradients, type StepRunner } from './step';
 
 /** The cores this process may use. */
 export function availableCores(): number {
@@ -32,10 +32,10 @@ export interface ThreadChoice {
 
 /**
  * How many threads a run uses. `auto`: one per core, but never more than the examples in a micro-batch and never
- * more model copies than about two thirds of the free memory holds. The native TensorFlow backends spread one
- * step over every core themselves, so they get one.
+ * more threads than about two thirds of the free memory holds (`threadBytes`: what one thread needs). The native
+ * TensorFlow backends spread one step over every core themselves, so they get one.
  */
-export function chooseThreads(requested: number | 'auto', backend: ConcreteBackend, batchSize: number, modelBytes: number): ThreadChoice {
+export function chooseThreads(requested: number | 'auto', backend: ConcreteBackend, batchSize: number, threadBytes: (threads: number) => number): ThreadChoice {
   if (backend === 'tensorflow' || backend === 'tensorflow-gpu') {
     return requested === 'auto' || requested === 1 ? { threads: 1 } : { threads: 1, note: `the ${backend} backend uses every core within one step, so threads=${requested} is not needed` };
   }
@@ -47,15 +47,26 @@ export function chooseThreads(requested: number | 'auto', backend: ConcreteBacke
     threads = batchSize;
   }
   if (requested === 'auto' && threads > 1) {
-    // Each thread holds the weights up to four times (backend copy, XNNPACK's packed copy, the backward pass's
-    // transposes and theirs), plus its activations.
-    const fit = Math.max(1, Math.floor((0.66 * os.freemem()) / Math.max(1, 5 * modelBytes)));
-    if (fit < threads) {
-      note = `each thread holds its own copy of the model (~${(5 * modelBytes / 2 ** 30).toFixed(1)} GB) and ${(os.freemem() / 2 ** 30).toFixed(1)} GB are free`;
-      threads = fit;
+    const free = 0.66 * os.freemem();
+    while (threads > 1 && threads * threadBytes(threads) > free) threads -= 1;
+    if (threads < Math.min(cores, batchSize)) {
+      note = `each thread holds its own copy of the model and its activations (~${(threadBytes(threads) / 2 ** 30).toFixed(1)} GB) and ${(os.freemem() / 2 ** 30).toFixed(1)} GB are free`;
     }
   }
   return { threads: Math.max(1, threads), ...(note ? { note } : {}) };
+}
+
+/**
+ * What one thread holds: the weights up to 5× (host copy while loading, the backend's copy, XNNPACK's packed copy,
+ * the backward pass's transposes and theirs) and its share of a micro-batch's activations, which on WASM stop
+ * where passLimit splits (its 4 GiB heap).
+ */
+export function threadBytesFor(backend: ConcreteBackend, info: ModelInfo, batchSize: number, positions: number): (threads: number) => number {
+  const weights = 4 * info.parameters;
+  return (threads) => {
+    const activations = Math.ceil(batchSize / threads) * passBytesPerExample(info, positions);
+    return backend === 'wasm' ? Math.min(WASM_HEAP_BUDGET, 4 * weights + activations) + weights : 5 * weights + activations;
+  };
 }
 
 /** "CPU (WASM SIMD)" → "CPU (WASM SIMD, 2 threads)". */

@@ -44,12 +44,16 @@ export type PassLimit = (batch: Batch) => number;
  */
 export function passLimit(backend: string, info: ModelInfo, virtualTokens: number): PassLimit {
   if (backend !== 'wasm') return () => Infinity;
-  const budget = 3.6 * 2 ** 30 - 4 * 4 * info.parameters;
-  return (batch) => {
-    const T = virtualTokens + batch.length;
-    const perExample = 4 * info.numLayers * T * (24 * info.hiddenSize + 3 * info.numHeads * T);
-    return Math.max(1, Math.floor(budget / perExample));
-  };
+  const budget = WASM_HEAP_BUDGET - 4 * 4 * info.parameters;
+  return (batch) => Math.max(1, Math.floor(budget / passBytesPerExample(info, virtualTokens + batch.length)));
+}
+
+/** What a WASM instance may fill: its 4 GiB address space less a margin for the allocator. */
+export const WASM_HEAP_BUDGET = 3.6 * 2 ** 30;
+
+/** Bytes one example of T positions (virtual tokens included) holds at the peak of a pass (see passLimit). */
+export function passBytesPerExample(info: ModelInfo, T: number): number {
+  return 4 * info.numLayers * T * (24 * info.hiddenSize + 3 * info.numHeads * T);
 }
 
 /** Forward and backward on this thread, one micro-batch (or piece of one, see passLimit) after another. */

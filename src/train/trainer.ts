@@ -20,7 +20,7 @@ import { CHECKPOINT_FILE, checkpointThreads, loadCheckpoint, saveCheckpoint, typ
 import { evaluate, labelSetFor, primaryMetric, type LabelSet } from './evaluate';
 import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from './optimizer';
 import { learningRate } from './schedule';
-import { chooseThreads, createStepRunner, deviceWithThreads } from './parallel';
+import { chooseThreads, createStepRunner, deviceWithThreads, threadBytesFor } from './parallel';
 import type { StepRunner } from './step';
 import { claimRunFolder, describeDiagnosis, diagnoseRun, runFolderProblem, RunFolderError, DamagedRunError } from './runFolder';
 
@@ -229,7 +229,8 @@ export async function train(requested: TrainConfig, opts: TrainOptions): Promise
       // depends on it, and resume is exact.
       const resumed = opts.resume ? checkpointThreads(files.file(CHECKPOINT_FILE)) : undefined;
       const wanted = config.threads === 'auto' && resumed ? resumed : config.threads ?? 'auto';
-      const choice = chooseThreads(wanted, opts.backend.name, config.batchSize, 4 * model.info.parameters);
+      const positions = config.maxLength + config.promptLength;
+      const choice = chooseThreads(wanted, opts.backend.name, config.batchSize, threadBytesFor(opts.backend.name, model.info, config.batchSize, positions));
       runner = await createStepRunner({ threads: choice.threads, backend: opts.backend.name, model, prompt, seed });
       if (choice.note) emit({ type: 'log', level: 'info', message: `Training on ${choice.threads} thread${choice.threads === 1 ? '' : 's'}: ${choice.note}.` });
       return await loop(config, opts, files, model, prompt, optimizer, runner, data, warnings, emit);

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { tf } from '../../src/backend';
 import { resolveConfig, type TrainConfig } from '../../src/config';
@@ -13,6 +14,7 @@ import type { MetricsLine, TrainerMessage } from '../../src/protocol';
 import { train } from '../../src/train/trainer';
 import { learningRate } from '../../src/train/schedule';
 import { createPrompt } from '../../src/ulpt/prompt';
+import { availableCores, chooseThreads, deviceWithThreads } from '../../src/train/parallel';
 import { backend, TINY, tempDir, maxAbsDiff } from './helpers';
 
 const WORDS = ['apple', 'stone', 'river', 'cloud', 'light', 'green', 'happy', 'quiet', 'sharp', 'blue'];
@@ -146,6 +148,20 @@ test('data-parallel threads: resume is exact, and a resumed "auto" run keeps its
   assert.equal(started?.threads, 2);
   tensorsOf(straight.adapter!).forEach((t, i) => assert.deepEqual(t, tensorsOf(second.adapter!)[i], `tensor ${i} is not bit-identical`));
   assert.deepEqual(lossesOf(resumedDir), lossesOf(path.join(dir, 'straight')));
+});
+
+test('the thread count: auto is one per core within the batch and free memory; native backends keep one', () => {
+  const small = () => 1e6;
+  const cores = availableCores();
+  assert.equal(chooseThreads('auto', 'wasm', 64, small).threads, cores);
+  const capped = chooseThreads(8, 'cpu', 3, small);
+  assert.equal(capped.threads, 3);
+  assert.match(capped.note!, /micro-batch of 3 examples/);
+  const huge = chooseThreads('auto', 'wasm', 64, () => os.totalmem());
+  assert.equal(huge.threads, 1);
+  if (cores > 1) assert.match(huge.note!, /own copy of the model/);
+  assert.equal(chooseThreads(4, 'tensorflow', 64, small).threads, 1);
+  assert.equal(deviceWithThreads('CPU (WASM SIMD)', 2), 'CPU (WASM SIMD, 2 threads)');
 });
 
 test('no tensor leaks: the live tensor count is the same after every step', async () => {
