@@ -17,6 +17,8 @@ async function main(port: MessagePort): Promise<void> {
   const start = workerData as WorkerStart;
   await initBackend(start.backend, { nativeSearchPath: start.nativeSearchPath });
   const model = await loadModel(start.modelDir, start.weights ? { weights: start.weights } : {});
+  // Let the shared host copy go once every thread has its own (the CPU backend keeps using it as its storage).
+  start.weights = null;
   const p = start.prompt;
   const prompt = await createPrompt({ ...p, seed: BigInt(p.seed) }, model.tokenEmbeddings);
   const runner = inProcessRunner(model, prompt, passLimit(start.backend, model.info, prompt.length));
