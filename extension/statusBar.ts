@@ -1,8 +1,8 @@
 // The status bar item of the run in progress: step, loss, ETA in the tooltip; a click opens its panel.
 import * as vscode from 'vscode';
-import { formatDuration, formatNumber } from '../webview/series';
-import { runName } from './runStore';
-import type { TrainingSession } from './session';
+import { formatDuration, formatNumber } from '../webview/shared/series';
+import { runName } from './runs/runStore';
+import type { TrainingSession } from './runs/session';
 import type { Studio } from './studio';
 
 export class TrainingStatusBar implements vscode.Disposable {

@@ -6,10 +6,10 @@ import * as vscode from 'vscode';
 import type { BackendName } from '../src/backend';
 import schema from '../src/config.schema.json';
 import type { TrainConfig } from '../src/config';
-import { failureLines, messageLines } from './format';
-import { trainerLaunch, type LaunchSettings } from './launch';
-import { listRuns, runName, RUNS_DIR, type RunListing } from './runStore';
-import { RunManager, type TrainingSession } from './session';
+import { failureLines, messageLines } from './runs/format';
+import { trainerLaunch, type LaunchSettings } from './runs/launch';
+import { listRuns, runName, RUNS_DIR, type RunListing } from './runs/runStore';
+import { RunManager, type TrainingSession } from './runs/session';
 
 /** A problem the user can fix: shown as it is, without a stack in the log. */
 export class UserError extends Error {

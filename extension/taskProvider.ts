@@ -6,11 +6,11 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ConfigError } from '../src/config';
-import { failureLines, messageLines } from './format';
-import { taskConfig, checkInputs, type ConfigSource, type UlptTaskDefinition } from './configFile';
-import { SEARCH_EXCLUDE } from './discovery';
-import { newRunId, readRunFiles } from './runStore';
-import type { SessionEvent, TrainingSession } from './session';
+import { failureLines, messageLines } from './runs/format';
+import { taskConfig, checkInputs, type ConfigSource, type UlptTaskDefinition } from './commands/configFile';
+import { SEARCH_EXCLUDE } from './commands/discovery';
+import { newRunId, readRunFiles } from './runs/runStore';
+import type { SessionEvent, TrainingSession } from './runs/session';
 import { UserError, type Studio } from './studio';
 
 export const TASK_TYPE = 'ulpt';

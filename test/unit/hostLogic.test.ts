@@ -4,13 +4,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadConfigFile, parseJsonText, taskConfig } from '../../extension/configFile';
+import { loadConfigFile, parseJsonText, taskConfig } from '../../extension/commands/configFile';
 import {
   defaultRunName, findCachedModels, findValidationFile, guessTask, hfHubCacheDir, isConfigFileName, isDatasetFile, isModelFolder, METHOD_PRESETS, modelMaxPositions,
-} from '../../extension/discovery';
-import { failureLines, messageLines } from '../../extension/format';
-import { trainerLaunch } from '../../extension/launch';
-import { contentSecurityPolicy, makeNonce, panelHtml } from '../../extension/panelHtml';
+} from '../../extension/commands/discovery';
+import { failureLines, messageLines } from '../../extension/runs/format';
+import { trainerLaunch } from '../../extension/runs/launch';
+import { contentSecurityPolicy, makeNonce, panelHtml } from '../../extension/views/panelHtml';
 import type { TrainerMessage } from '../../src/protocol';
 import { TINY, tempDir } from './helpers';
 

@@ -1,9 +1,9 @@
-// The training panel's numbers (webview/series.ts): debiased EMA smoothing, the aligned chart columns, merging
+// The training panel's numbers (webview/shared/series.ts): debiased EMA smoothing, the aligned chart columns, merging
 // deltas, and the stat texts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EvalPoint, StepPoint } from '../../src/protocol';
-import { debiasedEma, formatDuration, formatNumber, lossColumns, mergeByStep, metricColumns, modelLabel, recentThroughput } from '../../webview/series';
+import { debiasedEma, formatDuration, formatNumber, lossColumns, mergeByStep, metricColumns, modelLabel, recentThroughput } from '../../webview/shared/series';
 
 const step = (s: number, loss: number, tps = 100): StepPoint => ({ step: s, loss, lr: 0.01, gradNorm: 1, tokens: 10, tokensPerSecond: tps, elapsedMs: s });
 const ev = (s: number, loss: number, accuracy: number): EvalPoint => ({ step: s, loss, metrics: { accuracy, macro_f1: accuracy / 2 }, metric: 'accuracy', value: accuracy, best: false });

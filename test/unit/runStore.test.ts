@@ -1,13 +1,13 @@
-// The run store (extension/runStore.ts) and the CSV export: parsing metrics.jsonl as the trainer writes it, status
+// The run store (extension/runs/runStore.ts) and the CSV export: parsing metrics.jsonl as the trainer writes it, status
 // from the run folder, listing runs, and following a folder while lines are appended, torn and rewritten.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { metricsCsv } from '../../extension/csv';
+import { metricsCsv } from '../../extension/commands/csv';
 import {
   FILES, MetricsAccumulator, RunFollower, deriveStatus, listRuns, newRunId, parseMetrics, readRunFiles, runHeader, runName, safeName, type FollowEvent,
-} from '../../extension/runStore';
+} from '../../extension/runs/runStore';
 import type { MetricsLine, RunSummary } from '../../src/protocol';
 import { tempDir } from './helpers';
 

@@ -1,4 +1,4 @@
-// Training sessions as the extension host runs them (extension/session.ts): the real trainer child process
+// Training sessions as the extension host runs them (extension/runs/session.ts): the real trainer child process
 // (dist/trainer.js) on the tiny fixture model. Finish, stop + resume, a second stop that kills, and a failure that
 // leaves failure.json; the run folder tells the same story afterwards.
 import { test } from 'node:test';
@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { resolveConfig, type TrainConfig } from '../../src/config';
-import { trainerLaunch } from '../../extension/launch';
-import { FILES, listRuns, parseMetrics, readMetricsFile, readRunFiles, runHeader } from '../../extension/runStore';
-import { RunManager, type SessionEvent, type TrainingSession } from '../../extension/session';
+import { trainerLaunch } from '../../extension/runs/launch';
+import { FILES, listRuns, parseMetrics, readMetricsFile, readRunFiles, runHeader } from '../../extension/runs/runStore';
+import { RunManager, type SessionEvent, type TrainingSession } from '../../extension/runs/session';
 import { ROOT, TINY, tempDir } from './helpers';
 
 const launch = () => trainerLaunch({ nodePath: '', tfjsNodePath: '', backend: 'cpu' }, { execPath: process.execPath, versions: process.versions, env: process.env });

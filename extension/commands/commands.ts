@@ -12,11 +12,11 @@ import * as vscode from 'vscode';
 import { exportPeftAdapter, saveAdapter } from './adapters';
 import { checkInputs, loadConfigFile } from './configFile';
 import { isConfigFileName, SEARCH_EXCLUDE } from './discovery';
-import { TrainingPanel, reportError } from './panel';
+import { TrainingPanel, reportError } from '../views/panel';
 import { folderDescription, pickRun } from './pickers';
-import { newRunId, readRunFiles, runName } from './runStore';
-import { UserError, type Studio } from './studio';
-import { CONFIG_GLOB } from './taskProvider';
+import { newRunId, readRunFiles, runName } from '../runs/runStore';
+import { UserError, type Studio } from '../studio';
+import { CONFIG_GLOB } from '../taskProvider';
 import { trainingSetupFromQuestions } from './trainFlow';
 
 const asPath = (a: unknown): string | undefined => (typeof a === 'string' ? a : a instanceof vscode.Uri ? a.fsPath : undefined);

@@ -3,13 +3,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { writeFileAtomic } from '../src/io/atomic';
-import { readAdapter } from '../src/io/adapter';
-import { exportPeft } from '../src/io/peft';
+import { writeFileAtomic } from '../../src/io/atomic';
+import { readAdapter } from '../../src/io/adapter';
+import { exportPeft } from '../../src/io/peft';
 import { metricsCsv } from './csv';
 import { folderDescription, pickRun } from './pickers';
-import { FILES, readMetricsFile, readRunFiles, runName } from './runStore';
-import { UserError, type Studio } from './studio';
+import { FILES, readMetricsFile, readRunFiles, runName } from '../runs/runStore';
+import { UserError, type Studio } from '../studio';
 
 /** The adapter a run offers: the best evaluated one when there was validation data, else the last state. */
 export function runAdapter(runDir: string): { file: string; kind: 'best' | 'final' } | null {

@@ -4,10 +4,10 @@
 import 'uplot/dist/uPlot.min.css';
 import './panel.css';
 import { provideVSCodeDesignSystem, vsCodeButton, vsCodeCheckbox, vsCodeProgressRing } from '@vscode/webview-ui-toolkit';
-import type { BaselinePoint, EvalPoint, HostToWebview, PanelState, RunHeader, RunPoints, StepPoint, WebviewToHost } from '../src/protocol';
-import { assertNever } from '../src/protocol';
-import { Chart, type SeriesSpec } from './charts';
-import { formatDuration, formatNumber, lossColumns, mergeByStep, metricColumns, modelLabel, recentThroughput } from './series';
+import type { BaselinePoint, EvalPoint, HostToWebview, PanelState, RunHeader, RunPoints, StepPoint, WebviewToHost } from '../../src/protocol';
+import { assertNever } from '../../src/protocol';
+import { Chart, type SeriesSpec } from '../shared/charts';
+import { formatDuration, formatNumber, lossColumns, mergeByStep, metricColumns, modelLabel, recentThroughput } from '../shared/series';
 
 // No vscode-tag: its template sets an inline style attribute, which the panel's CSP (rightly) refuses.
 provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeCheckbox(), vsCodeProgressRing());

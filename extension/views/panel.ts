@@ -4,13 +4,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { HostToWebview, LiveInfo, PanelState, RunHeader, WebviewToHost } from '../src/protocol';
-import { assertNever } from '../src/protocol';
-import { exportCsv, saveAdapter } from './adapters';
+import type { HostToWebview, LiveInfo, PanelState, RunHeader, WebviewToHost } from '../../src/protocol';
+import { assertNever } from '../../src/protocol';
+import { exportCsv, saveAdapter } from '../commands/adapters';
 import { makeNonce, panelHtml } from './panelHtml';
-import { readRunFiles, RunFollower, runHeader, runName, type FollowEvent } from './runStore';
-import type { TrainingSession } from './session';
-import { UserError, type Studio } from './studio';
+import { readRunFiles, RunFollower, runHeader, runName, type FollowEvent } from '../runs/runStore';
+import type { TrainingSession } from '../runs/session';
+import { UserError, type Studio } from '../studio';
 
 const VIEW_TYPE = 'ulpt.trainingPanel';
 const MESSAGE_TYPES = new Set<WebviewToHost['type']>(['ready', 'stop', 'resume', 'saveAdapter', 'exportCsv', 'showLog']);

@@ -4,8 +4,8 @@
 // line while the trainer writes, repeated steps after a resume) and strict nowhere else.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { TrainConfig } from '../src/config';
-import type { BaselinePoint, EvalPoint, RunFailure, RunHeader, RunPoints, RunStatus, RunSummary, StepPoint } from '../src/protocol';
+import type { TrainConfig } from '../../src/config';
+import type { BaselinePoint, EvalPoint, RunFailure, RunHeader, RunPoints, RunStatus, RunSummary, StepPoint } from '../../src/protocol';
 
 export const RUNS_DIR = path.join('.ulpt', 'runs');
 export const FILES = {

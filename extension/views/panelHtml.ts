@@ -1,4 +1,4 @@
-// The training panel's page: a static skeleton that webview/main.ts fills from the host's state. Everything it loads
+// The training panel's page: a static skeleton that webview/panel/main.ts fills from the host's state. Everything it loads
 // comes from dist/ through the webview's own origin; scripts and styles need the nonce of this page.
 import { randomBytes } from 'node:crypto';
 

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Method, TaskType } from '../src/config';
+import type { Method, TaskType } from '../../src/config';
 
 // ---- Models
 

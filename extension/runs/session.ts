@@ -3,10 +3,10 @@
 // status bar all listen to the same session events.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { TrainConfig } from '../src/config';
-import { writeFileAtomic } from '../src/io/atomic';
-import { TrainerProcess } from '../src/process/client';
-import type { RunFailure, RunSummary, TrainerMessage } from '../src/protocol';
+import type { TrainConfig } from '../../src/config';
+import { writeFileAtomic } from '../../src/io/atomic';
+import { TrainerProcess } from '../../src/process/client';
+import type { RunFailure, RunSummary, TrainerMessage } from '../../src/protocol';
 import type { LaunchOptions } from './launch';
 import { FILES, readMetricsFile } from './runStore';
 

@@ -1,6 +1,6 @@
 // The training panel's numbers, without the DOM: smoothing, the aligned columns the charts draw, and the short
 // texts of the stat line. Pure functions, shared by the webview and the unit tests.
-import type { BaselinePoint, EvalPoint, StepPoint } from '../src/protocol';
+import type { BaselinePoint, EvalPoint, StepPoint } from '../../src/protocol';
 
 /**
  * TensorBoard's smoothing: an exponential moving average, debiased so the first points are not dragged toward 0.

@@ -1,7 +1,7 @@
 // Quick picks shared by the commands: choosing a run.
 import * as vscode from 'vscode';
-import type { RunListing } from './runStore';
-import { UserError, type Studio } from './studio';
+import type { RunListing } from '../runs/runStore';
+import { UserError, type Studio } from '../studio';
 
 /** A folder for a quick pick's description: workspace-relative, empty for a workspace folder itself. */
 export function folderDescription(dir: string): string {

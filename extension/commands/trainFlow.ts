@@ -3,15 +3,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { resolveConfig, type TaskType, type TrainConfig } from '../src/config';
-import { readRecords } from '../src/data/readers';
+import { resolveConfig, type TaskType, type TrainConfig } from '../../src/config';
+import { readRecords } from '../../src/data/readers';
 import {
   DATASET_EXTENSIONS, DATASET_GLOB, SEARCH_EXCLUDE, METHOD_PRESETS, defaultRunName, findCachedModels, findValidationFile, guessTask, hfHubCacheDir,
   isDatasetFile, isModelFolder, modelMaxPositions, type MethodPreset,
 } from './discovery';
 import { folderDescription } from './pickers';
-import { newRunId, safeName } from './runStore';
-import { UserError, type Studio } from './studio';
+import { newRunId, safeName } from '../runs/runStore';
+import { UserError, type Studio } from '../studio';
 
 export interface TrainingSetup {
   config: TrainConfig;
