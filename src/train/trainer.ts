@@ -19,6 +19,8 @@ import { evaluate, labelSetFor, primaryMetric, type LabelSet } from './evaluate'
 import { batchLoss } from './objective';
 import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from './optimizer';
 import { learningRate } from './schedule';
+import { appendLogMessage, failureOf, RUN_FILES, writeFailure, writeStarted } from './runFolder';
+import { acquireRunLock } from './runLock';
 
 export interface TrainOptions {
   runDir: string;
@@ -26,8 +28,10 @@ export interface TrainOptions {
   resume?: boolean;
   /** End this session after this many optimiser steps in total (the schedule still spans config.steps). */
   stopAtStep?: number;
-  /** Polled between steps; true ends the run cleanly with a checkpoint (the Stop button, Ctrl+C). */
+  /** Polled between steps; true ends the run cleanly with a checkpoint (Ctrl+C). A stop-request.json in the run folder does the same. */
   shouldStop?: () => boolean;
+  /** Who trains, for the run folder's lock.json ("ulpt train", "ULPT Studio"); readers show it. */
+  owner?: string;
   onMessage?: (m: TrainerMessage) => void;
   /** An already loaded model (the experiment runner reuses one across runs). */
   model?: CausalLM;
@@ -120,9 +124,37 @@ class RunFiles {
   }
 }
 
+/**
+ * Trains one run in `opts.runDir`. The folder is held (lock.json with a heartbeat) for as long as this runs, so other
+ * processes can see that it trains and ask it to stop; every message also goes to trainer.log, what the run started
+ * on to started.json, and an error to failure.json, so a reader that was not there (a reloaded window) has it all.
+ */
 export async function train(config: TrainConfig, opts: TrainOptions): Promise<RunSummary> {
-  const emit = opts.onMessage ?? (() => {});
   const files = new RunFiles(opts.runDir);
+  const lock = acquireRunLock(files.dir, opts.owner ?? 'ulpt');
+  // A new attempt: the failure of the previous one no longer describes the run.
+  fs.rmSync(files.file(RUN_FILES.failure), { force: true });
+  let step = 0;
+  const emit = (m: TrainerMessage) => {
+    if (m.type === 'started') writeStarted(files.dir, m);
+    if (m.type === 'step') step = m.step;
+    appendLogMessage(files.dir, m);
+    opts.onMessage?.(m);
+  };
+  const shouldStop = () => !!opts.shouldStop?.() || lock.stopRequested();
+  try {
+    return await trainHeld(config, { ...opts, shouldStop }, files, emit);
+  } catch (e) {
+    const failure = failureOf(e, step);
+    writeFailure(files.dir, failure);
+    appendLogMessage(files.dir, { type: 'error', message: failure.message, ...(failure.stack ? { stack: failure.stack } : {}) });
+    throw e;
+  } finally {
+    lock.release();
+  }
+}
+
+async function trainHeld(config: TrainConfig, opts: TrainOptions, files: RunFiles, emit: (m: TrainerMessage) => void): Promise<RunSummary> {
   const model = opts.model ?? (await loadModel(config.model));
   try {
     checkFits(config, model);
@@ -259,7 +291,7 @@ async function loop(
       emit({ type: 'log', level: 'info', message: `No improvement in ${metric} for ${state.evalsWithoutImprovement} evaluations: stopping early at step ${state.step}.` });
       break;
     }
-    await new Promise((r) => setImmediate(r)); // let a Stop request (IPC, signal) arrive between steps
+    await new Promise((r) => setImmediate(r)); // let a Stop request (signal) arrive between steps
   }
   // However the loop ended (done, stopped, early-stopped), the run can be resumed from where it is.
   if (checkpointedAt !== state.step) checkpoint();

@@ -7,7 +7,7 @@ import { provideVSCodeDesignSystem, vsCodeButton, vsCodeCheckbox, vsCodeProgress
 import type { BaselinePoint, EvalPoint, HostToWebview, PanelState, RunHeader, RunPoints, StepPoint, WebviewToHost } from '../../src/protocol';
 import { assertNever } from '../../src/protocol';
 import { Chart, type SeriesSpec } from '../shared/charts';
-import { formatDuration, formatNumber, lossColumns, mergeByStep, metricColumns, modelLabel, recentThroughput } from '../shared/series';
+import { etaFromPoints, formatDuration, formatNumber, lossColumns, mergeByStep, metricColumns, modelLabel, recentThroughput } from '../shared/series';
 
 // No vscode-tag: its template sets an inline style attribute, which the panel's CSP (rightly) refuses.
 provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeCheckbox(), vsCodeProgressRing());
@@ -153,15 +153,15 @@ function drawStats(): void {
   set('lr', last ? last.lr.toExponential(2) : '—');
   const tps = recentThroughput(train);
   set('tokens-per-second', tps === null ? '—' : Math.round(tps).toLocaleString('en-US'));
-  const live = run?.live ?? null;
-  set('eta', live && run?.status === 'running' ? formatDuration(live.etaMs) : '—');
+  const started = run?.started ?? null;
+  set('eta', run?.status === 'running' ? formatDuration(etaFromPoints(train, total)) : '—');
   set('elapsed', formatDuration(last?.elapsedMs ?? null));
   const best = [...evals].reverse().find((e) => e.best);
   set('best', best ? `${best.metric} ${formatNumber(best.value)} @ ${best.step}` : '—');
-  const params = live?.trainableParameters ?? run?.summary?.trainableParameters ?? null;
+  const params = started?.trainableParameters ?? run?.summary?.trainableParameters ?? null;
   set('params', params === null ? '—' : params.toLocaleString('en-US'));
-  set('backend', live?.backend ?? run?.summary?.backend ?? '—');
-  set('device', live?.device ?? run?.summary?.device ?? '—');
+  set('backend', started?.backend ?? run?.summary?.backend ?? '—');
+  set('device', started?.device ?? run?.summary?.device ?? '—');
   el('empty').hidden = train.length > 0 || evals.length > 0;
   enable('export-csv', train.length > 0 || evals.length > 0);
 }

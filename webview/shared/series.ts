@@ -105,3 +105,17 @@ export function modelLabel(dir: string): string {
   if (snap > 0 && snap === parts.length - 2 && parts[snap - 1].startsWith('models--')) return parts[snap - 1].slice('models--'.length).split('--').join('/');
   return parts.at(-1) ?? dir;
 }
+
+/**
+ * Time left, from the run's own pace: the mean time per step over the last `window` steps (elapsedMs is cumulative
+ * and continues across a resume) times the steps still to go. Null before two steps or once done.
+ */
+export function etaFromPoints(train: readonly StepPoint[], totalSteps: number | null | undefined, window = 20): number | null {
+  if (!totalSteps || train.length < 2) return null;
+  const last = train[train.length - 1];
+  const first = train[Math.max(0, train.length - 1 - window)];
+  const steps = last.step - first.step;
+  const ms = last.elapsedMs - first.elapsedMs;
+  if (steps <= 0 || !(ms > 0) || last.step >= totalSteps) return null;
+  return (ms / steps) * (totalSteps - last.step);
+}
