@@ -36,7 +36,7 @@ function copyWasm(dir) {
 }
 
 const builds = [
-  { ...node, entryPoints: { cli: 'src/cli.ts', trainer: 'src/process/trainer.ts', extension: 'extension/extension.ts' }, outdir: 'dist' },
+  { ...node, entryPoints: { cli: 'src/cli.ts', trainer: 'src/process/trainer.ts', tokenize: 'src/process/tokenize.ts', extension: 'extension/extension.ts' }, outdir: 'dist' },
 ];
 if (existsSync('webview/panel/main.ts')) {
   builds.push({ bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: !production, minify: production,

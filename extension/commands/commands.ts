@@ -38,6 +38,7 @@ export function registerCommands(context: vscode.ExtensionContext, studio: Studi
     studio.assertTrusted();
     const setup = await trainingSetupFromQuestions(studio);
     if (!setup) return undefined;
+    if (setup.kind === 'config') return vscode.commands.executeCommand('ulpt.trainFromConfig', vscode.Uri.file(setup.file));
     if (!(await studio.confirmOut(setup.config))) return undefined;
     studio.start(setup.config, setup.runDir, false);
     TrainingPanel.show(studio, setup.runDir);
