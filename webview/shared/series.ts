@@ -119,3 +119,24 @@ export function etaFromPoints(train: readonly StepPoint[], totalSteps: number | 
   if (steps <= 0 || !(ms > 0) || last.step >= totalSteps) return null;
   return (ms / steps) * (totalSteps - last.step);
 }
+
+/**
+ * A linear y range that fits the columns of the series `fit` accepts (1-based, as uPlot counts them), with 5 %
+ * headroom: a reference line far above the curves (the un-prompted model's loss) must not flatten them. Null when
+ * those series have no finite value.
+ */
+export function fitRange(data: Columns, fit: (seriesIndex: number) => boolean): [number, number] | null {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 1; i < data.length; i++) {
+    if (!fit(i)) continue;
+    for (const v of data[i] as (number | null)[]) {
+      if (v === null || !Number.isFinite(v)) continue;
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+    }
+  }
+  if (lo > hi) return null;
+  const pad = (hi - lo) * 0.05 || Math.abs(hi) * 0.05 || 0.1;
+  return [lo >= 0 && lo - pad < 0 ? 0 : lo - pad, hi + pad];
+}
