@@ -74,13 +74,23 @@ export function processIdentity(pid: number): string | null {
   return null;
 }
 
-function pidAlive(pid: number): boolean {
+/** Whether a process runs: it exists and (on Linux) is not a zombie waiting to be reaped by its parent. */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'; // alive, owned by someone else
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false; // EPERM: alive, owned by someone else
   }
+  if (process.platform === 'linux') {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      return state !== 'Z' && state !== 'X';
+    } catch {
+      return false;
+    }
+  }
+  return true;
 }
 
 // ---- Reading
@@ -107,7 +117,7 @@ export function checkOwner(lock: RunLock, now = Date.now()): { alive: true } | {
   if (lock.host !== os.hostname()) {
     return fresh ? { alive: true } : { alive: false, reason: `${who} on ${lock.host} has not written a heartbeat since ${ago(lock.heartbeat, now)}.` };
   }
-  if (!pidAlive(lock.pid)) return { alive: false, reason: `${who} is gone: it ended without finishing (last heartbeat ${ago(lock.heartbeat, now)}).` };
+  if (!processAlive(lock.pid)) return { alive: false, reason: `${who} is gone: it ended without finishing (last heartbeat ${ago(lock.heartbeat, now)}).` };
   const id = lock.processId ? processIdentity(lock.pid) : null;
   if (lock.processId && id && id !== lock.processId) {
     return { alive: false, reason: `${who} is gone (pid ${lock.pid} now belongs to another process; last heartbeat ${ago(lock.heartbeat, now)}).` };
