@@ -14,7 +14,7 @@ import { newRunId, safeName } from '../runs/runStore';
 import { UserError, type Studio } from '../studio';
 import {
   configsUsingDataset, DATASET_EXTENSIONS, DATASET_GLOB, defaultRunName, defaultTemplate, findCachedModels, findValidationFile, guessTask,
-  hfHubCacheDir, isDatasetFile, isModelFolder, METHOD_PRESETS, modelMaxPositions, SEARCH_EXCLUDE, verbalizer, WIZARD_DEFAULTS, type MethodPreset,
+  hfHubCacheDir, isDatasetFile, isModelFolder, METHOD_PRESETS, SEARCH_EXCLUDE, verbalizer, WIZARD_DEFAULTS, type MethodPreset,
 } from './discovery';
 import { folderDescription } from './pickers';
 import { TokenizerClient, type Tokenized } from './tokenizer';
@@ -324,7 +324,6 @@ export async function trainingSetupFromQuestions(studio: Studio): Promise<Traini
     const validation = findValidationFile(dataset.file, dataset.all);
     // Evaluate and checkpoint about ten times per run (at most every 50 steps).
     const every = Math.max(1, Math.min(50, Math.round(steps / 10)));
-    const positions = modelMaxPositions(model);
     const saving = finish !== 'train';
     const raw: Record<string, unknown> = {
       model,
@@ -337,8 +336,7 @@ export async function trainingSetupFromQuestions(studio: Studio): Promise<Traini
       lr: preset.lr,
       batchSize: WIZARD_DEFAULTS.batchSize,
       warmupSteps: Math.min(WIZARD_DEFAULTS.warmupSteps, Math.floor(steps / 10)),
-      // Small models have few positions: the example budget must leave room for the virtual tokens.
-      ...(positions !== null && 128 + WIZARD_DEFAULTS.promptLength > positions ? { maxLength: Math.max(2, positions - WIZARD_DEFAULTS.promptLength) } : {}),
+      // maxLength stays unset: the trainer fits it to the model's context after the virtual tokens.
       evalEvery: every,
       checkpointEvery: every,
       task: { type: task.type, template, ...(task.inputField !== 'input' ? { inputField: task.inputField } : {}), targetField: task.targetField, ...(labels ? { labels } : {}) },

@@ -10,7 +10,7 @@ import type { BaselinePoint, EvalPoint, RunFailure, RunHeader, RunPoints, RunSta
 import { readStarted, RUN_FILES, type StartedMessage } from '../../src/train/runFolder';
 import { readRunOwner, type RunOwner } from '../../src/train/runLock';
 
-export const RUNS_DIR = path.join('.ulpt', 'runs');
+export { RUNS_DIR } from '../../src/train/runFolder';
 export const FILES = RUN_FILES;
 
 // ---- metrics.jsonl
@@ -159,9 +159,15 @@ export function methodLabel(config: Pick<TrainConfig, 'method' | 'rank'> | null 
   return config.method === 'ulpt' ? `ULPT r=${config.rank}` : 'prompt tuning';
 }
 
-/** Four characters that tell apart runs of the same name and method (derived from the folder name: stable). */
+// The engine's run ids end in "-" and 4 hex characters that make them unique (newRunId).
+const ID_SUFFIX = /-([0-9a-f]{4})$/;
+
+/**
+ * Four characters that tell apart runs of the same name and method: the run id's own suffix, or (folders named
+ * before ids had one) four derived from the folder name. Stable either way.
+ */
 export function runSuffix(id: string): string {
-  return createHash('sha1').update(id).digest('hex').slice(0, 4);
+  return ID_SUFFIX.exec(runName(id))?.[1] ?? createHash('sha1').update(id).digest('hex').slice(0, 4);
 }
 
 /**
@@ -169,7 +175,9 @@ export function runSuffix(id: string): string {
  * short suffix, e.g. "sentiment · ULPT r=2 · 7f3a".
  */
 export function runDisplayName(id: string, config: Pick<TrainConfig, 'method' | 'rank'> | null | undefined): string {
-  return [runName(id), methodLabel(config), runSuffix(id)].filter(Boolean).join(' · ');
+  const name = runName(id);
+  const base = STAMP.test(id) ? name.replace(ID_SUFFIX, '') || name : name;
+  return [base, methodLabel(config), runSuffix(id)].filter(Boolean).join(' · ');
 }
 
 /** The display name of a run folder, reading its config. */
@@ -177,15 +185,8 @@ export function runTitle(dir: string): string {
   return runDisplayName(path.basename(dir), readJson<TrainConfig>(path.join(dir, FILES.config)));
 }
 
-/** A folder name for a new run: UTC timestamp + a file-system-safe form of the name (as the CLI names them). */
-export function newRunId(name: string, now = new Date()): string {
-  const stamp = now.toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
-  return `${stamp}_${safeName(name)}`;
-}
-
-export function safeName(name: string): string {
-  return name.trim().replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+|[-.]+$/g, '').slice(0, 80) || 'run';
-}
+// New run ids and safe names come from the engine, so palette, tasks and the CLI name runs alike.
+export { newRunId, safeName } from '../../src/train/runFolder';
 
 export interface RunFiles {
   config: TrainConfig | null;
@@ -244,7 +245,7 @@ export function isResumable(status: RunStatus, hasCheckpoint: boolean, config: T
 
 export function startedInfo(m: StartedMessage | null): StartedInfo | null {
   if (!m) return null;
-  return { backend: m.backend.name, device: m.backend.device, startStep: m.startStep, model: m.model.name, trainableParameters: m.trainableParameters, examples: m.examples };
+  return { backend: m.backend.name, device: m.backend.device, startStep: m.startStep, model: m.model.name, trainableParameters: m.trainableParameters, examples: m.examples, warnings: m.warnings ?? [] };
 }
 
 /** Why an interrupted run stopped, when the folder tells: a stale lock names the process that went away. */

@@ -7,10 +7,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TrainConfig } from '../../src/config';
-import { writeFileAtomic } from '../../src/io/atomic';
 import { launchTrainer, type LaunchedTrainer, type TrainerExit } from '../../src/process/client';
 import type { RunFailure, RunSummary, TrainerMessage } from '../../src/protocol';
-import { readStarted, RUN_FILES, writeFailure, type StartedMessage } from '../../src/train/runFolder';
+import { claimRunFolder, readStarted, RUN_FILES, writeFailure, type StartedMessage } from '../../src/train/runFolder';
 import { killRunOwner, readRunOwner, requestStop, RunBusyError } from '../../src/train/runLock';
 import { etaFromPoints } from '../../webview/shared/series';
 import type { LaunchOptions } from './launch';
@@ -332,16 +331,16 @@ export class RunManager {
   constructor(private readonly script: string, private readonly launch: () => LaunchOptions) {}
 
   /**
-   * Starts a detached trainer for a run folder. A new run gets its resolved config.json here (the trainer reads it
-   * from there); a resumed one keeps its own.
+   * Starts a detached trainer for a run folder. A new run's folder is claimed here, exclusively, by writing its
+   * resolved config.json (the engine's claimRunFolder: a used folder is refused, untouched); the trainer reads the
+   * config from there. A resumed run keeps its own.
    */
   start(config: TrainConfig, runDir: string, resume: boolean): TrainingSession {
     const key = path.resolve(runDir);
     if (this.sessions.has(key)) throw new RunBusyError(`${path.basename(key)} is already training.`);
     const owner = readRunOwner(key);
     if (owner.state === 'alive') throw new RunBusyError(`${path.basename(key)} is already being trained by ${owner.lock.owner} (pid ${owner.lock.pid} on ${owner.lock.host}).`);
-    fs.mkdirSync(key, { recursive: true });
-    if (!resume || !fs.existsSync(path.join(key, RUN_FILES.config))) writeFileAtomic(path.join(key, RUN_FILES.config), JSON.stringify(config, null, 2) + '\n');
+    if (!resume) claimRunFolder(key, config);
     const logOffset = fileSize(path.join(key, RUN_FILES.log));
     const launch = this.launch();
     const trainer = launchTrainer({ script: this.script, execPath: launch.execPath, env: launch.env, runDir: key, resume });

@@ -1,7 +1,7 @@
 // Entry point of the trainer process the extension starts: `node dist/trainer.js --run-dir DIR [--resume]`.
 // It is started detached from the window (its own process group, stdout/stderr appended to DIR/trainer.log, no
 // IPC), so a window reload or close does not end it. Everything goes through the run folder: it reads the
-// resolved config.json the extension wrote there, holds lock.json while it trains, stops between steps when a
+// resolved config.json the extension claimed the folder with, holds lock.json while it trains, stops between steps when a
 // stop-request.json appears (or on SIGTERM/SIGINT), and writes its messages to trainer.log (see train()).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -41,7 +41,8 @@ async function main(): Promise<void> {
     const config = resolveConfig(raw as Parameters<typeof resolveConfig>[0], runDir, file);
     const backend = await initBackend(config.backend, { nativeSearchPath: process.env.ULPT_TFJS_NODE_PATH });
     inTrain = true;
-    await train(config, { runDir, backend, resume: !!values.resume, owner: TRAINER_OWNER, shouldStop: () => stop });
+    // A fresh run's folder was claimed by the extension (it wrote config.json exclusively before starting this).
+    await train(config, { runDir, backend, resume: !!values.resume, claimed: !values.resume, owner: TRAINER_OWNER, shouldStop: () => stop });
   } catch (e) {
     // train() records its own failures; what failed before it (config, backend) is recorded here. A run another
     // process holds is left alone: its files describe that process's work.

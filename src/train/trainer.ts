@@ -4,9 +4,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tf, type BackendReport, type Scalar, type Tensor } from '../backend';
-import type { TrainConfig } from '../config';
+import { defaultMaxLength, type FieldNames, type TrainConfig } from '../config';
 import { readRecords, buildExamples, resolveLabels, splitValidation, type Example, type TaskLabels } from '../data';
-import { writeAdapter, trainableParameters, type Adapter } from '../io/adapter';
+import { DataWarnings } from '../data/warnings';
+import { DatasetError } from '../data/errors';
+import { readAdapter, writeAdapter, trainableParameters, type Adapter } from '../io/adapter';
 import { writeFileAtomic } from '../io/atomic';
 import { loadModel } from '../models/loader';
 import type { CausalLM } from '../models/types';
@@ -19,8 +21,8 @@ import { evaluate, labelSetFor, primaryMetric, type LabelSet } from './evaluate'
 import { batchLoss } from './objective';
 import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from './optimizer';
 import { learningRate } from './schedule';
-import { appendLogMessage, failureOf, RUN_FILES, writeFailure, writeStarted } from './runFolder';
-import { acquireRunLock } from './runLock';
+import { appendLogMessage, claimRunFolder, DamagedRunError, describeDiagnosis, diagnoseRun, failureOf, RUN_FILES, runFolderProblem, RunFolderError, writeFailure, writeStarted } from './runFolder';
+import { acquireRunLock, type RunLockHandle } from './runLock';
 
 export interface TrainOptions {
   runDir: string;
@@ -32,9 +34,15 @@ export interface TrainOptions {
   shouldStop?: () => boolean;
   /** Who trains, for the run folder's lock.json ("ulpt train", "ULPT Studio"); readers show it. */
   owner?: string;
+  /** The caller already claimed the run folder (claimRunFolder, with this config): train there, do not claim it again. */
+  claimed?: boolean;
   onMessage?: (m: TrainerMessage) => void;
   /** An already loaded model (the experiment runner reuses one across runs). */
   model?: CausalLM;
+  /** Replace `out` even when it is not a ULPT adapter (the CLI's --force). */
+  force?: boolean;
+  /** How the user wrote each config field ("--max-length" on the command line), for messages. */
+  fieldNames?: FieldNames;
 }
 
 export interface PreparedData {
@@ -42,18 +50,93 @@ export interface PreparedData {
   validation: Example[];
   labels: TaskLabels | null;
   labelSet: LabelSet | null;
+  warnings: DataWarnings;
 }
 
+/** Reads, tokenizes and splits the data; `config.maxLength` must be resolved (fitToModel). */
 export async function prepareData(config: TrainConfig, model: CausalLM): Promise<PreparedData> {
   const { task } = config;
-  const trainRecords = await readRecords(config.train);
-  const validationRecords = config.validation ? await readRecords(config.validation) : [];
+  const warnings = new DataWarnings();
+  const trainRecords = await readRecords(config.train, { warnings });
+  const validationRecords = config.validation ? await readRecords(config.validation, { warnings }) : [];
   const labels = task.type === 'classification' ? resolveLabels(task, [...trainRecords, ...validationRecords]) : null;
-  const build = (records: typeof trainRecords) => buildExamples(records, task, model.tokenizer, config.maxLength, labels ?? undefined);
+  const maxLength = config.maxLength ?? defaultMaxLength(model.info.maxPositions, config.promptLength);
+  const build = (records: typeof trainRecords) => buildExamples(records, task, model.tokenizer, maxLength, labels ?? undefined, warnings);
   let train = build(trainRecords);
   let validation = build(validationRecords);
   if (!config.validation && config.validationSplit > 0) ({ train, validation } = splitValidation(train, config.validationSplit, config.seed));
-  return { train, validation, labels, labelSet: labelSetFor(labels, model.tokenizer) };
+  if (labels) warnUntrainedLabels(labels, train, validation, config.train, warnings);
+  return { train, validation, labels, labelSet: labelSetFor(labels, model.tokenizer), warnings };
+}
+
+/** A label no training example carries is stored in the adapter but never learned: say so, and where it does appear. */
+function warnUntrainedLabels(labels: TaskLabels, train: Example[], validation: Example[], trainFile: string, warnings: DataWarnings): void {
+  const trained = new Set(train.map((e) => e.label));
+  labels.names.forEach((name, i) => {
+    if (trained.has(i)) return;
+    const seen = validation.filter((e) => e.label === i);
+    const message = seen.length
+      ? `label "${name}" appears only in the validation data (${seen.length} record${seen.length > 1 ? 's' : ''}, first at ${path.basename(seen[0].where.file)} ${seen[0].where.label}); no training example has it, so the model never learns to answer it.`
+      : `label "${name}" (from task.labels) has no training example; the model never learns to answer it.`;
+    warnings.addMessage('label-untrained', trainFile, message);
+  });
+}
+
+/** Every data warning as a log line; with `strict`, all of them together as one error (before any work is done). */
+function reportWarnings(warnings: DataWarnings, strict: boolean, emit: (m: TrainerMessage) => void): string[] {
+  const lines = warnings.list().map((w) => w.message);
+  if (strict && lines.length) {
+    throw new DatasetError(lines.length === 1 ? warnings.list()[0].file : 'the data', `strict mode refuses ${lines.length} data warning${lines.length > 1 ? 's' : ''}:\n  ${lines.join('\n  ')}`);
+  }
+  for (const message of lines) emit({ type: 'log', level: 'warn', message });
+  return lines;
+}
+
+/**
+ * The config with maxLength resolved against the model's context: unset → what fits after the virtual tokens
+ * (capped); set → checked, and refused with the numbers and the setting to change when it does not fit.
+ */
+export function fitToModel(config: TrainConfig, model: CausalLM, names: FieldNames = (f) => f): TrainConfig & { maxLength: number } {
+  const context = model.info.maxPositions;
+  const where = `${model.info.name} holds ${context} positions (${model.info.positionsField ?? 'its context'} in config.json)`;
+  if (config.promptLength >= context) {
+    throw new FitError(`${names('promptLength')} ${config.promptLength} leaves no room for text: ${where}. Use fewer virtual tokens.`);
+  }
+  if (config.maxLength === undefined) return { ...config, maxLength: defaultMaxLength(context, config.promptLength) };
+  const total = config.maxLength + config.promptLength;
+  if (total > context) {
+    throw new FitError(`${names('maxLength')} ${config.maxLength} + ${names('promptLength')} ${config.promptLength} = ${total} tokens, but ${where}. ` +
+      `Set ${names('maxLength')} to at most ${context - config.promptLength}, or leave it out (the default fits the model).`);
+  }
+  return { ...config, maxLength: config.maxLength };
+}
+
+/** The run does not fit the model's context: a setting the user can change. */
+export class FitError extends Error {
+  override name = 'FitError';
+}
+
+/**
+ * Why the adapter cannot be written to `out`, or null: a folder is never replaced, nor a file that is not a ULPT
+ * adapter (unless `force`); the nearest existing parent must be a folder.
+ */
+export function outPathProblem(out: string, force = false, names: FieldNames = (f) => f): string | null {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(out);
+  } catch {
+    let dir = path.dirname(out);
+    while (!fs.existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+    return fs.statSync(dir).isDirectory() ? null : `${names('out')} ${out} cannot be written: ${dir} is a file, not a folder.`;
+  }
+  if (stat.isDirectory()) return `${names('out')} ${out} is a folder; it must name the adapter file to write (e.g. ${path.join(out, 'adapter.ulpt')}).`;
+  if (force) return null;
+  try {
+    readAdapter(out);
+    return null; // an older adapter: replacing it is what `out` is for
+  } catch {
+    return `${names('out')} ${out} exists and is not a ULPT adapter, so it is not replaced. Choose another path, or pass --force to replace it.`;
+  }
 }
 
 export function modelSummary(model: CausalLM): ModelSummary {
@@ -91,17 +174,8 @@ export function adapterFor(prompt: PromptModule, config: TrainConfig, model: Cau
   };
 }
 
-function checkFits(config: TrainConfig, model: CausalLM): void {
-  const total = config.maxLength + config.promptLength;
-  if (total > model.info.maxPositions) {
-    throw new Error(`maxLength (${config.maxLength}) + promptLength (${config.promptLength}) = ${total} exceeds the ${model.info.maxPositions} positions ${model.info.name} supports.`);
-  }
-}
-
 class RunFiles {
-  constructor(readonly dir: string) {
-    fs.mkdirSync(dir, { recursive: true });
-  }
+  constructor(readonly dir: string) {}
   file(name: string): string {
     return path.join(this.dir, name);
   }
@@ -125,40 +199,94 @@ class RunFiles {
 }
 
 /**
- * Trains one run in `opts.runDir`. The folder is held (lock.json with a heartbeat) for as long as this runs, so other
- * processes can see that it trains and ask it to stop; every message also goes to trainer.log, what the run started
- * on to started.json, and an error to failure.json, so a reader that was not there (a reloaded window) has it all.
+/**
+ * The run folder as this process holds it, from the moment it is this run's (claimed, or resumed): lock.json with
+ * a heartbeat, so other processes see that it trains and can ask it to stop; every message also in trainer.log,
+ * what the run started on in started.json, an error in failure.json, so a reader that was not there (a reloaded
+ * window) has it all. Messages from before (preflight warnings) are written once the folder is held: a refused
+ * run leaves nothing behind.
  */
-export async function train(config: TrainConfig, opts: TrainOptions): Promise<RunSummary> {
-  const files = new RunFiles(opts.runDir);
-  const lock = acquireRunLock(files.dir, opts.owner ?? 'ulpt');
-  // A new attempt: the failure of the previous one no longer describes the run.
-  fs.rmSync(files.file(RUN_FILES.failure), { force: true });
-  let step = 0;
-  const emit = (m: TrainerMessage) => {
-    if (m.type === 'started') writeStarted(files.dir, m);
-    if (m.type === 'step') step = m.step;
-    appendLogMessage(files.dir, m);
-    opts.onMessage?.(m);
+class RunHolder {
+  private lock: RunLockHandle | null = null;
+  private pending: TrainerMessage[] = [];
+  private step = 0;
+
+  constructor(readonly dir: string, private readonly owner: string, private readonly onMessage?: (m: TrainerMessage) => void) {}
+
+  hold(): void {
+    if (this.lock) return;
+    this.lock = acquireRunLock(this.dir, this.owner);
+    // A new attempt: the failure of the previous one no longer describes the run.
+    fs.rmSync(path.join(this.dir, RUN_FILES.failure), { force: true });
+    for (const m of this.pending.splice(0)) appendLogMessage(this.dir, m);
+  }
+
+  readonly emit = (m: TrainerMessage): void => {
+    if (m.type === 'step') this.step = m.step;
+    if (this.lock) {
+      if (m.type === 'started') writeStarted(this.dir, m);
+      appendLogMessage(this.dir, m);
+    } else {
+      this.pending.push(m);
+    }
+    this.onMessage?.(m);
   };
-  const shouldStop = () => !!opts.shouldStop?.() || lock.stopRequested();
-  try {
-    return await trainHeld(config, { ...opts, shouldStop }, files, emit);
-  } catch (e) {
-    const failure = failureOf(e, step);
-    writeFailure(files.dir, failure);
-    appendLogMessage(files.dir, { type: 'error', message: failure.message, ...(failure.stack ? { stack: failure.stack } : {}) });
-    throw e;
-  } finally {
-    lock.release();
+
+  stopRequested(): boolean {
+    return this.lock?.stopRequested() ?? false;
+  }
+
+  /** Records why the run failed, in the folder, when it is this run's (a refused fresh run has no folder). */
+  fail(e: unknown): void {
+    if (!this.lock) return;
+    const failure = failureOf(e, this.step);
+    writeFailure(this.dir, failure);
+    appendLogMessage(this.dir, { type: 'error', message: failure.message, ...(failure.stack ? { stack: failure.stack } : {}) });
+  }
+
+  release(): void {
+    this.lock?.release();
   }
 }
 
-async function trainHeld(config: TrainConfig, opts: TrainOptions, files: RunFiles, emit: (m: TrainerMessage) => void): Promise<RunSummary> {
-  const model = opts.model ?? (await loadModel(config.model));
+/**
+ * Preflight, then training. Everything that can refuse the run (run folder, out path, model, context length, data,
+ * strict warnings) is checked before the run folder is claimed, so a refused run leaves nothing behind. A resumed
+ * run, or one whose folder the caller claimed (`claimed`), is held from the start; a fresh one from its claim.
+ */
+export async function train(requested: TrainConfig, opts: TrainOptions): Promise<RunSummary> {
+  const holder = new RunHolder(opts.runDir, opts.owner ?? 'ulpt', opts.onMessage);
+  if (opts.resume || opts.claimed) holder.hold();
   try {
-    checkFits(config, model);
+    return await trainChecked(requested, { ...opts, shouldStop: () => !!opts.shouldStop?.() || holder.stopRequested() }, holder);
+  } catch (e) {
+    holder.fail(e);
+    throw e;
+  } finally {
+    holder.release();
+  }
+}
+
+async function trainChecked(requested: TrainConfig, opts: TrainOptions, holder: RunHolder): Promise<RunSummary> {
+  const emit = holder.emit;
+  const names = opts.fieldNames ?? ((f: string) => f);
+  if (opts.resume) {
+    const diagnosis = diagnoseRun(opts.runDir);
+    if (!diagnosis.resumable) throw new DamagedRunError(`This run cannot be resumed. ${describeDiagnosis(diagnosis)}`);
+  } else if (!opts.claimed) {
+    const problem = runFolderProblem(opts.runDir);
+    if (problem) throw new RunFolderError(problem);
+  }
+  const outProblem = outPathProblem(requested.out, opts.force, names);
+  if (outProblem) throw new RunFolderError(outProblem);
+  const model = opts.model ?? (await loadModel(requested.model));
+  try {
+    const config = fitToModel(requested, model, names);
     const data = await prepareData(config, model);
+    const warnings = reportWarnings(data.warnings, config.strict, emit);
+    if (!opts.resume && !opts.claimed) claimRunFolder(opts.runDir, config);
+    holder.hold();
+    const files = new RunFiles(opts.runDir);
     const seed = parseSeed(config.seed);
     const prompt = await createPrompt(
       { method: config.method, length: config.promptLength, rank: config.rank, hidden: model.info.hiddenSize, seed, alignment: config.alignment, scaleInit: config.scaleInit },
@@ -166,7 +294,7 @@ async function trainHeld(config: TrainConfig, opts: TrainOptions, files: RunFile
     );
     const optimizer = new AdamW(prompt.variables, { ...ADAMW_DEFAULTS, weightDecay: config.weightDecay });
     try {
-      return await loop(config, opts, files, model, prompt, optimizer, data, emit);
+      return await loop(config, opts, files, model, prompt, optimizer, data, warnings, emit);
     } finally {
       optimizer.dispose();
       prompt.dispose();
@@ -178,15 +306,13 @@ async function trainHeld(config: TrainConfig, opts: TrainOptions, files: RunFile
 
 async function loop(
   config: TrainConfig, opts: TrainOptions, files: RunFiles, model: CausalLM, prompt: PromptModule, optimizer: AdamW,
-  data: PreparedData, emit: (m: TrainerMessage) => void,
+  data: PreparedData, warnings: string[], emit: (m: TrainerMessage) => void,
 ): Promise<RunSummary> {
   const shape = { method: prompt.method, length: prompt.length, rank: prompt.rank, hidden: prompt.hidden, alignment: prompt.alignment };
   let state: LoopState = { step: 0, bestValue: null, bestStep: null, bestMetrics: null, evalsWithoutImprovement: 0, elapsedMs: 0, shape };
   if (opts.resume) {
     state = loadCheckpoint(files.file(CHECKPOINT_FILE), prompt, optimizer);
     files.truncateMetrics(state.step);
-  } else {
-    fs.rmSync(files.file('metrics.jsonl'), { force: true });
   }
   writeFileAtomic(files.file('config.json'), JSON.stringify(config, null, 2) + '\n');
   const backendName = opts.backend.name;
@@ -195,6 +321,7 @@ async function loop(
   emit({
     type: 'started', runDir: files.dir, config, backend: opts.backend, model: modelSummary(model), trainableParameters: prompt.trainableParameters,
     vanillaParameters: vanilla, totalSteps: config.steps, startStep: state.step, examples: { train: data.train.length, validation: data.validation.length },
+    warnings,
   });
 
   const stream = new ExampleStream(data.train.length, parseSeed(config.seed));
@@ -303,15 +430,21 @@ async function loop(
   let adapter: string | null = null;
   if (finished) {
     const source = state.bestStep !== null ? files.file('best.ulpt') : files.file('final.ulpt');
-    fs.mkdirSync(path.dirname(config.out), { recursive: true });
-    writeFileAtomic(config.out, fs.readFileSync(source));
-    adapter = config.out;
-    emit({ type: 'adapter', step: state.bestStep ?? state.step, path: config.out, reason: 'final' });
+    // Checked again: something may have been put at `out` while the run trained.
+    const problem = outPathProblem(config.out, opts.force, opts.fieldNames);
+    if (problem) {
+      emit({ type: 'log', level: 'warn', message: `${problem} The trained adapter stays in ${source}.` });
+    } else {
+      fs.mkdirSync(path.dirname(config.out), { recursive: true });
+      writeFileAtomic(config.out, fs.readFileSync(source));
+      adapter = config.out;
+      emit({ type: 'adapter', step: state.bestStep ?? state.step, path: config.out, reason: 'final' });
+    }
   }
   const summary: RunSummary = {
     runDir: files.dir, steps: state.step, reason, adapter, bestStep: state.bestStep, best: state.bestMetrics, baseline,
     final: lastLoss === null ? null : { loss: lastLoss }, trainableParameters: prompt.trainableParameters,
-    seconds: (Date.now() - sessionStart) / 1000, backend: backendName, device: opts.backend.device,
+    seconds: (Date.now() - sessionStart) / 1000, backend: backendName, device: opts.backend.device, warnings: warnings.length,
   };
   writeFileAtomic(files.file('summary.json'), JSON.stringify(summary, null, 2) + '\n');
   emit({ type: 'finished', summary });

@@ -100,7 +100,10 @@ test('train from the config file, watch the panel, save the adapter; two more ru
     assert.ok(rows.some((r) => r.includes(second)) && rows.some((r) => r.includes(third)), 'both running runs are offered, by name');
     assert.ok(rows.every((r) => /running|stopping/.test(r)), 'with their status');
     await s.screenshot('stop-picker');
-    await s.quickPick(third);
+    // By keyboard, as people pick from a list: filter to the one run, Enter.
+    await s.page.locator('.quick-input-widget .quick-input-box input').fill(third);
+    await waitFor('the filter to leave one run', async () => (await s.quickInputRows()).length === 1, 10_000);
+    await s.page.locator('.quick-input-widget .quick-input-box input').press('Enter');
     const panel2 = panelFinder(s, (n) => n === second);
     const f2 = await panel2();
     await f2.waitForSelector('#stop:not([disabled])', { timeout: 30_000 });

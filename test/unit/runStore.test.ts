@@ -81,6 +81,7 @@ test('display names tell runs of one config apart: name, method and a stable suf
   assert.notEqual(ra.name, rb.name);
   assert.equal(runDisplayName('2025-01-31_12-00-00_sentiment', { method: 'ulpt', rank: 2 }), ra.name, 'stable: derived from the folder name');
   assert.match(runDisplayName('x', { method: 'prompt-tuning', rank: 0 }), /^x · prompt tuning · [0-9a-f]{4}$/);
+  assert.equal(runDisplayName(newRunId('sentiment').replace(/-[0-9a-f]{4}$/, '-7f3a'), { method: 'ulpt', rank: 64 }), 'sentiment · ULPT r=64 · 7f3a', 'an engine run id\'s own suffix is the one shown');
   assert.deepEqual(ra.best, { metric: 'accuracy', value: 0.7, step: 1 });
   assert.equal(rb.best, null);
   assert.equal(runHeader(a, readRunFiles(a), 2, null).name, ra.name);
@@ -88,8 +89,9 @@ test('display names tell runs of one config apart: name, method and a stable suf
 
 test('run names and ids: timestamp prefix, safe characters', () => {
   const id = newRunId('my run/1', new Date('2025-01-31T12:00:00.123Z'));
-  assert.equal(id, '2025-01-31_12-00-00_my-run-1');
-  assert.equal(runName(id), 'my-run-1');
+  assert.match(id, /^2025-01-31_12-00-00_my-run-1-[0-9a-f]{4}$/);
+  assert.notEqual(newRunId('my run/1', new Date('2025-01-31T12:00:00.123Z')), id, 'two runs started in the same second get different ids');
+  assert.match(runName(id), /^my-run-1-[0-9a-f]{4}$/);
   assert.equal(runName('plain'), 'plain');
   assert.equal(safeName('  ../..  '), 'run');
 });

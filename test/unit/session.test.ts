@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { resolveConfig, type TrainConfig } from '../../src/config';
 import type { RunFailure } from '../../src/protocol';
+import { RunFolderError } from '../../src/train/runFolder';
 import { readRunOwner } from '../../src/train/runLock';
 import { trainerLaunch } from '../../extension/runs/launch';
 import { FILES, listRuns, parseMetrics, readMetricsFile, readRunFiles, runHeader } from '../../extension/runs/runStore';
@@ -118,14 +119,17 @@ test('the trainer outlives the window: a new window attaches, sees its progress,
   assert.deepEqual(listRuns(runs).map((r) => [r.status, r.resumable]), [['stopped', true]]);
   assert.equal(fs.existsSync(path.join(runDir, FILES.stopRequest)), false, 'the answered stop request is gone');
 
-  // Resume reads the run's own config.json; a shorter run keeps this test short.
+  // Resume reads the run's own config.json; a shorter run keeps this test short. A failure.json left by an earlier
+  // attempt no longer describes the run once it trains again.
   fs.writeFileSync(path.join(runDir, FILES.config), JSON.stringify({ ...cfg, steps: stoppedAt + 3 }));
+  fs.writeFileSync(path.join(runDir, FILES.failure), JSON.stringify({ message: 'old', tail: [], step: 1, time: '' }));
   const again = second.start(cfg, runDir, true);
   const ev2 = record(again);
   const end2 = await again.ended;
   assert.equal(end2.summary?.reason, 'completed', end2.failure?.message);
   const started = ev2.find((e) => e.kind === 'message' && e.message.type === 'started');
   assert.ok(started?.kind === 'message' && started.message.type === 'started' && started.message.startStep >= stoppedAt - 5);
+  assert.equal(fs.existsSync(path.join(runDir, FILES.failure)), false, 'the old failure.json was cleared');
   const steps = parseMetrics(fs.readFileSync(path.join(runDir, FILES.metrics), 'utf8')).train.map((p) => p.step);
   assert.deepEqual(steps, Array.from({ length: steps.length }, (_, i) => i + 1), 'no step repeated or missing');
 });
@@ -170,7 +174,7 @@ test('a trainer killed from outside is seen as interrupted, with the reason', as
   assert.match(header(runDir).interruption ?? '', /is gone/);
 });
 
-test('a failing run leaves failure.json with the one-line message (no stack for a data error); the next attempt clears it', async () => {
+test('a failing run leaves failure.json with the one-line message (no stack for a data error); its folder is not reused', async () => {
   const dir = tempDir();
   const runDir = path.join(dir, 'run');
   const bad = path.join(dir, 'bad.jsonl');
@@ -184,9 +188,8 @@ test('a failing run leaves failure.json with the one-line message (no stack for 
   const saved = JSON.parse(fs.readFileSync(path.join(runDir, FILES.failure), 'utf8')) as RunFailure;
   assert.equal(saved.message, end.failure.message);
   assert.deepEqual(listRuns(dir).map((r) => r.status), ['failed']);
-  const ok = await m.start(config(dir), runDir, false).ended;
-  assert.equal(ok.failure, null);
-  assert.equal(fs.existsSync(path.join(runDir, FILES.failure)), false);
+  assert.throws(() => m.start(config(dir), runDir, false), RunFolderError, 'a fresh run never reuses a run folder');
+  assert.ok(fs.existsSync(path.join(runDir, FILES.failure)));
 });
 
 test('a trainer that cannot start (bad ulpt.nodePath) is a failure that says so', async () => {

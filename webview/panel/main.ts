@@ -201,6 +201,11 @@ function drawStats(): void {
   set('params', params === null ? '—' : params.toLocaleString('en-US'));
   set('backend', started?.backend ?? run?.summary?.backend ?? '—');
   set('device', started?.device ?? run?.summary?.device ?? '—');
+  // The count, with the messages as a tooltip (they are also in the ULPT output channel).
+  const warnings = started?.warnings ?? null;
+  const count = warnings?.length ?? run?.summary?.warnings ?? null;
+  set('warnings', count === null ? '—' : String(count));
+  el('warnings').title = warnings?.length ? warnings.join('\n') : count ? 'See the ULPT output channel for the details.' : '';
   const nothing = train.length === 0 && evals.length === 0;
   el('empty').hidden = !nothing || run?.status === 'failed';
   if (nothing) set('empty', run?.status === 'running' || run?.status === 'stopping' || !run ? 'Waiting for the first step…' : 'No steps were recorded.');
