@@ -483,6 +483,11 @@ export class Session {
     return this.page.$$eval('.tabs-container .tab .label-name', (els) => els.map((e) => (e.textContent ?? '').trim()));
   }
 
+  /** Brings the editor tab with this title to the front (a hidden webview has no frame until it is shown). */
+  async showTab(title: string): Promise<void> {
+    await this.page.locator('.tabs-container .tab').filter({ has: this.page.locator('.label-name', { hasText: title }) }).first().click({ timeout: 15_000 });
+  }
+
   /** The texts of the status bar items. */
   async statusBarTexts(): Promise<string[]> {
     return this.page.$$eval('.statusbar-item', (els) => els.map((e) => (e.textContent ?? '').trim()).filter(Boolean));

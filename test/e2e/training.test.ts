@@ -74,7 +74,9 @@ test('train from the config file, watch the panel, save the adapter; two more ru
     else assert.ok(adapter.tensors.prompt);
 
     // Two more runs of the same config: the second is started while the first trains and writes the same `out`,
-    // so it asks first; both then have names that tell them apart, in the tabs and in the panels.
+    // so it asks first; both then have names that tell them apart, in the tabs and in the panels. The config is
+    // made long enough that both still train when they are stopped.
+    setConfigSteps(s.workspace, 1000);
     await s.runCommand(title);
     await waitFor('a second run to start', () => runDirs(s.workspace).length === 2 && ownerPid(runDirs(s.workspace)[1]) !== null, 60_000);
     await s.runCommand(title);
@@ -104,14 +106,17 @@ test('train from the config file, watch the panel, save the adapter; two more ru
     await s.page.locator('.quick-input-widget .quick-input-box input').fill(third);
     await waitFor('the filter to leave one run', async () => (await s.quickInputRows()).length === 1, 10_000);
     await s.page.locator('.quick-input-widget .quick-input-box input').press('Enter');
-    const panel2 = panelFinder(s, (n) => n === second);
-    const f2 = await panel2();
+    await s.showTab(`ULPT: ${second}`);
+    const f2 = await panelFinder(s, (n) => n === second)();
     await f2.waitForSelector('#stop:not([disabled])', { timeout: 30_000 });
     await f2.click('#stop');
-    for (const name of [second, third]) await waitForStatus(s, panelFinder(s, (n) => n === name), ['stopped', 'completed'], TRAIN_TIMEOUT_MS);
+    for (const name of [second, third]) {
+      await s.showTab(`ULPT: ${name}`);
+      await waitForStatus(s, panelFinder(s, (n) => n === name), ['stopped'], TRAIN_TIMEOUT_MS);
+    }
+    await s.screenshot('two-runs-stopped');
     const dirs = runDirs(s.workspace);
-    assert.equal(readSummary(dirs[0])?.reason, 'completed');
-    for (const d of dirs.slice(1)) assert.ok(['stopped', 'completed'].includes(readSummary(d)?.reason ?? ''), `${path.basename(d)}: ${readSummary(d)?.reason}`);
+    assert.deepEqual(dirs.map((d) => readSummary(d)?.reason), ['completed', 'stopped', 'stopped']);
   });
 });
 
