@@ -38,11 +38,11 @@ function copyWasm(dir) {
 // The data-parallel training worker (worker_threads) is a bundle of its own, beside every bundle that trains.
 const worker = { 'train-worker': 'src/train/worker.ts' };
 const builds = [
-  { ...node, entryPoints: { cli: 'src/cli.ts', trainer: 'src/process/trainer.ts', extension: 'extension/extension.ts', ...worker }, outdir: 'dist' },
+  { ...node, entryPoints: { cli: 'src/cli.ts', trainer: 'src/process/trainer.ts', tokenize: 'src/process/tokenize.ts', extension: 'extension/extension.ts', ...worker }, outdir: 'dist' },
 ];
-if (existsSync('webview/main.ts')) {
+if (existsSync('webview/panel/main.ts')) {
   builds.push({ bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: !production, minify: production,
-    entryPoints: { webview: 'webview/main.ts' }, outdir: 'dist', logLevel: 'warning' });
+    entryPoints: { webview: 'webview/panel/main.ts' }, outdir: 'dist', logLevel: 'warning' });
 }
 if (args.has('--bench')) builds.push({ ...node, entryPoints: { bench: 'scripts/bench.ts', experiment: 'scripts/experiment.ts', ...worker }, outdir: 'out' });
 const only = args.has('--only-tests') ? process.argv.slice(2).filter((a) => a.endsWith('.ts')) : null;
