@@ -9,7 +9,7 @@ import { readRecords, buildExamples, buildInputs } from './data';
 import { readAdapter, checkAdapterMatchesModel, type Adapter } from './io/adapter';
 import { exportPeft } from './io/peft';
 import { loadModel } from './models/loader';
-import type { CausalLM } from './models/types';
+import type { LanguageModel } from './models/types';
 import type { TrainerMessage } from './protocol';
 import { promptFromAdapter, type PromptModule } from './ulpt/prompt';
 import { evaluate, classify, generate, labelSetFor } from './train/evaluate';
@@ -26,8 +26,8 @@ const USAGE = `ulpt — Ultra-Low-dimensional Prompt Tuning
   ulpt eval --model DIR --adapter FILE --data FILE [--json]
   ulpt predict --model DIR --adapter FILE (--input TEXT | --data FILE) [--json]
   ulpt inspect ADAPTER [--json]
-  ulpt export-peft ADAPTER --out DIR [--base-model NAME_OR_PATH]
-  ulpt forward --model DIR --ids 1,2,3 [--adapter FILE] --json
+  ulpt export-peft ADAPTER --out DIR [--base-model NAME_OR_PATH] [--task-type CAUSAL_LM|SEQ_2_SEQ_LM]
+  ulpt forward --model DIR --ids 1,2,3 [--decoder-ids 0,5] [--adapter FILE] --json
 
 Training settings (config file fields): see README.md; the JSON schema is src/config.schema.json.`;
 
@@ -42,7 +42,7 @@ const OPTIONS = {
   task: { type: 'string' }, template: { type: 'string' }, 'input-field': { type: 'string' }, 'target-field': { type: 'string' },
   seed: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' }, 'run-dir': { type: 'string' }, resume: { type: 'string' },
   json: { type: 'boolean' }, adapter: { type: 'string' }, data: { type: 'string' }, input: { type: 'string' }, ids: { type: 'string' },
-  'base-model': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  'base-model': { type: 'string' }, 'decoder-ids': { type: 'string' }, 'task-type': { type: 'string' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
 type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -200,9 +200,10 @@ async function cmdTrain(flags: Flags): Promise<void> {
   if (summary.reason === 'stopped') process.exitCode = 130;
 }
 
-async function loadAdapted(flags: Flags): Promise<{ model: CausalLM; adapter: Adapter | null; prompt: PromptModule | null }> {
+async function loadAdapted(flags: Flags): Promise<{ model: LanguageModel; adapter: Adapter | null; prompt: PromptModule | null }> {
   await initBackend((flags.backend as BackendName) ?? 'auto');
   const model = await loadModel(required(flags, 'model'));
+  for (const w of model.warnings) console.error(`ulpt: warning: ${w}`);
   if (!flags.adapter) return { model, adapter: null, prompt: null };
   const file = path.resolve(flags.adapter);
   const adapter = readAdapter(file);
@@ -222,7 +223,7 @@ async function cmdEval(flags: Flags): Promise<void> {
   const records = await readRecords(path.resolve(required(flags, 'data')));
   const maxLength = model.info.maxPositions - adapter.meta.num_virtual_tokens;
   const labels = adapter.meta.task.labels;
-  const examples = buildExamples(records, task, model.tokenizer, maxLength, labels);
+  const examples = buildExamples(records, task, model.tokenizer, maxLength, labels, { seq2seq: model.kind === 'encoder-decoder' });
   const res = await evaluate(model, prompt, examples, task.type, labelSetFor(labels, model.tokenizer), 16);
   const out = { examples: examples.length, loss: res.loss, ...res.metrics };
   console.log(flags.json ? JSON.stringify(out) : Object.entries(out).map(([k, v]) => `${k}: ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : v}`).join('\n'));
@@ -235,10 +236,11 @@ async function cmdPredict(flags: Flags): Promise<void> {
   const records = flags.input !== undefined
     ? [{ where: { file: '--input', label: 'argument' }, fields: { [task.inputField]: flags.input } }]
     : await readRecords(path.resolve(required(flags, 'data')));
-  // Leave room after the prompt for the longest label word, or for a quarter of the context to generate into.
+  // Leave room after the prompt for the longest label word, or for a quarter of the context to generate into
+  // (an encoder-decoder model answers in its decoder: the encoder input has the whole room).
   const labels = labelSetFor(adapter.meta.task.labels, model.tokenizer);
   const room = model.info.maxPositions - adapter.meta.num_virtual_tokens;
-  const reserve = labels ? Math.max(...labels.tokens.map((t) => t.length)) : Math.floor(room / 4);
+  const reserve = model.kind === 'encoder-decoder' ? 0 : labels ? Math.max(...labels.tokens.map((t) => t.length)) : Math.floor(room / 4);
   const inputs = buildInputs(records, task, model.tokenizer, Math.max(1, room - reserve));
   const preds = labels
     ? (await classify(model, prompt, inputs, labels, 16)).map((i) => labels.names[i])
@@ -262,14 +264,22 @@ function cmdInspect(file: string, json: boolean): void {
   console.log(`  created ${m.created}, ${String(m.training.steps_done)} steps on ${String(m.training.backend)}`);
 }
 
+function tokenIds(flags: Flags, key: 'ids' | 'decoder-ids', vocab: number): number[] {
+  const ids = required(flags, key).split(',').map((s) => Number(s.trim()));
+  if (ids.some((i) => !Number.isInteger(i) || i < 0 || i >= vocab)) throw new UsageError(`--${key} must be token ids in [0, ${vocab}), separated by commas.`);
+  return ids;
+}
+
 async function cmdForward(flags: Flags): Promise<void> {
   const { model, prompt } = await loadAdapted(flags);
-  const ids = required(flags, 'ids').split(',').map((s) => Number(s.trim()));
-  if (ids.some((i) => !Number.isInteger(i) || i < 0 || i >= model.info.vocabSize)) throw new UsageError(`--ids must be token ids in [0, ${model.info.vocabSize}).`);
-  const logits = sequenceLogits(model, prompt, ids);
+  const ids = tokenIds(flags, 'ids', model.info.vocabSize);
+  if (flags['decoder-ids'] !== undefined && model.kind !== 'encoder-decoder') throw new UsageError(`--decoder-ids is for encoder-decoder models; ${model.info.name} (${model.info.modelType}) is decoder-only.`);
+  // An encoder-decoder model: --ids is the encoder input, the logits are the decoder's (default: the start token alone).
+  const decoderIds = model.kind === 'encoder-decoder' ? (flags['decoder-ids'] !== undefined ? tokenIds(flags, 'decoder-ids', model.info.vocabSize) : [model.decoderStartId]) : undefined;
+  const logits = sequenceLogits(model, prompt, ids, decoderIds);
   const rows = (await logits.array()) as number[][];
   logits.dispose();
-  const out = { model: model.info.name, ids, virtual_tokens: prompt?.length ?? 0, shape: [rows.length, model.info.vocabSize], logits: rows };
+  const out = { model: model.info.name, ids, ...(decoderIds ? { decoder_ids: decoderIds } : {}), virtual_tokens: prompt?.length ?? 0, shape: [rows.length, model.info.vocabSize], logits: rows };
   if (flags.json) console.log(JSON.stringify(out));
   else rows.forEach((r, i) => console.log(`position ${i}: argmax ${r.indexOf(Math.max(...r))}, logits[0..4] ${r.slice(0, 5).map((x) => x.toFixed(4)).join(' ')}`));
 }
@@ -292,7 +302,11 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'export-peft': {
       if (!rest[0]) throw new UsageError('export-peft needs an adapter file.');
-      const res = exportPeft(path.resolve(rest[0]), path.resolve(required(flags, 'out')), flags['base-model'] ? { baseModelNameOrPath: flags['base-model'] } : {});
+      const taskType = flags['task-type'];
+      if (taskType !== undefined && taskType !== 'CAUSAL_LM' && taskType !== 'SEQ_2_SEQ_LM') throw new UsageError('--task-type must be CAUSAL_LM or SEQ_2_SEQ_LM.');
+      const res = exportPeft(path.resolve(rest[0]), path.resolve(required(flags, 'out')), {
+        ...(flags['base-model'] ? { baseModelNameOrPath: flags['base-model'] } : {}), ...(taskType ? { taskType } : {}),
+      });
       console.log(flags.json ? JSON.stringify(res) : `wrote ${res.configFile}\nwrote ${res.weightsFile}`);
       return;
     }

@@ -9,11 +9,11 @@ import { readRecords, buildExamples, resolveLabels, splitValidation, type Exampl
 import { writeAdapter, trainableParameters, type Adapter } from '../io/adapter';
 import { writeFileAtomic } from '../io/atomic';
 import { loadModel } from '../models/loader';
-import type { CausalLM } from '../models/types';
+import type { LanguageModel } from '../models/types';
 import type { MetricsLine, RunSummary, TrainerMessage, ModelSummary } from '../protocol';
 import { parseSeed } from '../ulpt/projection';
 import { createPrompt, type PromptModule } from '../ulpt/prompt';
-import { collate, ExampleStream } from './batch';
+import { collateFor, ExampleStream } from './batch';
 import { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint, type LoopState } from './checkpoint';
 import { evaluate, labelSetFor, primaryMetric, type LabelSet } from './evaluate';
 import { batchLoss } from './objective';
@@ -30,7 +30,7 @@ export interface TrainOptions {
   shouldStop?: () => boolean;
   onMessage?: (m: TrainerMessage) => void;
   /** An already loaded model (the experiment runner reuses one across runs). */
-  model?: CausalLM;
+  model?: LanguageModel;
 }
 
 export interface PreparedData {
@@ -40,25 +40,26 @@ export interface PreparedData {
   labelSet: LabelSet | null;
 }
 
-export async function prepareData(config: TrainConfig, model: CausalLM): Promise<PreparedData> {
+export async function prepareData(config: TrainConfig, model: LanguageModel): Promise<PreparedData> {
   const { task } = config;
   const trainRecords = await readRecords(config.train);
   const validationRecords = config.validation ? await readRecords(config.validation) : [];
   const labels = task.type === 'classification' ? resolveLabels(task, [...trainRecords, ...validationRecords]) : null;
-  const build = (records: typeof trainRecords) => buildExamples(records, task, model.tokenizer, config.maxLength, labels ?? undefined);
+  const seq2seq = model.kind === 'encoder-decoder';
+  const build = (records: typeof trainRecords) => buildExamples(records, task, model.tokenizer, config.maxLength, labels ?? undefined, { seq2seq });
   let train = build(trainRecords);
   let validation = build(validationRecords);
   if (!config.validation && config.validationSplit > 0) ({ train, validation } = splitValidation(train, config.validationSplit, config.seed));
   return { train, validation, labels, labelSet: labelSetFor(labels, model.tokenizer) };
 }
 
-export function modelSummary(model: CausalLM): ModelSummary {
+export function modelSummary(model: LanguageModel): ModelSummary {
   const { modelType, name, hiddenSize, vocabSize, numLayers, parameters, fingerprint } = model.info;
   return { modelType, name, hiddenSize, vocabSize, numLayers, parameters, fingerprint };
 }
 
 /** The adapter for the prompt's current values. Paths in the stored config are reduced to file names. */
-export function adapterFor(prompt: PromptModule, config: TrainConfig, model: CausalLM, labels: TaskLabels | null, extra: { step: number; metrics: Record<string, number>; backend: string }): Adapter {
+export function adapterFor(prompt: PromptModule, config: TrainConfig, model: LanguageModel, labels: TaskLabels | null, extra: { step: number; metrics: Record<string, number>; backend: string }): Adapter {
   const base = (p?: string) => (p ? path.basename(p) : undefined);
   return {
     meta: {
@@ -87,7 +88,7 @@ export function adapterFor(prompt: PromptModule, config: TrainConfig, model: Cau
   };
 }
 
-function checkFits(config: TrainConfig, model: CausalLM): void {
+function checkFits(config: TrainConfig, model: LanguageModel): void {
   const total = config.maxLength + config.promptLength;
   if (total > model.info.maxPositions) {
     throw new Error(`maxLength (${config.maxLength}) + promptLength (${config.promptLength}) = ${total} exceeds the ${model.info.maxPositions} positions ${model.info.name} supports.`);
@@ -145,7 +146,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<Ru
 }
 
 async function loop(
-  config: TrainConfig, opts: TrainOptions, files: RunFiles, model: CausalLM, prompt: PromptModule, optimizer: AdamW,
+  config: TrainConfig, opts: TrainOptions, files: RunFiles, model: LanguageModel, prompt: PromptModule, optimizer: AdamW,
   data: PreparedData, emit: (m: TrainerMessage) => void,
 ): Promise<RunSummary> {
   const shape = { method: prompt.method, length: prompt.length, rank: prompt.rank, hidden: prompt.hidden, alignment: prompt.alignment };
@@ -164,6 +165,7 @@ async function loop(
     type: 'started', runDir: files.dir, config, backend: opts.backend, model: modelSummary(model), trainableParameters: prompt.trainableParameters,
     vanillaParameters: vanilla, totalSteps: config.steps, startStep: state.step, examples: { train: data.train.length, validation: data.validation.length },
   });
+  for (const message of model.warnings) emit({ type: 'log', level: 'warn', message });
 
   const stream = new ExampleStream(data.train.length, parseSeed(config.seed));
   const lastStep = Math.min(config.steps, opts.stopAtStep ?? config.steps);
@@ -219,7 +221,7 @@ async function loop(
     }
     const t0 = Date.now();
     const batches = Array.from({ length: accum }, (_, g) =>
-      collate(stream.microBatch(state.step * accum + g, micro).map((i) => data.train[i]), model.tokenizer.padId, prompt.length));
+      collateFor(model, stream.microBatch(state.step * accum + g, micro).map((i) => data.train[i]), prompt.length));
     // Every micro-batch is divided by the target tokens of the whole step, so accumulation equals one big batch.
     const normalizer = batches.reduce((n, b) => n + b.targets.length, 0);
     const grads = new Map<string, Tensor>();
@@ -245,7 +247,8 @@ async function loop(
     lastLoss = loss;
 
     const elapsedMs = Date.now() - sessionStart;
-    const tokens = batches.reduce((n, b) => n + b.mask.reduce((s, m) => s + m, 0) + b.size * prompt.length, 0);
+    const count = (m: Float32Array | undefined) => (m ? m.reduce((s, x) => s + x, 0) : 0);
+    const tokens = batches.reduce((n, b) => n + count(b.mask) + count(b.decoder?.mask) + b.size * prompt.length, 0);
     const perStep = (Date.now() - loopStart) / (state.step - firstStep);
     const point = { step: state.step, loss, lr, gradNorm, tokens, tokensPerSecond: tokens / Math.max(1e-3, (Date.now() - t0) / 1000), elapsedMs };
     files.appendMetrics({ type: 'train', ...point });

