@@ -139,7 +139,8 @@ export function appendKV(past: Tensor | null, current: Tensor): Tensor {
 export function repeatKV(x: Tensor, groups: number): Tensor {
   if (groups === 1) return x;
   const [B, K, L, hd] = x.shape as [number, number, number, number];
-  return tf.reshape(tf.tile(tf.expandDims(x, 2), [1, 1, groups, 1, 1]), [B, K * groups, L, hd]); // [B, K, g, L, hd] → [B, K·g, L, hd]
+  // Rank 4 throughout (tfjs has no gradient for a rank-5 tile): [B, K, 1, L·hd] → [B, K, g, L·hd] → [B, K·g, L, hd].
+  return tf.reshape(tf.tile(tf.reshape(x, [B, K, 1, L * hd]), [1, 1, groups, 1]), [B, K * groups, L, hd]);
 }
 
 // ---- Rotary position embeddings (Su et al.), in the "rotate half" layout of Hugging Face Llama checkpoints.

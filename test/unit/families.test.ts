@@ -6,13 +6,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { tf, type Tensor } from '../../src/backend';
+import { tf, type Scalar, type Tensor } from '../../src/backend';
 import { loadModel } from '../../src/models/loader';
 import { relativePositionBucket, ropeInverseFrequencies, type RopeScaling } from '../../src/models/layers';
 import type { CausalLM, LanguageModel, Seq2SeqLM } from '../../src/models/types';
 import { SafetensorsFile } from '../../src/io/safetensors';
-import { prependPrompt, type PromptModule } from '../../src/ulpt/prompt';
+import { createPrompt, prependPrompt, type PromptModule } from '../../src/ulpt/prompt';
 import { generate, generateUncached } from '../../src/train/evaluate';
+import { collateFor, type TokenPair } from '../../src/train/batch';
+import { batchLoss } from '../../src/train/objective';
+import { wrapInput } from '../../src/models/tokenizer';
 import { backend, FIXTURES, maxAbsDiff } from './helpers';
 
 const TOLERANCE = 1e-4;
@@ -181,4 +184,106 @@ test('T5 relative position buckets match PyTorch for every distance in ±300 (T5
       assert.deepEqual(ours, table, key);
     }
   }
+});
+
+/** −Σ log softmax(golden logits)[target] over the given (row, position, target) triples. */
+function goldenNll(expected: { shape: number[]; data: Float32Array }, picks: [number, number, number][]): number {
+  const [, T, V] = expected.shape;
+  let nll = 0;
+  for (const [b, t, target] of picks) {
+    const row = expected.data.subarray((b * T + t) * V, (b * T + t + 1) * V);
+    const max = Math.max(...row);
+    const logSum = Math.log(row.reduce((s, x) => s + Math.exp(x - max), 0)) + max;
+    nll += logSum - row[target];
+  }
+  return nll;
+}
+
+for (const name of ['tiny-llama3', 'tiny-mistral', 'tiny-t5', 'tiny-flan-t5']) {
+  test(`${name}: the teacher-forced loss is the NLL of the targets under PyTorch's logits${SEQ2SEQ.includes(name) ? ' (decoder started from decoder_start_token_id)' : ''}`, async () => {
+    await backend();
+    const { g, logits } = golden(name);
+    const model = await loadModel(path.join(FIXTURES, name));
+    const len = (m: number[]) => m.reduce((a, b) => a + b, 0);
+    let examples: TokenPair[];
+    let picks: [number, number, number][];
+    if (model.kind === 'encoder-decoder') {
+      const targets = (g as unknown as { targets: number[][] }).targets;
+      examples = g.input_ids.map((ids, b) => ({ inputIds: ids.slice(0, len(g.attention_mask[b])), targetIds: targets[b] }));
+      picks = targets.flatMap((t, b) => t.map((id, k) => [b, k, id] as [number, number, number]));
+      assert.equal(model.decoderStartId, g.decoder_input_ids![0][0]);
+    } else {
+      // Each real sequence split after 3 tokens: the rest is the target, predicted from the position before it.
+      examples = g.input_ids.map((ids, b) => ({ inputIds: ids.slice(0, 3), targetIds: ids.slice(3, len(g.attention_mask[b])) }));
+      picks = examples.flatMap((e, b) => e.targetIds.map((id, k) => [b, 2 + k, id] as [number, number, number]));
+    }
+    const loss = tf.tidy(() => batchLoss(model, null, collateFor(model, examples, 0), 1));
+    const ours = (await loss.data())[0];
+    loss.dispose();
+    const expected = goldenNll(logits('ids'), picks);
+    assert.ok(Math.abs(ours - expected) < 1e-3 * Math.max(1, expected), `loss ${ours} vs ${expected}`);
+    model.dispose();
+  });
+}
+
+for (const name of ['tiny-llama3', 'tiny-qwen2', 'tiny-t5', 'tiny-flan-t5']) {
+  test(`${name}: ULPT's gradients reach Z, scale and shift, agree with finite differences, and a step lowers the loss`, async () => {
+    await backend();
+    const model = await loadModel(path.join(FIXTURES, name));
+    const prompt = await createPrompt({ method: 'ulpt', length: 4, rank: 2, hidden: model.info.hiddenSize, seed: 7n, alignment: true }, model.tokenEmbeddings);
+    const t = model.tokenizer;
+    const examples = ['the model is small', 'only a few tokens', 'the prompt is learned'].map((s, i) => ({
+      inputIds: wrapInput(t, t.encode(s)), targetIds: [...t.encode([' yes', ' no', ' yes'][i]), ...(t.eosId === null ? [] : [t.eosId])],
+    }));
+    const batch = collateFor(model, examples, prompt.length);
+    const loss = () => tf.tidy(() => (batchLoss(model, prompt, batch, batch.targets.length) as Scalar).dataSync()[0]);
+    const { value, grads } = tf.variableGrads(() => batchLoss(model, prompt, batch, batch.targets.length) as Scalar, [...prompt.variables.values()]);
+    const before = (await value.data())[0];
+    const g = new Map([...prompt.variables].map(([k, v]) => [k, grads[v.name].dataSync() as Float32Array]));
+    assert.deepEqual([...g.keys()].sort(), ['scale', 'shift', 'z']);
+    for (const [k, values] of g) assert.ok(values.some((x) => x !== 0) && values.every(Number.isFinite), `gradient of ${k}`);
+    // Central differences on a few coordinates of each variable (h = 1e-4: small enough for T5's ReLU kinks).
+    for (const [k, v] of prompt.variables) {
+      const base = v.dataSync().slice() as Float32Array;
+      for (const i of [0, Math.floor(base.length / 2)]) {
+        const at = (delta: number) => {
+          const moved = base.slice();
+          moved[i] += delta;
+          v.assign(tf.tensor(moved, v.shape));
+          return loss();
+        };
+        const fd = (at(1e-4) - at(-1e-4)) / 2e-4;
+        v.assign(tf.tensor(base, v.shape));
+        const ad = g.get(k)![i];
+        assert.ok(Math.abs(fd - ad) < 0.02 + 0.05 * Math.abs(ad), `${k}[${i}]: autodiff ${ad}, finite difference ${fd}`);
+      }
+    }
+    // A plain gradient step sized to lower the loss by about 1e-4 to first order does lower it (T5's ReLU surface is
+    // rough: a step much longer than this can land past a kink).
+    const squared = [...g.values()].reduce((a, x) => a + x.reduce((b, y) => b + y * y, 0), 0);
+    for (const [k, v] of prompt.variables) v.assign(tf.tidy(() => tf.sub(v, tf.mul(tf.tensor(g.get(k)!, v.shape), 1e-4 / squared))));
+    assert.ok(loss() < before, `loss ${before} → ${loss()}`);
+    tf.dispose([value, ...Object.values(grads)]);
+    prompt.dispose();
+    model.dispose();
+  });
+}
+
+test('GPT-2: cached decoding equals the cache-free reference up to the context limit, rows stopping at different steps', async () => {
+  await backend();
+  const model = await loadModel(path.join(FIXTURES, 'tiny-gpt2'));
+  const prompt = fixedPrompt(Array.from({ length: 3 * 32 }, (_, i) => Math.sin(i)), 3, 32);
+  const ids = (n: number, seed: number) => Array.from({ length: n }, (_, i) => (i * 37 + seed * 11) % 299);
+  // 64 positions: the longest input (55 + 3 virtual tokens) leaves room for 5 new tokens, and it may stop first.
+  const inputs = [ids(55, 1), ids(20, 2), ids(40, 3), ids(5, 4)];
+  const free = await generateUncached(model, prompt, inputs, 12, 8);
+  assert.ok(free.some((o) => o.length > 0));
+  model.tokenizer.stopIds = [free[0][1] ?? 0, free[2][0] ?? 0]; // end some rows early
+  const before = tf.memory().numTensors;
+  const cached = await generate(model, prompt, inputs, 12, 8);
+  assert.equal(tf.memory().numTensors, before);
+  assert.deepEqual(cached, await generateUncached(model, prompt, inputs, 12, 8));
+  assert.deepEqual(await generate(model, prompt, inputs, 12, 2), cached, 'batch size does not change the tokens');
+  prompt.dispose();
+  model.dispose();
 });
