@@ -9,11 +9,83 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
   return bias ? tf.add(y, bias) : y;
 }
 
-/** y = x @ Wᵀ (+ b) for a torch nn.Linear weight stored [out, in]: x [N, in] → [N, out]. No transposed copy is kept. */
-export function linearT(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
-  const y = tf.matMul(x, weight, false, true);
+/**
+ * A torch nn.Linear with a frozen weight kept as the checkpoint stores it, [out, in]: x [N, in] → x·Wᵀ (+ b) [N, out],
+ * differentiable in x only. `pack` (see packWeights) lets the backward product use a backend's packed copy of W.
+ */
+export function linearT(x: Tensor, weight: Tensor, bias?: Tensor, pack = true): Tensor {
+  const y = frozenProduct(x, weight, pack);
   return bias ? tf.add(y, bias) : y;
 }
+
+/** Whether a model of this many float32 bytes may keep a packed second copy of its weights (see frozenProduct). */
+export function packWeights(weightBytes: number): boolean {
+  return tf.getBackend() !== 'wasm' || 2 * weightBytes <= WASM_PACKING_BUDGET;
+}
+/** The WASM heap is 4 GiB; packed copies of the weights may take this much, leaving the rest to activations. */
+const WASM_PACKING_BUDGET = 1.5 * 2 ** 30;
+
+/**
+ * x·Wᵀ for a frozen W [out, in], as a custom gradient: the tape keeps no copy of W (tfjs clones every input an op
+ * saves for its gradient, and on WASM a clone copies — a whole extra model per training step). On WASM the forward
+ * product runs as (W·xᵀ)ᵀ, the plain form the backend hands to XNNPACK without packing W; the backward dy·W lets
+ * XNNPACK pack and keep a copy of W when `pack`, else runs as dyᵀᵀ·W in the backend's slower loop with no copy.
+ */
+function frozenProduct(x: Tensor, weight: Tensor, pack: boolean): Tensor {
+  const wasm = tf.getBackend() === 'wasm';
+  const product = tf.customGrad((...args) => {
+    const input = args[0] as Tensor; // [N, in]
+    return {
+      value: wasm ? tf.transpose(tf.matMul(weight, tf.transpose(input))) : tf.matMul(input, weight, false, true), // [N, out]
+      gradFunc: (dy: Tensor) => (wasm && !pack ? tf.matMul(tf.transpose(dy), weight, true, false) : tf.matMul(dy, weight)), // [N, in]
+    };
+  });
+  return product(x);
+}
+
+/**
+ * A block y = f(inputs…, context…) run so that a gradient tape keeps only its arguments: the backward pass recomputes
+ * the block and differentiates it then (gradient checkpointing). A training step then holds one activation per
+ * block and one block's insides at a time instead of every intermediate of every layer, for one extra forward
+ * pass. `inputs` get gradients; `context` tensors (masks, rotary tables made in the same forward pass) are kept for
+ * the recomputation and get none; tensors that outlive the step (weights) may simply be read from the closure.
+ */
+export function checkpointed(f: (...args: Tensor[]) => Tensor, inputs: Tensor[], context: Tensor[] = []): Tensor {
+  const n = inputs.length;
+  const run = tf.customGrad((...args) => {
+    const all = args.slice(0, -1) as Tensor[];
+    (args[args.length - 1] as (save: Tensor[]) => void)(all);
+    return {
+      value: f(...all),
+      gradFunc: (dy: Tensor, saved: Tensor[]) => {
+        const ctx = saved.slice(n);
+        // The recomputation records on a tape of its own. tfjs keeps one tape in its engine state and clears it when a
+        // gradient computation ends, so the outer tape (whose backward pass is running) is put back afterwards.
+        const state = (tf.engine() as unknown as { state: { activeTape: unknown } }).state;
+        const outer = state.activeTape;
+        try {
+          const grads = tf.grads((...xs: Tensor[]) => f(...xs, ...ctx))(saved.slice(0, n), dy);
+          return [...grads, ...ctx.map((c) => tf.zerosLike(c))];
+        } finally {
+          state.activeTape = outer;
+        }
+      },
+    };
+  });
+  return run(...inputs, ...context);
+}
+
+/** Rows of a frozen table (token embeddings) for ids [B, S] → [B, S, d], without the tape keeping a copy of the table. */
+export function embedding(table: Tensor, ids: Tensor): Tensor {
+  const lookup = tf.customGrad((...args) => ({
+    value: tf.gather(table, args[0] as Tensor),
+    gradFunc: () => {
+      throw new Error('internal: the token embeddings are frozen; nothing trainable lies before the lookup');
+    },
+  }));
+  return lookup(ids);
+}
+
 
 /** Layer norm over the last axis (biased variance, as torch.nn.LayerNorm). */
 export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): Tensor {

@@ -2,12 +2,12 @@
 // eager attention): Llama 2/3/3.x, SmolLM/SmolLM2, Mistral, Qwen2/2.5. Per layer
 //   h += o_proj(attention(input_layernorm(h)))        RMSNorm; rotary q/k; grouped-query attention
 //   h += down_proj(silu(gate_proj(x)) ⊙ up_proj(x))    x = post_attention_layernorm(h)
-// then norm and lm_head (tied to embed_tokens when tie_word_embeddings). Weights keep their checkpoint keys
-// (model.layers.0.self_attn.q_proj.weight …); nn.Linear weights are stored [out, in] and used without a copy.
+// then norm and lm_head (tied to embed_tokens when tie_word_embeddings). Weights keep their checkpoint keys and
+// layout (model.layers.0.self_attn.q_proj.weight …, nn.Linear [out, in]).
 import { tf, type Tensor } from '../backend';
 import {
-  appendKV, applyRope, attention, causalBias, gatedActivation, linearT, longestSequence, mergeHeads, positionsFromMask, repeatKV, rmsNorm,
-  ropeCosSin, ropeInverseFrequencies, splitHeads, type RopeScaling,
+  appendKV, applyRope, attention, causalBias, checkpointed, embedding, gatedActivation, linearT, longestSequence, mergeHeads, packWeights, positionsFromMask, repeatKV,
+  rmsNorm, ropeCosSin, ropeInverseFrequencies, splitHeads, type RopeScaling,
 } from './layers';
 import type { Architecture, BuildContext, CausalLM, HostTensor, KVCache, ModelInfo } from './types';
 import type { TextTokenizer } from './tokenizer';
@@ -175,11 +175,14 @@ class Llama implements CausalLM {
   readonly tokenizer: TextTokenizer;
   readonly warnings: readonly string[];
   private readonly invFreq: Tensor; // [hd/2]
+  /** Whether products may keep packed copies of the weights (memory allows a second copy; see layers.packWeights). */
+  private readonly pack: boolean;
 
   constructor(readonly weights: Map<string, Tensor>, readonly config: LlamaConfig, context: BuildContext) {
     ({ info: this.info, tokenizer: this.tokenizer, warnings: this.warnings } = context);
     const c = config;
     this.invFreq = tf.keep(tf.tensor1d(ropeInverseFrequencies(c.head_dim, c.rope_theta, c.rope_scaling), 'float32'));
+    this.pack = packWeights(4 * this.info.parameters);
   }
 
   private w(key: string): Tensor {
@@ -193,15 +196,23 @@ class Llama implements CausalLM {
   }
 
   embed(ids: Tensor): Tensor {
-    return tf.gather(this.w('model.embed_tokens.weight'), ids); // [B, S, d]
+    return embedding(this.w('model.embed_tokens.weight'), ids); // [B, S, d]
   }
 
   logits(hidden: Tensor): Tensor {
-    return tf.matMul(hidden, this.w('lm_head.weight'), false, true); // [N, V]
+    return linearT(hidden, this.w('lm_head.weight'), undefined, this.pack); // [N, V]; a tied head is embed_tokens itself
   }
 
   hidden(inputs: Tensor, mask: Tensor): Tensor {
     return tf.tidy(() => this.run(inputs, mask, null, false).hidden);
+  }
+
+  /** One decoder layer: h [B, T, d] → h [B, T, d] and its new keys/values. */
+  private layer(i: number, h: Tensor, window: Tensor, cos: Tensor, sin: Tensor, past: KV | null): { h: Tensor; kv: KV } {
+    const p = `model.layers.${i}.`;
+    const { y, kv } = this.attention(this.norm(h, p + 'input_layernorm'), p, window, cos, sin, past);
+    const mid = tf.add(h, y);
+    return { h: tf.add(mid, this.mlp(this.norm(mid, p + 'post_attention_layernorm'), p)), kv };
   }
 
   forward(inputs: Tensor, mask: Tensor, cache: KVCache | null): { hidden: Tensor; cache: KVCache } {
@@ -230,11 +241,19 @@ class Llama implements CausalLM {
     let h = inputs; // [B, T, d]
     const layers: KV[] = [];
     for (let i = 0; i < c.num_hidden_layers; i++) {
-      const p = `model.layers.${i}.`;
-      const { y, kv } = this.attention(this.norm(h, p + 'input_layernorm'), p, bias(c.window[i]), cos, sin, cache?.self[i] ?? null);
-      h = tf.add(h, y);
-      h = tf.add(h, this.mlp(this.norm(h, p + 'post_attention_layernorm'), p));
-      if (keep) layers.push(kv);
+      const window = bias(c.window[i]);
+      if (!keep) {
+        // Without a cache to fill (training, scoring), each layer is checkpointed: a gradient tape keeps its input only.
+        h = checkpointed((x, w, cs, sn) => tf.tidy(() => this.layer(i, x, w, cs, sn, null).h), [h], [window, cos, sin]);
+        continue;
+      }
+      // One tidy per layer: its intermediates are freed as soon as the layer is done.
+      const out = tf.tidy(() => {
+        const { h: next, kv } = this.layer(i, h, window, cos, sin, cache?.self[i] ?? null);
+        return { h: next, kv: [kv.k, kv.v] };
+      });
+      h = out.h;
+      layers.push({ k: out.kv[0], v: out.kv[1] });
     }
     return { hidden: this.norm(h, 'model.norm'), layers };
   }
@@ -264,7 +283,7 @@ class Llama implements CausalLM {
 
   /** nn.Linear: x @ Wᵀ (+ b when the checkpoint has one). */
   private proj(x: Tensor, name: string): Tensor {
-    return linearT(x, this.w(name + '.weight'), this.weights.get(name + '.bias'));
+    return linearT(x, this.w(name + '.weight'), this.weights.get(name + '.bias'), this.pack);
   }
 
   private norm(x: Tensor, name: string): Tensor {

@@ -3,11 +3,18 @@ import type { Architecture } from './types';
 import { gpt2 } from './gpt2';
 import { llama, mistral, qwen2 } from './llama';
 import { t5 } from './t5';
+import { SUPPORTED_MODEL_TYPES } from './modelTypes';
 
+// Keys: SUPPORTED_MODEL_TYPES (modelTypes.ts, which the extension reads without loading the engine).
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const ARCHITECTURES: Record<string, Architecture<any>> = { gpt2, llama, mistral, qwen2, t5 };
 
 export function supportedModelTypes(): string[] {
+  return [...SUPPORTED_MODEL_TYPES];
+}
+
+/** The registry's keys (a test keeps SUPPORTED_MODEL_TYPES equal to them). */
+export function registeredModelTypes(): string[] {
   return Object.keys(ARCHITECTURES);
 }
 

@@ -4,10 +4,10 @@
 //   decoder block:  h += causal SelfAttention(LN(h)) ; h += EncDecAttention(LN(h), encoder output) ; h += FF(LN(h))
 // LN is an RMS norm without bias; attention has no 1/√d scaling; positions enter only as a learned bias per head and
 // relative-position bucket, stored in block 0 of each stack and shared by its other blocks. Weights keep their
-// checkpoint keys (encoder.block.0.layer.0.SelfAttention.q.weight …), nn.Linear [out, in], used without a copy.
+// checkpoint keys and layout (encoder.block.0.layer.0.SelfAttention.q.weight …, nn.Linear [out, in]).
 import { tf, type Tensor } from '../backend';
 import {
-  activation, appendKV, attention, causalBias, gatedActivation, linearT, mergeHeads, paddingBias, relativePositionBias, rmsNorm,
+  activation, appendKV, attention, causalBias, checkpointed, embedding, gatedActivation, linearT, mergeHeads, packWeights, paddingBias, relativePositionBias, rmsNorm,
   splitHeads, type Activation,
 } from './layers';
 import type { Architecture, BuildContext, HostTensor, KVCache, ModelInfo, Seq2SeqLM } from './types';
@@ -138,11 +138,14 @@ class T5 implements Seq2SeqLM {
   readonly tokenizer: TextTokenizer;
   readonly warnings: readonly string[];
   readonly decoderStartId: number;
+  /** Whether products may keep packed copies of the weights (see layers.packWeights). */
+  private readonly pack: boolean;
 
   constructor(readonly weights: Map<string, Tensor>, readonly config: T5Config, context: BuildContext) {
     ({ info: this.info, tokenizer: this.tokenizer, warnings: this.warnings } = context);
     if (context.decoderStartId === null) throw new Error(`${this.info.dir}: the T5 decoder has no start token.`);
     this.decoderStartId = context.decoderStartId;
+    this.pack = packWeights(4 * this.info.parameters);
   }
 
   private w(key: string): Tensor {
@@ -156,13 +159,13 @@ class T5 implements Seq2SeqLM {
   }
 
   embed(ids: Tensor): Tensor {
-    return tf.gather(this.w('shared.weight'), ids); // [B, S, d]
+    return embedding(this.w('shared.weight'), ids); // [B, S, d]
   }
 
   logits(hidden: Tensor): Tensor {
     // The tied head of the original T5 reads h · d_model^-0.5 (Mesh TensorFlow's rescaling).
     const h = this.config.tie_word_embeddings ? tf.mul(hidden, this.config.d_model ** -0.5) : hidden;
-    return tf.matMul(h, this.w('lm_head.weight'), false, true); // [N, V]
+    return linearT(h, this.w('lm_head.weight'), undefined, this.pack); // [N, V]
   }
 
   encode(inputs: Tensor, mask: Tensor): Tensor {
@@ -173,38 +176,69 @@ class T5 implements Seq2SeqLM {
       const bias = tf.add(relativePositionBias(table, 0, S, S, true, c.relative_attention_max_distance), paddingBias(mask)); // [B, H, S, S]
       let h = inputs; // [B, S, d]
       for (let i = 0; i < c.num_layers; i++) {
-        const p = `encoder.block.${i}.layer.`;
-        const x = this.norm(h, p + '0.layer_norm');
-        h = tf.add(h, this.attention(x, null, p + '0.SelfAttention.', bias).y);
-        h = tf.add(h, this.feedForward(this.norm(h, p + '1.layer_norm'), p + '1.DenseReluDense.'));
+        // Checkpointed: a gradient tape keeps the block's input only (the encoder is always differentiated in training).
+        h = checkpointed((x, b) => tf.tidy(() => this.encoderBlock(i, x, b)), [h], [bias]);
       }
       return this.norm(h, 'encoder.final_layer_norm');
     });
   }
 
+  decoderHidden(inputs: Tensor, mask: Tensor, encoded: Tensor, encoderMask: Tensor): Tensor {
+    return tf.tidy(() => {
+      const { selfBias, crossBias } = this.decoderBiases(inputs.shape[1] as number, 0, mask, encoderMask);
+      let h = inputs; // [B, T, d]
+      for (let i = 0; i < this.config.num_decoder_layers; i++) {
+        // Checkpointed; the encoder output gets its gradient through every block's cross-attention.
+        h = checkpointed((x, enc, sb, cb) => tf.tidy(() => this.decoderBlock(i, x, enc, sb, cb, null, null).h), [h, encoded], [selfBias, crossBias]);
+      }
+      return this.norm(h, 'decoder.final_layer_norm');
+    });
+  }
+
   decode(inputs: Tensor, mask: Tensor, encoded: Tensor, encoderMask: Tensor, cache: KVCache | null): { hidden: Tensor; cache: KVCache } {
     return tf.tidy(() => {
-      const c = this.config;
       const T = inputs.shape[1] as number;
       const L = cache?.length ?? 0;
-      const table = this.w('decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight');
-      const selfBias = tf.add(relativePositionBias(table, L, T, L + T, false, c.relative_attention_max_distance), causalBias(mask, T)); // [B, H, T, L+T]
-      const crossBias = paddingBias(encoderMask); // [B, 1, 1, S]
+      const { selfBias, crossBias } = this.decoderBiases(T, L, mask, encoderMask);
       let h = inputs; // [B, T, d]
       const self: KV[] = [];
       const cross: KV[] = [];
-      for (let i = 0; i < c.num_decoder_layers; i++) {
-        const p = `decoder.block.${i}.layer.`;
-        const sa = this.attention(this.norm(h, p + '0.layer_norm'), null, p + '0.SelfAttention.', selfBias, cache?.self[i] ?? null);
-        h = tf.add(h, sa.y);
-        const ca = this.attention(this.norm(h, p + '1.layer_norm'), encoded, p + '1.EncDecAttention.', crossBias, null, cache?.cross?.[i] ?? null);
-        h = tf.add(h, ca.y);
-        h = tf.add(h, this.feedForward(this.norm(h, p + '2.layer_norm'), p + '2.DenseReluDense.'));
-        self.push(sa.kv);
-        cross.push(ca.kv);
+      for (let i = 0; i < this.config.num_decoder_layers; i++) {
+        const out = tf.tidy(() => { // one tidy per block frees its intermediates when it is done
+          const r = this.decoderBlock(i, h, encoded, selfBias, crossBias, cache?.self[i] ?? null, cache?.cross?.[i] ?? null);
+          return { h: r.h, self: r.self, cross: r.cross };
+        });
+        h = out.h;
+        self.push(out.self);
+        cross.push(out.cross);
       }
       return { hidden: this.norm(h, 'decoder.final_layer_norm'), cache: { self, cross, length: L + T } };
     });
+  }
+
+  /** Self-attention bias [B, H, T, L+T] (relative positions L… and causal mask) and cross-attention bias [B, 1, 1, S]. */
+  private decoderBiases(T: number, L: number, mask: Tensor, encoderMask: Tensor): { selfBias: Tensor; crossBias: Tensor } {
+    const c = this.config;
+    const table = this.w('decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight');
+    return {
+      selfBias: tf.add(relativePositionBias(table, L, T, L + T, false, c.relative_attention_max_distance), causalBias(mask, T)),
+      crossBias: paddingBias(encoderMask),
+    };
+  }
+
+  private encoderBlock(i: number, h: Tensor, bias: Tensor): Tensor {
+    const p = `encoder.block.${i}.layer.`;
+    const mid = tf.add(h, this.attention(this.norm(h, p + '0.layer_norm'), null, p + '0.SelfAttention.', bias).y);
+    return tf.add(mid, this.feedForward(this.norm(mid, p + '1.layer_norm'), p + '1.DenseReluDense.'));
+  }
+
+  private decoderBlock(i: number, h: Tensor, encoded: Tensor, selfBias: Tensor, crossBias: Tensor, past: KV | null, fixed: KV | null): { h: Tensor; self: KV; cross: KV } {
+    const p = `decoder.block.${i}.layer.`;
+    const sa = this.attention(this.norm(h, p + '0.layer_norm'), null, p + '0.SelfAttention.', selfBias, past);
+    const afterSelf = tf.add(h, sa.y);
+    const ca = this.attention(this.norm(afterSelf, p + '1.layer_norm'), encoded, p + '1.EncDecAttention.', crossBias, null, fixed);
+    const afterCross = tf.add(afterSelf, ca.y);
+    return { h: tf.add(afterCross, this.feedForward(this.norm(afterCross, p + '2.layer_norm'), p + '2.DenseReluDense.')), self: sa.kv, cross: ca.kv };
   }
 
   /**
@@ -239,8 +273,9 @@ class T5 implements Seq2SeqLM {
     return tf.reshape(this.proj(inner, p + 'wo'), [B, T, d]);
   }
 
+  /** nn.Linear without bias: x @ Wᵀ. */
   private proj(x: Tensor, name: string): Tensor {
-    return linearT(x, this.w(name + '.weight'));
+    return linearT(x, this.w(name + '.weight'), undefined, this.pack);
   }
 
   private norm(x: Tensor, name: string): Tensor {

@@ -99,6 +99,11 @@ export interface Seq2SeqLM extends ModelBase {
   /** Encoder output [B, S, d] for input embeddings [B, S, d] and mask [B, S]. */
   encode(inputs: Tensor, mask: Tensor): Tensor;
   /**
+   * Teacher forcing: decoder hidden states [B, T, d] (after the final norm) for decoder input embeddings [B, T, d]
+   * with their mask [B, T], attending to the encoder output [B, S, d] with its mask [B, S]. No cache is built.
+   */
+  decoderHidden(inputs: Tensor, mask: Tensor, encoded: Tensor, encoderMask: Tensor): Tensor;
+  /**
    * Decoder hidden states [B, T, d] (after the final norm) for decoder input embeddings [B, T, d] following `cache`
    * (null: from the start), attending causally to themselves (`mask` [B, L + T]) and to the encoder output
    * [B, S, d] with its mask [B, S]. Returns the cache extended by these T positions.

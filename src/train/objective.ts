@@ -21,7 +21,7 @@ function batchHidden(model: LanguageModel, prompt: PromptModule | null, batch: B
     if (model.kind === 'decoder') return model.hidden(joined.inputs, joined.mask); // [B, n + S, d]
     if (!decoderIds || !decoderMask) throw new Error('internal: an encoder-decoder batch without decoder inputs');
     const encoded = model.encode(joined.inputs, joined.mask); // [B, n + S, d]
-    return model.decode(model.embed(decoderIds), decoderMask, encoded, joined.mask, null).hidden; // [B, M, d]
+    return model.decoderHidden(model.embed(decoderIds), decoderMask, encoded, joined.mask); // [B, M, d]
   } finally {
     tf.dispose([ids, mask, ...(decoderIds ? [decoderIds] : []), ...(decoderMask ? [decoderMask] : [])]);
   }
@@ -65,7 +65,7 @@ export function sequenceLogits(model: LanguageModel, prompt: PromptModule | null
     } else {
       const dec = decoderIds ?? [model.decoderStartId];
       const encoded = model.encode(joined.inputs, joined.mask);
-      hidden = model.decode(model.embed(tf.tensor2d([dec], [1, dec.length], 'int32')), tf.ones([1, dec.length]), encoded, joined.mask, null).hidden;
+      hidden = model.decoderHidden(model.embed(tf.tensor2d([dec], [1, dec.length], 'int32')), tf.ones([1, dec.length]), encoded, joined.mask);
     }
     const [, T, d] = hidden.shape as [number, number, number];
     return model.logits(tf.reshape(hidden, [T, d]));

@@ -237,6 +237,11 @@ for (const name of ['tiny-llama3', 'tiny-qwen2', 'tiny-t5', 'tiny-flan-t5']) {
     }));
     const batch = collateFor(model, examples, prompt.length);
     const loss = () => tf.tidy(() => (batchLoss(model, prompt, batch, batch.targets.length) as Scalar).dataSync()[0]);
+    // A step leaves no tensor behind (the checkpointed layers' recomputation included).
+    const tensors = tf.memory().numTensors;
+    const probe = tf.variableGrads(() => batchLoss(model, prompt, batch, batch.targets.length) as Scalar, [...prompt.variables.values()]);
+    tf.dispose([probe.value, ...Object.values(probe.grads)]);
+    assert.equal(tf.memory().numTensors, tensors, 'a training step leaks tensors');
     const { value, grads } = tf.variableGrads(() => batchLoss(model, prompt, batch, batch.targets.length) as Scalar, [...prompt.variables.values()]);
     const before = (await value.data())[0];
     const g = new Map([...prompt.variables].map(([k, v]) => [k, grads[v.name].dataSync() as Float32Array]));
