@@ -9,38 +9,48 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
   return bias ? tf.add(y, bias) : y;
 }
 
-/**
- * A torch nn.Linear with a frozen weight kept as the checkpoint stores it, [out, in]: x [N, in] → x·Wᵀ (+ b) [N, out],
- * differentiable in x only. `pack` (see packWeights) lets the backward product use a backend's packed copy of W.
- */
-export function linearT(x: Tensor, weight: Tensor, bias?: Tensor, pack = true): Tensor {
-  const y = frozenProduct(x, weight, pack);
+/** A torch nn.Linear with a frozen weight kept as the checkpoint stores it, [out, in]: x [N, in] → x·Wᵀ (+ b) [N, out]. */
+export function linearT(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
+  const y = frozenProduct(x, weight);
   return bias ? tf.add(y, bias) : y;
 }
 
-/** Whether a model of this many float32 bytes may keep a packed second copy of its weights (see frozenProduct). */
-export function packWeights(weightBytes: number): boolean {
-  return tf.getBackend() !== 'wasm' || 2 * weightBytes <= WASM_PACKING_BUDGET;
-}
-/** The WASM heap is 4 GiB; packed copies of the weights may take this much, leaving the rest to activations. */
-const WASM_PACKING_BUDGET = 1.5 * 2 ** 30;
-
 /**
- * x·Wᵀ for a frozen W [out, in], as a custom gradient: the tape keeps no copy of W (tfjs clones every input an op
- * saves for its gradient, and on WASM a clone copies — a whole extra model per training step). On WASM the forward
- * product runs as (W·xᵀ)ᵀ, the plain form the backend hands to XNNPACK without packing W; the backward dy·W lets
- * XNNPACK pack and keep a copy of W when `pack`, else runs as dyᵀᵀ·W in the backend's slower loop with no copy.
+ * x·Wᵀ for a frozen W [out, in], differentiable in x only, as a custom gradient: the tape keeps no copy of W (tfjs
+ * clones every input an op saves for its gradient, and on WASM a clone copies — a whole extra model per training
+ * step). On WASM both products are arranged for XNNPACK (the backend's transposed products take a loop ~10× slower)
+ * without letting it keep a packed copy of W, which it caches for the life of any tensor it multiplies by: the
+ * forward runs as (W·xᵀ)ᵀ, with the small xᵀ as XNNPACK's packed operand; the backward dy·W multiplies by fresh
+ * copies of W, a block of rows at a time, whose packing is freed with them.
  */
-function frozenProduct(x: Tensor, weight: Tensor, pack: boolean): Tensor {
+function frozenProduct(x: Tensor, weight: Tensor): Tensor {
   const wasm = tf.getBackend() === 'wasm';
   const product = tf.customGrad((...args) => {
     const input = args[0] as Tensor; // [N, in]
     return {
       value: wasm ? tf.transpose(tf.matMul(weight, tf.transpose(input))) : tf.matMul(input, weight, false, true), // [N, out]
-      gradFunc: (dy: Tensor) => (wasm && !pack ? tf.matMul(tf.transpose(dy), weight, true, false) : tf.matMul(dy, weight)), // [N, in]
+      gradFunc: (dy: Tensor) => (wasm ? blockedProduct(dy, weight) : tf.matMul(dy, weight)), // [N, in]
     };
   });
   return product(x);
+}
+
+/** Elements of W copied (and packed by XNNPACK) at a time in blockedProduct: 32 MB. */
+const PRODUCT_BLOCK = 8 * 2 ** 20;
+
+/** dy [N, out] · W [out, in] as Σ over row blocks of W, each a fresh tensor freed (with its packing) before the next. */
+function blockedProduct(dy: Tensor, weight: Tensor): Tensor {
+  const [out, inner] = weight.shape as [number, number];
+  const rows = Math.max(1, Math.floor(PRODUCT_BLOCK / inner));
+  let sum: Tensor | null = null;
+  for (let start = 0; start < out; start += rows) {
+    const r = Math.min(rows, out - start);
+    const part = tf.tidy(() => tf.matMul(tf.slice(dy, [0, start], [-1, r]), tf.slice(weight, [start, 0], [r, inner]))); // [N, in]
+    const next: Tensor = sum ? tf.add(sum, part) : part;
+    if (sum) tf.dispose([sum, part]);
+    sum = next;
+  }
+  return sum!;
 }
 
 /**

@@ -6,7 +6,7 @@
 // layout (model.layers.0.self_attn.q_proj.weight …, nn.Linear [out, in]).
 import { tf, type Tensor } from '../backend';
 import {
-  appendKV, applyRope, attention, causalBias, checkpointed, embedding, gatedActivation, linearT, longestSequence, mergeHeads, packWeights, positionsFromMask, repeatKV,
+  appendKV, applyRope, attention, causalBias, checkpointed, embedding, gatedActivation, linearT, longestSequence, mergeHeads, positionsFromMask, repeatKV,
   rmsNorm, ropeCosSin, ropeInverseFrequencies, splitHeads, type RopeScaling,
 } from './layers';
 import type { Architecture, BuildContext, CausalLM, HostTensor, KVCache, ModelInfo } from './types';
@@ -175,14 +175,11 @@ class Llama implements CausalLM {
   readonly tokenizer: TextTokenizer;
   readonly warnings: readonly string[];
   private readonly invFreq: Tensor; // [hd/2]
-  /** Whether products may keep packed copies of the weights (memory allows a second copy; see layers.packWeights). */
-  private readonly pack: boolean;
 
   constructor(readonly weights: Map<string, Tensor>, readonly config: LlamaConfig, context: BuildContext) {
     ({ info: this.info, tokenizer: this.tokenizer, warnings: this.warnings } = context);
     const c = config;
     this.invFreq = tf.keep(tf.tensor1d(ropeInverseFrequencies(c.head_dim, c.rope_theta, c.rope_scaling), 'float32'));
-    this.pack = packWeights(4 * this.info.parameters);
   }
 
   private w(key: string): Tensor {
@@ -200,7 +197,7 @@ class Llama implements CausalLM {
   }
 
   logits(hidden: Tensor): Tensor {
-    return linearT(hidden, this.w('lm_head.weight'), undefined, this.pack); // [N, V]; a tied head is embed_tokens itself
+    return linearT(hidden, this.w('lm_head.weight')); // [N, V]; a tied head is embed_tokens itself
   }
 
   hidden(inputs: Tensor, mask: Tensor): Tensor {
@@ -283,7 +280,7 @@ class Llama implements CausalLM {
 
   /** nn.Linear: x @ Wᵀ (+ b when the checkpoint has one). */
   private proj(x: Tensor, name: string): Tensor {
-    return linearT(x, this.w(name + '.weight'), this.weights.get(name + '.bias'), this.pack);
+    return linearT(x, this.w(name + '.weight'), this.weights.get(name + '.bias'));
   }
 
   private norm(x: Tensor, name: string): Tensor {

@@ -7,7 +7,7 @@
 // checkpoint keys and layout (encoder.block.0.layer.0.SelfAttention.q.weight …, nn.Linear [out, in]).
 import { tf, type Tensor } from '../backend';
 import {
-  activation, appendKV, attention, causalBias, checkpointed, embedding, gatedActivation, linearT, mergeHeads, packWeights, paddingBias, relativePositionBias, rmsNorm,
+  activation, appendKV, attention, causalBias, checkpointed, embedding, gatedActivation, linearT, mergeHeads, paddingBias, relativePositionBias, rmsNorm,
   splitHeads, type Activation,
 } from './layers';
 import type { Architecture, BuildContext, HostTensor, KVCache, ModelInfo, Seq2SeqLM } from './types';
@@ -138,14 +138,11 @@ class T5 implements Seq2SeqLM {
   readonly tokenizer: TextTokenizer;
   readonly warnings: readonly string[];
   readonly decoderStartId: number;
-  /** Whether products may keep packed copies of the weights (see layers.packWeights). */
-  private readonly pack: boolean;
 
   constructor(readonly weights: Map<string, Tensor>, readonly config: T5Config, context: BuildContext) {
     ({ info: this.info, tokenizer: this.tokenizer, warnings: this.warnings } = context);
     if (context.decoderStartId === null) throw new Error(`${this.info.dir}: the T5 decoder has no start token.`);
     this.decoderStartId = context.decoderStartId;
-    this.pack = packWeights(4 * this.info.parameters);
   }
 
   private w(key: string): Tensor {
@@ -165,7 +162,7 @@ class T5 implements Seq2SeqLM {
   logits(hidden: Tensor): Tensor {
     // The tied head of the original T5 reads h · d_model^-0.5 (Mesh TensorFlow's rescaling).
     const h = this.config.tie_word_embeddings ? tf.mul(hidden, this.config.d_model ** -0.5) : hidden;
-    return linearT(h, this.w('lm_head.weight'), undefined, this.pack); // [N, V]
+    return linearT(h, this.w('lm_head.weight')); // [N, V]
   }
 
   encode(inputs: Tensor, mask: Tensor): Tensor {
@@ -275,7 +272,7 @@ class T5 implements Seq2SeqLM {
 
   /** nn.Linear without bias: x @ Wᵀ. */
   private proj(x: Tensor, name: string): Tensor {
-    return linearT(x, this.w(name + '.weight'), undefined, this.pack);
+    return linearT(x, this.w(name + '.weight'));
   }
 
   private norm(x: Tensor, name: string): Tensor {
