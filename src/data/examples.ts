@@ -5,6 +5,7 @@ import { inputSpecials, wrapInput, type TextTokenizer } from '../models/tokenize
 import { DatasetError, describeValue } from './errors';
 import type { DataRecord } from './readers';
 import { fieldText, fillTemplate, templateFields } from './template';
+import type { DataWarnings } from './warnings';
 
 export interface Example {
   inputIds: number[];
@@ -47,11 +48,13 @@ function sortLabels(names: string[]): string[] {
 
 /**
  * Tokenized examples in record order, each input with the special tokens its tokenizer adds (Llama's BOS, T5's
- * </s>). Throws DatasetError naming the record for anything unusable. `seq2seq`: input and target are separate
+ * </s>). Throws DatasetError naming the record for anything unusable; what is usable but changes what is learned
+ * (an input cut to maxLength, an empty target) goes to `warnings`. `seq2seq`: input and target are separate
  * sequences (encoder and decoder), each held to maxLength; otherwise they share it.
  */
 export function buildExamples(
-  records: DataRecord[], task: TaskConfig, tok: TextTokenizer, maxLength: number, labels?: TaskLabels, opts: { seq2seq?: boolean } = {},
+  records: DataRecord[], task: TaskConfig, tok: TextTokenizer, maxLength: number, labels?: TaskLabels, warnings?: DataWarnings,
+  opts: { seq2seq?: boolean } = {},
 ): Example[] {
   if (!Number.isInteger(maxLength) || maxLength < 1) throw new Error(`maxLength must be a positive integer, got ${maxLength}.`);
   const labelSet = task.type === 'classification' ? labels ?? resolveLabels(task, records) : undefined;
@@ -64,9 +67,14 @@ export function buildExamples(
       const problem = `the target "${target.text}" encodes to no tokens; there is nothing to learn.`;
       throw new DatasetError(record.where, problem, task.targetField);
     }
+    if (!labelSet && target.text === '') warnings?.add('empty-target', record.where.file, record.where.label);
     const reserved = inputSpecials(tok) + (opts.seq2seq ? 0 : targetIds.length);
     if (opts.seq2seq && targetIds.length > maxLength) fitInput([], targetIds.length, maxLength, record, task); // refuses it
-    const inputIds = wrapInput(tok, fitInput(tok.encode(promptText(record, task)), reserved, maxLength, record, task));
+    const fullInput = tok.encode(promptText(record, task));
+    const inputIds = wrapInput(tok, fitInput(fullInput, reserved, maxLength, record, task));
+    if (inputIds.length - inputSpecials(tok) < fullInput.length) {
+      warnings?.add('input-cut', record.where.file, record.where.label, `${fullInput.length} → ${inputIds.length - inputSpecials(tok)} tokens`);
+    }
     const example: Example = { inputIds, targetIds, targetText: target.text, where: record.where };
     if (target.label !== undefined) example.label = target.label;
     return example;
@@ -113,7 +121,9 @@ function generationTarget(record: DataRecord, task: TaskConfig): { text: string;
   if (typeof value === 'string') return { text: value };
   if (typeof value === 'number' || typeof value === 'boolean') return { text: String(value) };
   const found = value === undefined ? 'is missing' : `is ${describeValue(value)}`;
-  throw new DatasetError(record.where, `field "${task.targetField}" ${found}; expected the target text (a string).`, task.targetField);
+  // The most common cause: a classification dataset trained as the default generation task.
+  const hint = value === undefined && task.targetField === 'target' && 'label' in record.fields ? ' The record has a "label" field: for classification set task.type to "classification" (--task classification).' : '';
+  throw new DatasetError(record.where, `field "${task.targetField}" ${found}; expected the target text (a string).${hint}`, task.targetField);
 }
 
 /**

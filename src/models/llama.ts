@@ -302,7 +302,7 @@ function family(modelType: LlamaModelType): Architecture<LlamaConfig> {
     sanitize,
     expectedShapes,
     ignoredKey,
-    dims: (c) => ({ hiddenSize: c.hidden_size, vocabSize: c.vocab_size, maxPositions: c.max_position_embeddings, numLayers: c.num_hidden_layers, numHeads: c.num_attention_heads }),
+    dims: (c) => ({ hiddenSize: c.hidden_size, vocabSize: c.vocab_size, maxPositions: c.max_position_embeddings, positionsField: 'max_position_embeddings', numLayers: c.num_hidden_layers, numHeads: c.num_attention_heads }),
     build: (weights, config, context) => new Llama(weights, config, context),
   };
 }

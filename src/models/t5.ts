@@ -292,6 +292,6 @@ export const t5: Architecture<T5Config> = {
   sanitize,
   expectedShapes,
   ignoredKey,
-  dims: (c) => ({ hiddenSize: c.d_model, vocabSize: c.vocab_size, maxPositions: c.n_positions, numLayers: c.num_layers, numHeads: c.num_heads }),
+  dims: (c) => ({ hiddenSize: c.d_model, vocabSize: c.vocab_size, maxPositions: c.n_positions, positionsField: 'n_positions', numLayers: c.num_layers, numHeads: c.num_heads }),
   build: (weights, config, context) => new T5(weights, config, context),
 };

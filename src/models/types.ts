@@ -23,6 +23,8 @@ export interface ModelInfo {
   vocabSize: number;
   /** The longest input (virtual tokens included) the model takes: its position table, or for T5 n_positions. */
   maxPositions: number;
+  /** The config.json field that sets maxPositions ("n_positions"), for messages that say what limits a run. */
+  positionsField?: string;
   numLayers: number;
   numHeads: number;
   /** Fingerprint of the token-embedding matrix (adapters record it to refuse the wrong model). */
@@ -136,7 +138,7 @@ export interface Architecture<C> {
   ignoredKey(key: string): boolean;
   /** The model over its uploaded weights (tied keys share one tensor). */
   build(weights: Map<string, Tensor>, config: C, context: BuildContext): LanguageModel;
-  dims(config: C): Pick<ModelInfo, 'hiddenSize' | 'vocabSize' | 'maxPositions' | 'numLayers' | 'numHeads'>;
+  dims(config: C): Pick<ModelInfo, 'hiddenSize' | 'vocabSize' | 'maxPositions' | 'positionsField' | 'numLayers' | 'numHeads'>;
   /** Key of the token-embedding matrix [V, d]. */
   embeddingKey: string;
 }
