@@ -135,3 +135,20 @@ test('an unsupported architecture is refused by name, listing the supported mode
   assert.match(r.stderr, /config\.json: model_type "gemma2" is not supported; supported: gpt2, llama, mistral, qwen2, t5\./);
   assert.doesNotMatch(r.stderr, /\n\s+at /);
 });
+
+test('a special id out of the vocabulary is reported, naming file and field, and the run goes on (CLI and trainer)', () => {
+  const dir = tempDir();
+  const model = path.join(dir, 'model');
+  fs.mkdirSync(model);
+  for (const f of fs.readdirSync(path.join(FIXTURES, 'tiny-llama2'))) fs.copyFileSync(path.join(FIXTURES, 'tiny-llama2', f), path.join(model, f));
+  const cfg = JSON.parse(fs.readFileSync(path.join(model, 'config.json'), 'utf8'));
+  fs.writeFileSync(path.join(model, 'config.json'), JSON.stringify({ ...cfg, eos_token_id: 32000 }));
+  const fw = ulpt(['forward', '--model', model, '--ids', '1,5,6', '--backend', 'cpu', '--json'], dir);
+  assert.equal(fw.code, 0, fw.stderr);
+  assert.match(fw.stderr, /ulpt: warning: config\.json: eos_token_id 32000 is not a token id below vocab_size 384 \(.*config\.json\); it is ignored\./);
+  const tr = ulpt(['train', '--model', model, '--train', dataset(dir, 'generation'), '--steps', '2', '--prompt-length', '2', '--max-length', '16',
+    '--batch-size', '4', '--backend', 'cpu', '--out', path.join(dir, 'a.ulpt'), '--run-dir', path.join(dir, 'run'), '--json'], dir);
+  assert.equal(tr.code, 0, tr.stderr);
+  const logs = tr.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.type === 'log');
+  assert.ok(logs.some((m) => m.level === 'warn' && /eos_token_id 32000/.test(m.message)));
+});
