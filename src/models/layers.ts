@@ -96,7 +96,6 @@ export function embedding(table: Tensor, ids: Tensor): Tensor {
   return lookup(ids);
 }
 
-
 /** Layer norm over the last axis (biased variance, as torch.nn.LayerNorm). */
 export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): Tensor {
   const { mean, variance } = tf.moments(x, -1, true);
