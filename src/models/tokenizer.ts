@@ -64,10 +64,14 @@ function optionalJson(file: string): Record<string, unknown> | null {
 }
 
 /**
- * The tokenizer of a model folder. `config` is config.json; `modelVocab` the rows of the embedding matrix (special
- * ids must be below it). Warnings (ignored or replaced special ids) are pushed onto `warnings`.
+ * The tokenizer of a model folder. `config` is config.json (read from the folder when not given); `modelVocab` the
+ * rows of the embedding matrix (special ids must be below it; default: any id the tokenizer knows). Warnings
+ * (ignored or replaced special ids) are pushed onto `warnings`.
  */
-export function loadTokenizer(modelDir: string, config: Record<string, unknown>, modelVocab: number, seq2seq: boolean, warnings: string[]): TextTokenizer & { decoderStartId: number | null } {
+export function loadTokenizer(
+  modelDir: string, config: Record<string, unknown> = optionalJson(path.join(modelDir, 'config.json')) ?? {}, modelVocab = Infinity,
+  seq2seq = false, warnings: string[] = [],
+): TextTokenizer & { decoderStartId: number | null } {
   const tokFile = path.join(modelDir, 'tokenizer.json');
   const json = readJson(tokFile, 'tokenizer.json');
   const cfgFile = path.join(modelDir, 'tokenizer_config.json');

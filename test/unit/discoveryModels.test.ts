@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { findCachedModels, hasUnsupportedModelType, isModelFolder, modelMaxPositions } from '../../extension/discovery';
+import { findCachedModels, hasUnsupportedModelType, isModelFolder, modelMaxPositions } from '../../extension/commands/discovery';
 import { SUPPORTED_MODEL_TYPES } from '../../src/models/modelTypes';
 import { registeredModelTypes } from '../../src/models/registry';
 import { FIXTURES, tempDir } from './helpers';
