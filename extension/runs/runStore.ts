@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { TrainConfig } from '../../src/config';
 import type { BaselinePoint, EvalPoint, RunFailure, RunHeader, RunPoints, RunStatus, RunSummary, StepPoint } from '../../src/protocol';
 
-export { RUNS_DIR } from '../src/train/runFolder';
+export { RUNS_DIR } from '../../src/train/runFolder';
 export const FILES = {
   config: 'config.json',
   metrics: 'metrics.jsonl',
@@ -151,7 +151,7 @@ export function runName(id: string): string {
 }
 
 // New run ids and safe names come from the engine, so palette, tasks and the CLI name runs alike.
-export { newRunId, safeName } from '../src/train/runFolder';
+export { newRunId, safeName } from '../../src/train/runFolder';
 
 export interface RunFiles {
   config: TrainConfig | null;
