@@ -148,6 +148,7 @@ export type WebviewToHost =
   | { type: 'stop' } // panel → host: Stop pressed (a second press ends the process at once)
   | { type: 'resume' } // panel → host: continue an interrupted or stopped run from its checkpoint
   | { type: 'saveAdapter' } // panel → host: copy the run's adapter into the project (save dialog)
+  | { type: 'tryAdapter' } // panel → host: open the run's adapter in the playground
   | { type: 'exportCsv' } // panel → host: write the run's metrics as CSV (save dialog)
   | { type: 'showLog' }; // panel → host: reveal the ULPT output channel
 

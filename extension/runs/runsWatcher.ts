@@ -204,11 +204,19 @@ export class RunsWatcher {
     if (report && (added.length || removed.length)) this.onChange({ added, changed: [], removed });
   }
 
-  /** Re-reads a run now (e.g. its trainer just reported a step) or, without an argument, everything. */
+  /**
+   * Re-reads a run (or, without an argument, every root) after the quiet period — for changes a file event does not
+   * carry, such as a trainer of this window starting or being asked to stop. A folder not tracked yet makes its root
+   * be listed again.
+   */
   refresh(dir?: string): void {
-    if (dir) this.dirty.add(path.resolve(dir));
-    else for (const root of this.roots.keys()) this.dirtyRoots.add(root);
-    this.flush();
+    if (!dir) for (const root of this.roots.keys()) this.dirtyRoots.add(root);
+    else {
+      const key = path.resolve(dir);
+      if (this.tracked.has(key)) this.dirty.add(key);
+      else if (this.roots.has(path.dirname(key))) this.dirtyRoots.add(path.dirname(key));
+    }
+    this.schedule();
   }
 
   /** Whether any folder is watched by polling (fs.watch refused it). */

@@ -44,10 +44,19 @@ export interface Scatter {
   axes: [string, string];
 }
 
+/** Multiply-adds a PCA of a rows × cols matrix costs here (products for the covariance or Gram matrix, Jacobi sweeps). */
+export function pcaWork(rows: number, cols: number): number {
+  const m = Math.min(rows, cols);
+  return rows * cols * m + 10 * m * m * m;
+}
+
+/** Beyond this a PCA is not attempted in the extension host (about a second; real adapters need well under 1 %). */
+export const MAX_PCA_WORK = 2e8;
+
 /**
  * The virtual tokens as points in the plane: the rows of Z themselves when r ≤ 2 (r = 1: on a line), Z's first two
  * principal components when r > 2, and for vanilla prompt tuning the principal components of the prompt P. Null
- * when the matrix is too large to decompose here (more than MAX_PCA_DIM rows and columns).
+ * when the matrix is too large to decompose here (beyond MAX_PCA_DIM or MAX_PCA_WORK).
  */
 export function adapterScatter(meta: Pick<AdapterMeta, 'method' | 'num_virtual_tokens' | 'rank' | 'hidden_size'>, tensors: { z?: Float32Array; prompt?: Float32Array }): Scatter | null {
   const n = meta.num_virtual_tokens;
@@ -56,13 +65,13 @@ export function adapterScatter(meta: Pick<AdapterMeta, 'method' | 'num_virtual_t
     const z = tensors.z;
     if (r === 1) return { points: [...z].map((v) => [v, 0]), source: 'z', explained: null, axes: ['z₁', ''] };
     if (r === 2) return { points: Array.from({ length: n }, (_, i) => [z[2 * i], z[2 * i + 1]]), source: 'z', explained: null, axes: ['z₁', 'z₂'] };
-    if (Math.min(n, r) > MAX_PCA_DIM) return null;
+    if (Math.min(n, r) > MAX_PCA_DIM || pcaWork(n, r) > MAX_PCA_WORK) return null;
     const p = pca(z, n, r, 2);
     return { points: p.scores.map((s) => [s[0], s[1]]), source: 'z-pca', explained: [p.explained[0], p.explained[1]], axes: ['PC1', 'PC2'] };
   }
   if (meta.method === 'prompt-tuning' && tensors.prompt) {
     const d = meta.hidden_size;
-    if (Math.min(n, d) > MAX_PCA_DIM) return null;
+    if (Math.min(n, d) > MAX_PCA_DIM || pcaWork(n, d) > MAX_PCA_WORK) return null;
     const p = pca(tensors.prompt, n, d, 2);
     return { points: p.scores.map((s) => [s[0], s[1]]), source: 'prompt-pca', explained: [p.explained[0], p.explained[1]], axes: ['PC1', 'PC2'] };
   }
