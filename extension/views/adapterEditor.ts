@@ -23,7 +23,7 @@ function body(file: string): string {
     <header class="title">
       <h1 id="name">${html(path.basename(file))}</h1>
       <span id="method" class="tag" data-testid="method"></span>
-      <div class="actions">
+      <div id="actions" class="actions" hidden>
         <button id="try" data-testid="try" disabled>Try in Playground…</button>
         <button id="evaluate" class="secondary" data-testid="evaluate" disabled>Evaluate on a Dataset…</button>
         <button id="export" class="secondary" data-testid="export-peft" disabled>Export to PEFT…</button>
@@ -31,15 +31,17 @@ function body(file: string): string {
     </header>
     <div id="error" class="message" data-testid="error" role="alert" hidden>
       <p><strong>This file cannot be shown as an adapter.</strong></p>
-      <p id="error-text" data-testid="error-text"></p>
+      <p id="error-text" class="error-text" data-testid="error-text"></p>
+      <p class="detail">A .ulpt adapter is a safetensors file written by ULPT Studio (<code>ulpt train</code>, Save Adapter). This one may be truncated or damaged, or it is another kind of file with the same extension. It was not changed.</p>
     </div>
     <div id="content" hidden>
       <p id="params" class="params" data-testid="params"></p>
-      <section class="facts" aria-label="Adapter"><dl id="facts" data-testid="facts"></dl></section>
-      <section aria-label="Base model"><h2>Base model</h2><dl id="provenance" data-testid="provenance"></dl>
-        <p id="model-match" class="detail" data-testid="model-match" data-state="searching"></p>
-        <button id="choose-model" class="secondary" data-testid="choose-model" hidden>Locate the Model Folder…</button></section>
-      <section aria-label="Training"><h2>Training</h2><dl id="training" data-testid="training"></dl></section>
+      <div class="columns">
+        <section class="facts" aria-label="Adapter"><dl id="facts" data-testid="facts"></dl></section>
+        <section aria-label="Base model"><h2>Base model</h2><dl id="provenance" data-testid="provenance"></dl>
+          <p id="model-match" class="detail" data-testid="model-match" data-state="searching"></p>
+          <button id="choose-model" class="secondary" data-testid="choose-model" hidden>Locate the Model Folder…</button></section>
+      </div>
       <section id="evaluations-section" hidden><h2>Evaluations</h2><div id="evaluation-progress" class="detail" data-testid="evaluation-progress"></div>
         <table id="evaluations" class="grid" data-testid="evaluations"></table></section>
       <section class="pictures">
@@ -51,6 +53,7 @@ function body(file: string): string {
       <section aria-label="Nearest vocabulary tokens"><h2>Nearest vocabulary tokens</h2>
         <p id="neighbours-note" class="detail" data-testid="neighbours-note">Waiting for the base model…</p>
         <table id="neighbours" class="grid" data-testid="neighbours"></table></section>
+      <details class="training"><summary>Training settings recorded in the file</summary><dl id="training" data-testid="training"></dl></details>
       <p id="notes" class="detail"></p>
     </div>
   </main>`;

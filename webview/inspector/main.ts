@@ -25,7 +25,8 @@ function drawAdapter(a: AdapterView): void {
   byId('content').hidden = false;
   byId('method').textContent = a.method === 'ulpt' ? `ULPT r=${a.r}` : 'prompt tuning';
   const params = byId('params');
-  params.replaceChildren(h('strong', {}, 'Trainable parameters: '), a.parameters.text, h('span', { class: 'detail' }, ' (vs vanilla prompt tuning)'));
+  params.replaceChildren(h('strong', {}, 'Trainable parameters: '), a.parameters.text,
+    h('span', { class: 'detail' }, ` — ${a.method === 'ulpt' ? `n·r${a.alignment ? ' + 2d' : ''}` : 'n·d'} against vanilla prompt tuning's n·d for the same ${a.n} tokens`));
   params.dataset.trainable = String(a.parameters.trainable);
   dl(byId('facts'), [
     ['method', a.method === 'ulpt' ? `ULPT (P = scale ⊙ (Z·A) + shift)${a.alignment ? '' : ', without scale/shift'}` : 'vanilla prompt tuning (P trained directly)'],
@@ -36,6 +37,7 @@ function drawAdapter(a: AdapterView): void {
     ['file size', bytes(a.bytes)],
     ['task', `${a.task.type}: ${JSON.stringify(a.task.template)}${a.task.labels.length ? ` → ${a.task.labels.map((l) => `${l.name} (${JSON.stringify(l.word)})`).join(', ')}` : ''}`],
     ['metrics', Object.keys(a.metrics).length ? Object.entries(a.metrics).map(([k, v]) => `${k} ${formatNumber(v)}`).join(', ') : '—'],
+    ['trained', `${a.steps === null ? '?' : a.steps} steps on ${a.backend ?? '?'}`],
     ['created', new Date(a.created).toLocaleString()],
   ]);
   dl(byId('provenance'), [
@@ -45,11 +47,7 @@ function drawAdapter(a: AdapterView): void {
     ['fingerprint', h('code', {}, a.base.fingerprint)],
   ]);
   const training = a.training.filter((t) => !['model', 'out'].includes(t.label));
-  dl(byId('training'), [
-    ['steps', a.steps === null ? '—' : String(a.steps)],
-    ['backend', a.backend ?? '—'],
-    ...training.map((t) => [t.label, t.value] as [string, string]),
-  ]);
+  dl(byId('training'), training.map((t) => [t.label, t.value] as [string, string]));
   drawScatter(a);
   drawNorms();
   const scale = byId('scale');
@@ -60,6 +58,7 @@ function drawAdapter(a: AdapterView): void {
   shift.replaceChildren(...(a.shift ? [envelopeChart(a.shift, { yLabel: 'shift', reference: 0 })] : []));
   byId('notes').textContent = a.notes.join(' ');
   for (const id of ['try', 'evaluate', 'export']) setEnabled(byId(id), true);
+  byId('actions').hidden = false;
 }
 
 function drawScatter(a: AdapterView): void {
@@ -93,7 +92,7 @@ function drawNorms(): void {
   box.dataset.bars = String(a.norms.length);
   const mean = a.norms.reduce((s, v) => s + v, 0) / a.norms.length;
   byId('norms-note').textContent = embeddingNorms
-    ? `Mean ${formatNumber(mean, 3)}; the model's token embeddings: median ${formatNumber(embeddingNorms.median, 3)}, 80 % between ${formatNumber(embeddingNorms.p10, 3)} and ${formatNumber(embeddingNorms.p90, 3)} (the band).`
+    ? `Mean ${formatNumber(mean, 3)}. The model's token embeddings: median ${formatNumber(embeddingNorms.median, 3)} (dashed line), 80 % of them between ${formatNumber(embeddingNorms.p10, 3)} and ${formatNumber(embeddingNorms.p90, 3)} (the band).`
     : `Mean ${formatNumber(mean, 3)}. The model's typical token-embedding norm appears once its folder is found.`;
 }
 
@@ -175,6 +174,7 @@ window.addEventListener('message', (event: MessageEvent<HostToInspector>) => {
       byId('error-text').textContent = m.message;
       byId('method').textContent = 'not an adapter';
       for (const id of ['try', 'evaluate', 'export']) setEnabled(byId(id), false);
+      byId('actions').hidden = true;
       break;
     case 'model':
       drawMatch(m.match);

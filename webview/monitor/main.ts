@@ -59,9 +59,9 @@ function row(run: MonitorRun): HTMLLIElement {
   });
   const ownerNote = run.owner === 'process' ? 'trained by another process (a terminal or another window)' : run.owner === 'window' ? 'trained by this window' : '';
   const status = h('span', { class: 'tag', 'data-status': run.status, 'data-testid': 'status', title: ownerNote }, STATUS_TEXT[run.status]);
-  const best = run.best ? `best ${run.best.metric} ${formatNumber(run.best.value)} @ ${run.best.step}` : 'no evaluation yet';
-  const time = [run.elapsedMs !== null ? `elapsed ${formatDuration(run.elapsedMs)}` : '', live && run.etaMs !== null ? `ETA ${formatDuration(run.etaMs)}` : ''].filter(Boolean).join(' · ');
-  const spark = sparkline(run.sparkline, 110, 26);
+  const best = run.best ? `${run.best.metric} ${formatNumber(run.best.value, 3)} @ ${run.best.step}` : 'no evaluation yet';
+  const time = [run.elapsedMs !== null ? `${formatDuration(run.elapsedMs)} elapsed` : '', live && run.etaMs !== null ? `${formatDuration(run.etaMs)} left` : ''].filter(Boolean).join(' · ');
+  const spark = sparkline(run.sparkline, 90, 26);
   spark.setAttribute('data-testid', 'sparkline');
   spark.dataset.trainPoints = String(run.trainPoints);
   const li = h('li', { class: 'run', 'data-dir': run.dir, 'data-status': run.status, 'data-testid': 'run', 'data-name': run.name, tabindex: 0, title: `${run.dir}\nDouble-click: open the training panel` },
@@ -69,7 +69,7 @@ function row(run: MonitorRun): HTMLLIElement {
     h('div', { class: 'line detail', 'data-testid': 'what' }, [run.model, run.method].filter(Boolean).join(' · ')),
     h('div', { class: 'line' }, progress(run), h('span', { class: 'steps', 'data-testid': 'steps', 'data-step': run.step }, `${run.step}${run.totalSteps ? ` / ${run.totalSteps}` : ''}`)),
     h('div', { class: 'line split' }, h('div', { class: 'numbers' },
-      h('div', { 'data-testid': 'best' }, best),
+      h('div', { 'data-testid': 'best', title: 'The best evaluation so far (the adapter kept as best.ulpt)' }, best),
       h('div', { class: 'detail', 'data-testid': 'time' }, time || (run.lastLoss !== null ? `loss ${formatNumber(run.lastLoss)}` : ''))), spark),
     run.error ? h('div', { class: 'line error', 'data-testid': 'error' }, run.error) : null,
     h('div', { class: 'row-actions' },

@@ -110,10 +110,11 @@ export function bars(values: number[], opts: { yLabel: string; xLabel: string; b
   const w = inner / Math.max(1, values.length);
   if (band) {
     svg.append(svgEl('rect', { x: b.pad.left, width: inner, y: y(band.hi), height: Math.max(0, y(band.lo) - y(band.hi)), class: 'band' }));
-    svg.append(svgEl('line', { x1: b.pad.left, x2: b.width - b.pad.right, y1: y(band.mid), y2: y(band.mid), class: 'reference' }));
-    const t = svgEl('text', { x: b.width - b.pad.right - 2, y: y(band.mid) - 3, class: 'tick', 'text-anchor': 'end' });
+    const line = svgEl('line', { x1: b.pad.left, x2: b.width - b.pad.right, y1: y(band.mid), y2: y(band.mid), class: 'reference' });
+    const t = svgEl('title');
     t.textContent = band.label;
-    svg.append(t);
+    line.append(t);
+    svg.append(line);
   }
   values.forEach((v, i) => {
     const r = svgEl('rect', { x: (b.pad.left + i * w + w * 0.15).toFixed(1), width: Math.max(0.5, w * 0.7).toFixed(1), y: y(v).toFixed(1), height: Math.max(0, y(0) - y(v)).toFixed(1), class: 'bar' });
