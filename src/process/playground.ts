@@ -5,7 +5,8 @@
 // in order, and each is answered by its `id` (`failed` with a message for people when it cannot be done).
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { nearestByCosine, rowNorms, summarizeNorms } from '../analysis/neighbours';
+import { summarizeNorms } from '../analysis/neighbours';
+import { nearestTokens, tableRowNorms } from '../analysis/neighboursTf';
 import { initBackend, isBackendName, type BackendName } from '../backend';
 import { defaultMaxLength } from '../config';
 import { buildExamples, promptText, readRecords, type DataRecord } from '../data';
@@ -104,12 +105,9 @@ async function neighbours(r: Extract<PlaygroundRequest, { type: 'neighbours' }>)
   checkAdapterMatchesModel(adapter.meta, m.info, r.adapter);
   const t0 = performance.now();
   const n = adapter.meta.num_virtual_tokens;
-  const d = adapter.meta.hidden_size;
-  const V = m.info.vocabSize;
   const prompt = materializePrompt(adapter, r.adapter);
-  const table = (await m.tokenEmbeddings.data()) as Float32Array;
-  const norms = summarizeNorms(rowNorms(table, V, d));
-  const near = nearestByCosine(prompt, n, table, V, d, r.k);
+  const norms = summarizeNorms(await tableRowNorms(m.tokenEmbeddings));
+  const near = await nearestTokens(prompt, n, m.tokenEmbeddings, r.k);
   const tokens: TokenNeighbourView[][] = near.map((row) => row.map((x) => ({ id: x.id, text: tokenText(m, x.id), cosine: x.cosine })));
   send({ type: 'neighbours', id: r.id, tokens, embeddingNorms: { mean: norms.mean, median: norms.median, p10: norms.p10, p90: norms.p90 }, ms: performance.now() - t0 });
 }

@@ -6,6 +6,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildExamples } from '../../src/data';
+import { nearestByCosine } from '../../src/analysis/neighbours';
+import { nearestTokens, tableRowNorms } from '../../src/analysis/neighboursTf';
+import { tf } from '../../src/backend';
 import { writeAdapter, type Adapter, type AdapterMeta } from '../../src/io/adapter';
 import { loadModel } from '../../src/models/loader';
 import type { CausalLM } from '../../src/models/types';
@@ -123,6 +126,31 @@ test('nearest tokens: a prompt made of vocabulary embeddings finds those tokens 
   });
   const norms = Array.from({ length: model.info.vocabSize }, (_, v) => Math.hypot(...wte.subarray(v * d, (v + 1) * d))).sort((a, b) => a - b);
   assert.ok(Math.abs(r.embeddingNorms.median - (norms[149] + norms[150]) / 2) < 1e-4, `median ${r.embeddingNorms.median}`);
+});
+
+test('nearestTokens on the backend ranks like the plain reference, across blocks, skipping rows without direction', async () => {
+  await backend();
+  const V = 9000; // more than one block of 8192 rows
+  const d = 8;
+  const n = 4;
+  let x = 1;
+  const next = () => ((x = (x * 16807) % 2147483647) / 2147483647) * 2 - 1;
+  const table = Float32Array.from({ length: V * d }, next);
+  table.fill(0, 8200 * d, 8201 * d);
+  const queries = Float32Array.from({ length: n * d }, next);
+  for (let j = 0; j < d; j++) queries[d + j] = table[8195 * d + j]; // query 1 is token 8195 (second block)
+  queries.fill(0, 3 * d, 4 * d);
+  const t = tf.tensor2d(table, [V, d]);
+  const got = await nearestTokens(queries, n, t, 7);
+  const want = nearestByCosine(queries, n, table, V, d, 7);
+  const norms = await tableRowNorms(t);
+  t.dispose();
+  assert.deepEqual(got.map((row) => row.map((x) => x.id)), want.map((row) => row.map((x) => x.id)));
+  got.forEach((row, q) => row.forEach((x, i) => assert.ok(Math.abs(x.cosine - want[q][i].cosine) < 1e-5)));
+  assert.equal(got[1][0].id, 8195);
+  assert.deepEqual(got[3], []);
+  assert.equal(norms.length, V);
+  assert.equal(norms[8200], 0);
 });
 
 test('evaluation in chunks equals one evaluate() call, with the un-prompted model beside it; progress is reported', async () => {
