@@ -138,6 +138,14 @@ test('monitor, compare, inspector and playground', { timeout: SESSION_TIMEOUT_MS
       await quickOpen(s, 'sentiment.ulpt');
       // The tab's page was torn down while hidden and loads again: find its frame anew.
       const again = await s.findWebviewFrame(async (f) => (await f.$('[data-testid="inspector"][data-file$="sentiment.ulpt"] [data-testid="try"]:not([disabled])')) !== null, 'the inspector of sentiment.ulpt, again', 30_000);
+      // Evaluate on a dataset: the metrics with and without the adapter appear in the inspector.
+      await again.click('[data-testid="evaluate"]');
+      await s.quickPick('small-validation.jsonl');
+      await again.waitForSelector('[data-testid="evaluation"]', { timeout: 60_000 });
+      const evaluation = (await again.textContent('[data-testid="evaluation"]')) ?? '';
+      assert.match(evaluation, /small-validation\.jsonl\s*32\s*with the adapter.*accuracy 0\.\d+/, evaluation);
+      await again.$eval('[data-testid="evaluations"]', (e) => e.scrollIntoView());
+      await s.screenshot('inspector-evaluation');
       await again.click('[data-testid="try"]');
       const playground = await s.frameWith('[data-testid="playground"][data-ready="true"]', 30_000);
       const t0 = Date.now();
@@ -157,6 +165,17 @@ test('monitor, compare, inspector and playground', { timeout: SESSION_TIMEOUT_MS
       assert.equal(answer.probabilities.length, 2);
       assert.ok(Math.abs(answer.probabilities[0] + answer.probabilities[1] - 1) < 1e-4);
       await s.screenshot('playground');
+
+      // 5. Delete the finished run from the monitor, through the confirmation.
+      await monitor.click(`li[data-name="${finished.name}"] [data-action="delete"]`);
+      const dialog = s.page.locator('.monaco-dialog-box');
+      await dialog.waitFor({ state: 'visible', timeout: 15_000 });
+      assert.match((await dialog.textContent()) ?? '', /Delete the run sentiment-/);
+      await dialog.locator('.dialog-buttons .monaco-button', { hasText: 'Delete' }).click();
+      await waitFor('the deleted run to leave the monitor', async () => !(await rows(monitor)).some((r) => r.name === finished.name), 15_000);
+      const left = fs.readdirSync(path.join(s.workspace, '.ulpt', 'runs'));
+      assert.ok(!left.some((d) => d.endsWith(finished.name)), `the run folder is gone (left: ${left.join(', ')})`);
+      assert.ok(fs.existsSync(path.join(s.workspace, 'adapters', 'sentiment.ulpt')), 'the adapter saved into the project stays');
     });
   } finally {
     const proc = live as ChildProcess | null;

@@ -36,6 +36,7 @@ function drawAdapter(a: AdapterView): void {
     ['projection seed', a.seed],
     ['file size', bytes(a.bytes)],
     ['task', `${a.task.type}: ${JSON.stringify(a.task.template)}${a.task.labels.length ? ` → ${a.task.labels.map((l) => `${l.name} (${JSON.stringify(l.word)})`).join(', ')}` : ''}`],
+    ['data', a.training.filter((t) => t.label === 'train' || t.label === 'validation').map((t) => `${t.label} ${t.value}`).join(', ') || '—'],
     ['metrics', Object.keys(a.metrics).length ? Object.entries(a.metrics).map(([k, v]) => `${k} ${formatNumber(v)}`).join(', ') : '—'],
     ['trained', `${a.steps === null ? '?' : a.steps} steps on ${a.backend ?? '?'}`],
     ['created', new Date(a.created).toLocaleString()],
