@@ -12,7 +12,7 @@ import { defaultMaxLength } from '../config';
 import { buildExamples, promptText, readRecords, type DataRecord } from '../data';
 import { accuracy, exactMatch, macroF1 } from '../data/metrics';
 import { checkAdapterMatchesModel, materializePrompt, readAdapter, type Adapter } from '../io/adapter';
-import { loadModel } from '../models/loader';
+import { embeddingFingerprintOf, loadModel } from '../models/loader';
 import type { CausalLM } from '../models/types';
 import type { EvaluationReport, PlaygroundReply, PlaygroundRequest, TokenNeighbourView } from '../protocol';
 import { assertNever } from '../protocol';
@@ -116,8 +116,9 @@ async function fingerprints(r: Extract<PlaygroundRequest, { type: 'fingerprint' 
   const results = [];
   for (const dir of r.dirs) {
     try {
-      const { model: m } = await model(dir);
-      results.push({ dir, fingerprint: m.info.fingerprint, error: null });
+      // From the embedding tensor alone when its key is unambiguous; else load the model (and keep it).
+      const fingerprint = embeddingFingerprintOf(dir) ?? (await model(dir)).model.info.fingerprint;
+      results.push({ dir, fingerprint, error: null });
     } catch (e) {
       results.push({ dir, fingerprint: null, error: firstLine(e) });
     }

@@ -10,13 +10,13 @@ import { nearestByCosine } from '../../src/analysis/neighbours';
 import { nearestTokens, tableRowNorms } from '../../src/analysis/neighboursTf';
 import { tf } from '../../src/backend';
 import { writeAdapter, type Adapter, type AdapterMeta } from '../../src/io/adapter';
-import { loadModel } from '../../src/models/loader';
+import { embeddingFingerprintOf, loadModel } from '../../src/models/loader';
 import type { CausalLM } from '../../src/models/types';
 import { PlaygroundProcess } from '../../src/process/playgroundClient';
 import { classify, evaluate, generate, labelSetFor } from '../../src/train/evaluate';
 import { adapterTask } from '../../src/train/predict';
 import { promptFromAdapter } from '../../src/ulpt/prompt';
-import { backend, ROOT, TINY, tempDir } from './helpers';
+import { backend, FIXTURES, ROOT, TINY, tempDir } from './helpers';
 
 const SCRIPT = path.join(ROOT, 'dist', 'playground.js');
 
@@ -50,6 +50,16 @@ async function setup() {
 }
 
 test.after(() => shared?.proc.dispose());
+
+test('embeddingFingerprintOf reads only the embedding tensor and agrees with loadModel, for every fixture layout', async () => {
+  await backend();
+  for (const name of ['tiny-gpt2', 'tiny-gpt2-bf16-lmhead', 'tiny-gpt2-f16-sharded']) {
+    const dir = path.join(FIXTURES, name);
+    const m = await loadModel(dir);
+    assert.equal(embeddingFingerprintOf(dir), m.info.fingerprint, name);
+    m.dispose();
+  }
+});
 
 test('the process starts its backend and fingerprints model folders like the loader', async () => {
   const { model, dir, proc } = await setup();
