@@ -3,7 +3,7 @@
 // Emits the run folders that appeared, changed or went away; rows are built on demand from the last read.
 import * as vscode from 'vscode';
 import type { CompareRun, MonitorRun } from '../../src/protocol';
-import { runActivity, type Activity } from './liveStatus';
+import { runActivity, type Activity, type LockOwner } from './liveStatus';
 import { compareRun, monitorRun } from './monitorRows';
 import { RunsWatcher, type RunsChange, type WatchedRun } from './runsWatcher';
 import type { Studio } from '../studio';
@@ -50,7 +50,8 @@ export class RunIndex implements vscode.Disposable {
   activity(run: WatchedRun): Activity {
     const session = this.studio.manager.get(run.dir);
     const live = session ? (session.state === 'stopping' ? 'stopping' : session.state === 'running' ? 'running' : null) : null;
-    return runActivity(run.files, run.lastStep, run.lastWrite, live);
+    // RunFiles gains `owner` (the lock) with the detached trainers; until then the write-time rule applies.
+    return runActivity(run.files as WatchedRun['files'] & { owner?: LockOwner }, run.lastStep, run.lastWrite, live);
   }
 
   runs(): WatchedRun[] {
@@ -81,8 +82,8 @@ export class RunIndex implements vscode.Disposable {
   }
 
   /**
-   * A run trained by another process stops counting as running some time after its last write; wake up then (one
-   * timer for the earliest such moment, none when no run is in that state) and report it as changed.
+   * Whether another process still trains a run can change without a file changing (it died; it stopped writing):
+   * re-read those runs when their answer is due (one timer for the earliest, none when no run is in that state).
    */
   private scheduleRecheck(): void {
     if (this.recheck) clearTimeout(this.recheck);
@@ -93,7 +94,7 @@ export class RunIndex implements vscode.Disposable {
     this.recheck = setTimeout(() => {
       this.recheck = null;
       const now = Date.now();
-      this.changed({ added: [], removed: [], changed: due.filter((d) => d.at <= now + 50).map((d) => d.dir) });
+      for (const d of due) if (d.at <= now + 50) this.watcher.refresh(d.dir);
     }, Math.max(0, at - Date.now()) + 100);
   }
 

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { resolveConfig } from '../../src/config';
 import type { MetricsLine, RunSummary, StepPoint } from '../../src/protocol';
-import { ACTIVE_MS, runActivity } from '../../extension/runs/liveStatus';
+import { ACTIVE_MS, OWNER_RECHECK_MS, runActivity } from '../../extension/runs/liveStatus';
 import { bestEval, compareRun, configDifferences, estimateEta, monitorRun, sparkline, SPARKLINE_POINTS } from '../../extension/runs/monitorRows';
 import { FILES, readRunFiles } from '../../extension/runs/runStore';
 import { RunsWatcher, type RunsChange, type WatchedRun } from '../../extension/runs/runsWatcher';
@@ -128,6 +128,11 @@ test('runActivity: this window’s session wins; a recent write by another proce
   const done = { summary: summary(3), failure: null, summaryTime: now - 10, failureTime: 0 };
   assert.equal(runActivity(done, 3, now - 10, null, now).status, 'completed', 'a finished run is not running however recent');
   assert.equal(runActivity(done, 5, now - 10, null, now).status, 'running', 'a resumed run writing past its old summary is running');
+  // With an owner lock in the run folder, the lock decides, whatever the write times say.
+  assert.deepEqual(runActivity({ ...none, owner: { state: 'alive', stopRequested: false } }, 3, 0, null, now), { status: 'running', owner: 'process', recheckAt: now + OWNER_RECHECK_MS });
+  assert.equal(runActivity({ ...none, owner: { state: 'alive', stopRequested: true } }, 3, 0, null, now).status, 'stopping');
+  assert.deepEqual(runActivity({ ...none, owner: { state: 'stale' } }, 3, now - 10, null, now), { status: 'interrupted', owner: null, recheckAt: null });
+  assert.equal(runActivity({ ...done, owner: { state: 'none' } }, 3, now - 10, null, now).status, 'completed');
 });
 
 test('sparkline: the smoothed loss, at most SPARKLINE_POINTS bucket means', () => {
