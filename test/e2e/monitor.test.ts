@@ -1,13 +1,16 @@
 // The monitor, the comparison, the adapter inspector and the playground in a real VS Code (code-server + Chromium).
 //
 // Before VS Code starts, `ulpt train` (the CLI) trains a short run on the example workspace: a finished run with an
-// adapter, plus a truncated copy of that adapter (a corrupt file). In the session:
-//   1. the ULPT view lists the finished run; a second run, started from the CLI in a "terminal" (a process of this
-//      test, not of VS Code), appears as running and its sparkline grows;
+// adapter, plus a truncated copy of that adapter (a corrupt file). Its run folder is moved aside, so VS Code starts
+// without runs. In the session:
+//   0. the ULPT view shows its empty state; the run folder is moved back while VS Code watches;
+//   1. the ULPT view lists the finished run (the watcher saw .ulpt/runs appear); a second run, started from the CLI
+//      in a "terminal" (a process of this test, not of VS Code), appears as running and its sparkline grows;
 //   2. selecting both and pressing Compare overlays their curves, with rank and lr in the legend of what differs;
 //   3. opening the adapter shows the parameter line, a rendered scatter of Z, the base model found by fingerprint and
-//      the nearest tokens; the corrupt file shows its error;
-//   4. "Try in Playground…" answers an input with and without the adapter, with label probabilities.
+//      the nearest tokens; the corrupt file shows its error; an evaluation on a dataset reports its metrics;
+//   4. "Try in Playground…" answers an input with and without the adapter, with label probabilities;
+//   5. deleting the finished run from the monitor asks first, then removes its folder (not the saved adapter).
 // ULPT_E2E_MONITOR_STEPS sets the length of the finished run (default 12 steps); the live run trains 200 steps and
 // is ended when the test is done.
 import * as assert from 'node:assert/strict';
@@ -33,6 +36,8 @@ function prepare(workspace: string): void {
   const adapter = path.join(workspace, 'adapters', 'sentiment.ulpt');
   const bytes = fs.readFileSync(adapter);
   fs.writeFileSync(path.join(workspace, 'adapters', 'corrupt.ulpt'), bytes.subarray(0, Math.floor(bytes.length / 2)));
+  // VS Code starts without runs (the empty state); the run folder is moved in while it watches.
+  fs.renameSync(path.join(workspace, '.ulpt'), path.join(workspace, 'ulpt-later'));
 }
 
 /** The activity bar's ULPT container, through the palette (or its icon when the palette lacks the command). */
@@ -76,8 +81,13 @@ test('monitor, compare, inspector and playground', { timeout: SESSION_TIMEOUT_MS
   const opts = { name: 'monitor', settings: { 'ulpt.backend': 'wasm' }, timeoutMs: SESSION_TIMEOUT_MS, log: (l: string) => t.diagnostic(l), prepareWorkspace: prepare };
   try {
     await withSession(opts, async (s) => {
-      // 1. The finished run, then a live one from the command line.
+      // 0. No runs yet: the empty state says how to start one. Then the finished run's folder appears.
       const monitor = await showMonitor(s);
+      await monitor.waitForSelector('[data-testid="empty"]:not([hidden]) [data-testid="train"]', { timeout: 15_000 });
+      await s.screenshot('monitor-empty');
+      fs.renameSync(path.join(s.workspace, 'ulpt-later'), path.join(s.workspace, '.ulpt'));
+
+      // 1. The finished run, then a live one from the command line.
       const finished = await waitFor('the finished run in the monitor', async () => {
         const r = await rows(monitor);
         return r.length === 1 && r[0].status === 'completed' ? r[0] : null;
@@ -154,7 +164,7 @@ test('monitor, compare, inspector and playground', { timeout: SESSION_TIMEOUT_MS
       await playground.waitForSelector('[data-testid="result"] [data-testid="with-scores"] li', { timeout: 60_000 });
       const answerMs = Date.now() - t0;
       s.timings['playground first answer'] = answerMs;
-      t.diagnostic(`playground: first answer ${answerMs} ms after the input was typed (model load included)`);
+      t.diagnostic(`playground: first answer ${answerMs} ms after the input was typed (the inspector had loaded the model in the shared playground process; cold starts: npm run bench:playground)`);
       const answer = await playground.$eval('[data-testid="result"]', (r) => ({
         with: r.querySelector('[data-testid="with-text"]')?.textContent ?? '',
         without: r.querySelector('[data-testid="without-text"]')?.textContent ?? '',
