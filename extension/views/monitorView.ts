@@ -33,7 +33,7 @@ function isMessage(m: unknown): m is MonitorToHost {
 }
 
 const BODY = `  <main id="app" data-testid="monitor" data-ready="false">
-    <div class="toolbar">
+    <div id="toolbar" class="toolbar" hidden>
       <span id="count" class="detail" data-testid="run-count"></span>
       <button id="compare" class="secondary" data-testid="compare" disabled title="Overlay the curves of the selected runs">Compare</button>
     </div>

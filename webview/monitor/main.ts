@@ -104,6 +104,7 @@ function drawToolbar(): void {
 function drawAll(): void {
   list.replaceChildren(...runs.map(row));
   byId('empty').hidden = !loaded || runs.length > 0;
+  byId('toolbar').hidden = runs.length === 0;
   drawToolbar();
   byId('app').dataset.ready = String(loaded);
   byId('app').dataset.runs = String(runs.length);
