@@ -120,10 +120,13 @@ function updateRow(run: MonitorRun): void {
   runs[i] = run;
   const old = list.querySelector<HTMLLIElement>(`li[data-dir="${CSS.escape(run.dir)}"]`);
   if (!old) return redraw();
-  const focused = document.activeElement;
+  // Keep the keyboard focus where it was: on the row, or on the same button or checkbox of the new row.
+  const focused = document.activeElement as HTMLElement | null;
+  const inner = focused && old.contains(focused) && focused !== old ? (focused.dataset.action ? `[data-action="${focused.dataset.action}"]` : focused.dataset.testid ? `[data-testid="${focused.dataset.testid}"]` : null) : null;
   const fresh = row(run);
   old.replaceWith(fresh);
   if (focused === old) fresh.focus();
+  else if (inner) fresh.querySelector<HTMLElement>(inner)?.focus();
   drawToolbar();
 }
 
