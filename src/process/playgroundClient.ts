@@ -80,8 +80,13 @@ export class PlaygroundProcess {
     if (this.exitReason) return Promise.reject(new Error(this.exitReason));
     const id = this.nextId++;
     return new Promise<Answers[K]>((resolve, reject) => {
+      if (!this.child.connected) return reject(new Error('The playground process has ended.'));
       this.pending.set(id, { resolve: resolve as (r: PlaygroundReply) => void, reject, onProgress });
-      this.child.send({ ...req, id } as PlaygroundRequest);
+      this.child.send({ ...req, id } as PlaygroundRequest, (err) => {
+        if (!err || !this.pending.has(id)) return;
+        this.pending.delete(id);
+        reject(new Error(`The playground process could not be reached: ${err.message}`));
+      });
     });
   }
 
