@@ -153,6 +153,11 @@ class Inspector {
     if (!meta) return;
     const gen = ++this.generation;
     this.neighbours = null;
+    if (!vscode.workspace.isTrusted) {
+      // The file itself is read and shown; loading models and data in a process waits for trust, as training does.
+      this.setMatch({ state: 'error', message: 'not done, because this workspace is not trusted. ULPT Studio loads no model for it; trust the workspace to find the base model, see the nearest tokens, and try or evaluate the adapter.' });
+      return;
+    }
     try {
       const match = await this.service.models.find(this.file, meta, (m) => gen === this.generation && this.setMatch(m));
       if (gen !== this.generation) return;
@@ -177,6 +182,7 @@ class Inspector {
 
   private async evaluate(): Promise<void> {
     if (!this.meta) return;
+    this.studio.assertTrusted();
     if (this.match.state !== 'found') {
       void vscode.window.showInformationMessage(`ULPT: evaluating needs the base model (${this.meta.base_model.name}); ${this.match.state === 'searching' ? 'it is still being looked for.' : 'locate its folder first.'}`);
       return;
@@ -243,6 +249,7 @@ class Inspector {
       case 'chooseModel':
         void run(async () => {
           if (!this.meta) return;
+          this.studio.assertTrusted();
           const match = await this.service.models.choose(this.meta);
           if (!match) return;
           const gen = ++this.generation;

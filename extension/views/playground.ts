@@ -57,7 +57,7 @@ export class Playground {
       vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, {
         async deserializeWebviewPanel(panel: vscode.WebviewPanel, state: unknown) {
           const file = (state as { file?: unknown } | undefined)?.file;
-          if (typeof file !== 'string' || !fs.existsSync(file)) return panel.dispose();
+          if (typeof file !== 'string' || !fs.existsSync(file) || !vscode.workspace.isTrusted) return panel.dispose();
           Playground.adopt(studio, service, panel, file);
         },
       }),
@@ -76,6 +76,7 @@ export class Playground {
   }
 
   static show(studio: Studio, service: PlaygroundService, file: string): Playground {
+    studio.assertTrusted(); // it loads the model and data this workspace points to, in a process, as training does
     const key = path.resolve(file);
     const open = Playground.panels.get(key);
     if (open) {

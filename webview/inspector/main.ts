@@ -116,7 +116,7 @@ function drawMatch(m: ModelMatch): void {
       byId('neighbours-note').textContent = 'Needs the base model.';
       break;
     case 'error':
-      p.textContent = `The model search failed: ${m.message}`;
+      p.textContent = `Base model search: ${m.message}`;
       break;
     default:
       assertNever(m);
