@@ -36,7 +36,7 @@ function copyWasm(dir) {
 }
 
 const builds = [
-  { ...node, entryPoints: { cli: 'src/cli.ts', trainer: 'src/process/trainer.ts', playground: 'src/process/playground.ts', extension: 'extension/extension.ts' }, outdir: 'dist' },
+  { ...node, entryPoints: { cli: 'src/cli.ts', trainer: 'src/process/trainer.ts', tokenize: 'src/process/tokenize.ts', playground: 'src/process/playground.ts', extension: 'extension/extension.ts' }, outdir: 'dist' },
 ];
 // The webviews: the training panel (dist/webview.js, .css) and the monitor, comparison, inspector and playground
 // pages (dist/views/<name>.js, .css).
