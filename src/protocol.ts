@@ -206,6 +206,9 @@ export interface MonitorRun {
   model: string;
   /** "ULPT r=2 · n=10" or "prompt tuning · n=10". */
   method: string;
+  /** n, the virtual tokens. */
+  promptLength: number | null;
+  task: 'classification' | 'generation' | null;
   step: number;
   totalSteps: number | null;
   best: { metric: string; value: number; step: number } | null;

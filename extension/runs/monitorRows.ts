@@ -3,9 +3,9 @@
 import * as path from 'node:path';
 import type { TrainConfig } from '../../src/config';
 import type { CompareRun, ConfigDifference, EvalPoint, MonitorRun, StepPoint } from '../../src/protocol';
-import { debiasedEma, modelLabel } from '../../webview/shared/series';
+import { debiasedEma, etaFromPoints, modelLabel } from '../../webview/shared/series';
 import type { Activity } from './liveStatus';
-import { isResumable, runName } from './runStore';
+import { isResumable, runDisplayName } from './runStore';
 import type { WatchedRun } from './runsWatcher';
 
 /** Points in a sparkline: enough for its shape at ~200 px, small enough to resend with every step. */
@@ -29,21 +29,6 @@ export function sparkline(train: readonly StepPoint[], points = SPARKLINE_POINTS
   return out;
 }
 
-/**
- * Time left at the recent pace: the trainer's clock (elapsedMs) over the last `window` steps, times the steps to go.
- * Null without two timed steps, or once the run is at its total.
- */
-export function estimateEta(train: readonly StepPoint[], totalSteps: number | null, window = 20): number | null {
-  if (!totalSteps || train.length < 2) return null;
-  const last = train[train.length - 1];
-  if (last.step >= totalSteps) return null;
-  const first = train[Math.max(0, train.length - 1 - window)];
-  const steps = last.step - first.step;
-  const ms = last.elapsedMs - first.elapsedMs;
-  if (steps <= 0 || !(ms > 0)) return null;
-  return (ms / steps) * (totalSteps - last.step);
-}
-
 /** The best evaluation so far (the one the trainer marked best last), or null before any. */
 export function bestEval(evals: readonly EvalPoint[]): { metric: string; value: number; step: number } | null {
   for (let i = evals.length - 1; i >= 0; i--) if (evals[i].best) return { metric: evals[i].metric, value: evals[i].value, step: evals[i].step };
@@ -64,17 +49,19 @@ export function monitorRun(run: WatchedRun, activity: Activity, liveEtaMs: numbe
   const totalSteps = config?.steps ?? null;
   return {
     id: run.id,
-    name: runName(run.id),
+    name: runDisplayName(run.id, config),
     dir: run.dir,
     status: activity.status,
     owner: activity.owner,
     model: config ? modelLabel(config.model) : '',
     method: methodText(config),
+    promptLength: config?.promptLength ?? null,
+    task: config?.task?.type ?? null,
     step: run.lastStep,
     totalSteps,
     best: bestEval(points.eval),
     elapsedMs: last ? last.elapsedMs : null,
-    etaMs: running ? liveEtaMs ?? estimateEta(points.train, totalSteps) : null,
+    etaMs: running ? liveEtaMs ?? etaFromPoints(points.train, totalSteps) : null,
     lastLoss: last ? last.loss : null,
     sparkline: sparkline(points.train),
     trainPoints: points.train.length,
@@ -89,7 +76,7 @@ export function monitorRun(run: WatchedRun, activity: Activity, liveEtaMs: numbe
 export function compareRun(run: WatchedRun, activity: Activity): CompareRun {
   return {
     dir: run.dir,
-    name: runName(run.id),
+    name: runDisplayName(run.id, run.files.config),
     status: activity.status,
     train: run.points.train.map((p) => [p.step, p.loss]),
     eval: run.points.eval,

@@ -3,7 +3,7 @@
 // Emits the run folders that appeared, changed or went away; rows are built on demand from the last read.
 import * as vscode from 'vscode';
 import type { CompareRun, MonitorRun } from '../../src/protocol';
-import { runActivity, type Activity, type LockOwner } from './liveStatus';
+import { runActivity, type Activity } from './liveStatus';
 import { compareRun, monitorRun } from './monitorRows';
 import { RunsWatcher, type RunsChange, type WatchedRun } from './runsWatcher';
 import type { Studio } from '../studio';
@@ -48,10 +48,7 @@ export class RunIndex implements vscode.Disposable {
 
   /** Who trains a run, and its status: the seam in liveStatus.ts. */
   activity(run: WatchedRun): Activity {
-    const session = this.studio.manager.get(run.dir);
-    const live = session ? (session.state === 'stopping' ? 'stopping' : session.state === 'running' ? 'running' : null) : null;
-    // RunFiles gains `owner` (the lock) with the detached trainers; until then the write-time rule applies.
-    return runActivity(run.files as WatchedRun['files'] & { owner?: LockOwner }, run.lastStep, run.lastWrite, live);
+    return runActivity(run.files, run.lastStep, this.studio.manager.get(run.dir) ?? null);
   }
 
   runs(): WatchedRun[] {
@@ -82,8 +79,8 @@ export class RunIndex implements vscode.Disposable {
   }
 
   /**
-   * Whether another process still trains a run can change without a file changing (it died; it stopped writing):
-   * re-read those runs when their answer is due (one timer for the earliest, none when no run is in that state).
+   * Whether another process still trains a run can change without a file changing (its process died): re-read
+   * those runs when their answer is due (one timer for the earliest, none when no run is in that state).
    */
   private scheduleRecheck(): void {
     if (this.recheck) clearTimeout(this.recheck);

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RunPoints } from '../../src/protocol';
-import { FILES, MetricsAccumulator, readRunFiles, type RunFiles } from './runStore';
+import { FILES, MetricsTail, readRunFiles, type RunFiles } from './runStore';
 
 /** A run folder as last read. */
 export interface WatchedRun {
@@ -16,8 +16,6 @@ export interface WatchedRun {
   files: RunFiles;
   points: RunPoints;
   lastStep: number;
-  /** Latest modification of metrics.jsonl or config.json (ms): a run written to recently is being trained. */
-  lastWrite: number;
 }
 
 export interface RunsChange {
@@ -31,63 +29,6 @@ export interface RunsWatcherOptions {
   debounceMs?: number;
   /** Poll interval for a folder the platform cannot watch. */
   fallbackPollMs?: number;
-}
-
-/**
- * Reads metrics.jsonl incrementally: whole lines appended since the last read; starts over when the file was replaced
- * (a resume rewrites it atomically) or truncated. (The same reading as RunFollower, for many runs at once.)
- */
-export class MetricsTail {
-  private offset = 0;
-  private ino = -1;
-  private acc = new MetricsAccumulator();
-
-  constructor(readonly file: string) {}
-
-  /** Reads what was appended; true when anything changed (new points, or a restart from a replaced file). */
-  read(): boolean {
-    let stat: fs.Stats;
-    try {
-      stat = fs.statSync(this.file);
-    } catch {
-      const had = this.offset > 0;
-      if (had) this.restart(-1);
-      return had;
-    }
-    let changed = false;
-    if (stat.ino !== this.ino || stat.size < this.offset) {
-      changed = this.offset > 0;
-      this.restart(stat.ino);
-    }
-    if (stat.size === this.offset) return changed;
-    let chunk: Buffer;
-    const fd = fs.openSync(this.file, 'r');
-    try {
-      chunk = Buffer.alloc(stat.size - this.offset);
-      chunk = chunk.subarray(0, fs.readSync(fd, chunk, 0, chunk.length, this.offset));
-    } finally {
-      fs.closeSync(fd);
-    }
-    const end = chunk.lastIndexOf(0x0a); // only whole lines; a torn last line waits for its newline
-    if (end < 0) return changed;
-    this.offset += end + 1;
-    const added = this.acc.add(chunk.subarray(0, end).toString('utf8').split('\n'));
-    return changed || added.train.length > 0 || added.eval.length > 0 || added.baseline !== null;
-  }
-
-  private restart(ino: number): void {
-    this.offset = 0;
-    this.ino = ino;
-    this.acc = new MetricsAccumulator();
-  }
-
-  points(): RunPoints {
-    return this.acc.points();
-  }
-
-  get lastStep(): number {
-    return this.acc.lastStep;
-  }
 }
 
 function mtime(file: string): number {
@@ -319,15 +260,14 @@ export class RunsWatcher {
       t.run = null;
       return null;
     }
-    t.tail.read();
     const files = readRunFiles(dir);
     const isRun = files.config !== null || files.failure !== null || fs.existsSync(path.join(dir, FILES.metrics));
     if (!isRun) {
       t.run = null;
       return null;
     }
-    const lastWrite = Math.max(mtime(path.join(dir, FILES.metrics)), mtime(path.join(dir, FILES.config)));
-    t.run = { dir, id: path.basename(dir), files, points: t.tail.points(), lastStep: t.tail.lastStep, lastWrite };
+    t.tail.read();
+    t.run = { dir, id: path.basename(dir), files, points: t.tail.points(), lastStep: t.tail.lastStep };
     return t.run;
   }
 

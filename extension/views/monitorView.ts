@@ -8,7 +8,7 @@ import type { HostToMonitor, MonitorAction, MonitorToHost } from '../../src/prot
 import { assertNever } from '../../src/protocol';
 import { runAdapter } from '../commands/adapters';
 import type { RunIndex } from '../runs/runIndex';
-import { runName } from '../runs/runStore';
+import { runTitle } from '../runs/runStore';
 import { UserError, type Studio } from '../studio';
 import { CompareView } from './compareView';
 import { pageHtml, webviewOptions } from './pageHtml';
@@ -129,16 +129,16 @@ export class MonitorView implements vscode.WebviewViewProvider, vscode.Disposabl
   }
 
   private async act(action: MonitorAction, dir: string): Promise<void> {
-    const name = runName(path.basename(dir));
+    const name = runTitle(dir);
     switch (action) {
       case 'open':
         TrainingPanel.show(this.studio, dir);
         return;
       case 'stop': {
-        const session = this.studio.manager.get(dir);
-        if (session) return this.studio.stop(session);
-        // SEAM (detached trainers): a run of another process is stopped through its run folder once that exists.
-        throw new UserError(`${name} is trained by another process (\`ulpt train\` in a terminal, or another window): stop it there (Ctrl+C stops after the current step and keeps a checkpoint).`);
+        // Whoever started it: a session of this window follows every run a live process trains (or attaches now).
+        const session = this.studio.manager.get(dir) ?? this.studio.manager.attach(dir);
+        if (!session) throw new UserError(`${name} is not training any more.`);
+        return this.studio.stop(session);
       }
       case 'resume':
         await vscode.commands.executeCommand('ulpt.resume', dir);

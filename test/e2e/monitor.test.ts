@@ -10,9 +10,10 @@
 //   3. opening the adapter shows the parameter line, a rendered scatter of Z, the base model found by fingerprint and
 //      the nearest tokens; the corrupt file shows its error; an evaluation on a dataset reports its metrics;
 //   4. "Try in Playground…" answers an input with and without the adapter, with label probabilities;
-//   5. deleting the finished run from the monitor asks first, then removes its folder (not the saved adapter).
-// ULPT_E2E_MONITOR_STEPS sets the length of the finished run (default 12 steps); the live run trains 200 steps and
-// is ended when the test is done.
+//   5. deleting the finished run from the monitor asks first, then removes its folder (not the saved adapter);
+//   6. Stop on the terminal's run stops it (it reads the stop request in its run folder) and `ulpt train` exits.
+// ULPT_E2E_MONITOR_STEPS sets the length of the finished run (default 12 steps); the live run trains up to 200 steps
+// and is stopped at the end (killed if the test fails first).
 import * as assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -57,6 +58,7 @@ async function quickOpen(s: Session, name: string): Promise<void> {
 
 interface Row {
   name: string;
+  dir: string;
   status: string;
   steps: string;
   trainPoints: number;
@@ -68,6 +70,7 @@ async function rows(monitor: Frame): Promise<Row[]> {
     const spark = li.querySelector('[data-testid="sparkline"]') as SVGElement | null;
     return {
       name: li.getAttribute('data-name') ?? '',
+      dir: li.getAttribute('data-dir') ?? '',
       status: li.getAttribute('data-status') ?? '',
       steps: li.querySelector('[data-testid="steps"]')?.textContent ?? '',
       trainPoints: Number(spark?.getAttribute('data-train-points') ?? 0),
@@ -92,18 +95,18 @@ test('monitor, compare, inspector and playground', { timeout: SESSION_TIMEOUT_MS
         const r = await rows(monitor);
         return r.length === 1 && r[0].status === 'completed' ? r[0] : null;
       }, 30_000);
-      assert.match(finished.name, /^sentiment-/);
+      assert.match(finished.name, /^sentiment · ULPT r=2 · [0-9a-f]{4}$/, 'the display name, as in tabs and pickers');
       assert.equal(finished.steps.trim(), `${STEPS} / ${STEPS}`);
       assert.ok(finished.sparkPoints > 1, 'the finished run has a sparkline');
 
       live = spawn(process.execPath, [CLI, 'train', '--config', 'ulpt.config.json', '--validation', 'data/small-validation.jsonl', '--rank', '4', '--lr', '0.05',
         '--steps', '200', '--eval-every', '10', '--warmup-steps', '1', '--out', 'adapters/second.ulpt', '--backend', 'wasm'], { cwd: s.workspace, stdio: 'ignore' });
       const first = await waitFor('the CLI run to show as running with a sparkline', async () => {
-        const r = (await rows(monitor)).find((x) => x.name.startsWith('second-'));
+        const r = (await rows(monitor)).find((x) => x.name.startsWith('second · ULPT r=4'));
         return r && r.status === 'running' && r.sparkPoints >= 2 ? r : null;
       }, 90_000, 300);
       const later = await waitFor('its sparkline to move', async () => {
-        const r = (await rows(monitor)).find((x) => x.name.startsWith('second-'));
+        const r = (await rows(monitor)).find((x) => x.name.startsWith('second · ULPT r=4'));
         return r && r.trainPoints >= first.trainPoints + 3 ? r : null;
       }, 60_000, 300);
       t.diagnostic(`live run: ${first.trainPoints} → ${later.trainPoints} steps in the sparkline, status ${later.status}`);
@@ -180,12 +183,18 @@ test('monitor, compare, inspector and playground', { timeout: SESSION_TIMEOUT_MS
       await monitor.click(`li[data-name="${finished.name}"] [data-action="delete"]`);
       const dialog = s.page.locator('.monaco-dialog-box');
       await dialog.waitFor({ state: 'visible', timeout: 15_000 });
-      assert.match((await dialog.textContent()) ?? '', /Delete the run sentiment-/);
+      assert.match((await dialog.textContent()) ?? '', /Delete the run sentiment · ULPT r=2/);
       await dialog.locator('.dialog-buttons .monaco-button', { hasText: 'Delete' }).click();
       await waitFor('the deleted run to leave the monitor', async () => !(await rows(monitor)).some((r) => r.name === finished.name), 15_000);
-      const left = fs.readdirSync(path.join(s.workspace, '.ulpt', 'runs'));
-      assert.ok(!left.some((d) => d.endsWith(finished.name)), `the run folder is gone (left: ${left.join(', ')})`);
+      assert.ok(!fs.existsSync(finished.dir), `the run folder ${finished.dir} is gone`);
       assert.ok(fs.existsSync(path.join(s.workspace, 'adapters', 'sentiment.ulpt')), 'the adapter saved into the project stays');
+
+      // 6. Stop the terminal's run from the monitor: through its run folder, it ends after a step with a checkpoint.
+      await monitor.click(`li[data-name="${later.name}"] [data-action="stop"]`);
+      await waitFor('the terminal run to stop', async () => (await rows(monitor)).find((r) => r.name === later.name)?.status === 'stopped', 60_000, 300);
+      const code = await waitFor('the ulpt process to exit', () => (live!.exitCode ?? null) !== null ? { code: live!.exitCode } : null, 30_000);
+      assert.equal(code.code, 130, 'ulpt train exits with 130 when stopped (checkpoint kept)');
+      await s.screenshot('monitor-after-delete-and-stop');
     });
   } finally {
     const proc = live as ChildProcess | null;

@@ -7,8 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { resolveConfig } from '../../src/config';
 import type { MetricsLine, RunSummary, StepPoint } from '../../src/protocol';
-import { ACTIVE_MS, OWNER_RECHECK_MS, runActivity } from '../../extension/runs/liveStatus';
-import { bestEval, compareRun, configDifferences, estimateEta, monitorRun, sparkline, SPARKLINE_POINTS } from '../../extension/runs/monitorRows';
+import { OWNER_RECHECK_MS, runActivity } from '../../extension/runs/liveStatus';
+import { bestEval, compareRun, configDifferences, monitorRun, sparkline, SPARKLINE_POINTS } from '../../extension/runs/monitorRows';
 import { FILES, readRunFiles } from '../../extension/runs/runStore';
 import { RunsWatcher, type RunsChange, type WatchedRun } from '../../extension/runs/runsWatcher';
 import { tempDir } from './helpers';
@@ -119,20 +119,19 @@ test('RunsWatcher lists existing runs at once, ignores non-run folders until the
   }
 });
 
-test('runActivity: this window’s session wins; a recent write by another process is running until ACTIVE_MS passes', () => {
+test('runActivity: a session of this window decides (launched or attached); else the run folder’s lock; else how it ended', () => {
   const none = { summary: null, failure: null, summaryTime: 0, failureTime: 0 };
+  const done = { summary: summary(3), failure: null, summaryTime: 10, failureTime: 0 };
   const now = 1_000_000;
-  assert.deepEqual(runActivity(none, 3, now - 1000, 'stopping', now), { status: 'stopping', owner: 'window', recheckAt: null });
-  assert.deepEqual(runActivity(none, 3, now - 1000, null, now), { status: 'running', owner: 'process', recheckAt: now - 1000 + ACTIVE_MS });
-  assert.deepEqual(runActivity(none, 3, now - ACTIVE_MS - 1, null, now), { status: 'interrupted', owner: null, recheckAt: null });
-  const done = { summary: summary(3), failure: null, summaryTime: now - 10, failureTime: 0 };
-  assert.equal(runActivity(done, 3, now - 10, null, now).status, 'completed', 'a finished run is not running however recent');
-  assert.equal(runActivity(done, 5, now - 10, null, now).status, 'running', 'a resumed run writing past its old summary is running');
-  // With an owner lock in the run folder, the lock decides, whatever the write times say.
-  assert.deepEqual(runActivity({ ...none, owner: { state: 'alive', stopRequested: false } }, 3, 0, null, now), { status: 'running', owner: 'process', recheckAt: now + OWNER_RECHECK_MS });
-  assert.equal(runActivity({ ...none, owner: { state: 'alive', stopRequested: true } }, 3, 0, null, now).status, 'stopping');
-  assert.deepEqual(runActivity({ ...none, owner: { state: 'stale' } }, 3, now - 10, null, now), { status: 'interrupted', owner: null, recheckAt: null });
-  assert.equal(runActivity({ ...done, owner: { state: 'none' } }, 3, now - 10, null, now).status, 'completed');
+  assert.deepEqual(runActivity(none, 3, { state: 'running', launched: true }, now), { status: 'running', owner: 'window', recheckAt: null });
+  assert.deepEqual(runActivity(none, 3, { state: 'stopping', launched: false }, now), { status: 'stopping', owner: 'process', recheckAt: null });
+  assert.equal(runActivity(done, 3, { state: 'ended', launched: true }, now).status, 'completed', 'an ended session leaves it to the files');
+  // A live lock before any session attached: running (looked at again soon), or stopping once a stop was asked for.
+  assert.deepEqual(runActivity({ ...none, owner: { state: 'alive', stopRequested: false } }, 3, null, now), { status: 'running', owner: 'process', recheckAt: now + OWNER_RECHECK_MS });
+  assert.equal(runActivity({ ...none, owner: { state: 'alive', stopRequested: true } }, 3, null, now).status, 'stopping');
+  assert.deepEqual(runActivity({ ...none, owner: { state: 'stale' } }, 3, null, now), { status: 'interrupted', owner: null, recheckAt: null });
+  assert.equal(runActivity({ ...done, owner: { state: 'none' } }, 3, null, now).status, 'completed');
+  assert.equal(runActivity({ ...done, owner: { state: 'none' } }, 5, null, now).status, 'interrupted', 'a resumed run cut off past its old summary');
 });
 
 test('sparkline: the smoothed loss, at most SPARKLINE_POINTS bucket means', () => {
@@ -145,12 +144,7 @@ test('sparkline: the smoothed loss, at most SPARKLINE_POINTS bucket means', () =
   assert.ok(falling[0] > falling.at(-1)!, 'a falling loss falls');
 });
 
-test('estimateEta uses the recent pace of the trainer clock; bestEval takes the last point marked best', () => {
-  const train = Array.from({ length: 30 }, (_, i) => step(i + 1, 1, (i + 1) * 250));
-  assert.equal(estimateEta(train, 100), 70 * 250);
-  assert.equal(estimateEta(train, 30), null, 'done');
-  assert.equal(estimateEta(train.slice(0, 1), 100), null, 'one step tells no pace');
-  assert.equal(estimateEta(train, null), null);
+test('bestEval takes the last point marked best', () => {
   const ev = (s: number, v: number, best: boolean) => ({ step: s, loss: 1, metrics: { accuracy: v }, metric: 'accuracy', value: v, best });
   assert.deepEqual(bestEval([ev(0, 0.5, true), ev(10, 0.7, true), ev(20, 0.6, false)]), { metric: 'accuracy', value: 0.7, step: 10 });
   assert.equal(bestEval([]), null);
@@ -164,16 +158,17 @@ test('monitorRun: a row from a run folder read from disk', () => {
   fs.writeFileSync(path.join(dir, FILES.config), JSON.stringify(c));
   fs.writeFileSync(path.join(dir, FILES.failure), JSON.stringify({ message: 'out of memory\nmore', tail: [], step: 3, time: '' }));
   const train = Array.from({ length: 10 }, (_, i) => step(i + 1, 1, (i + 1) * 1000));
-  const run: WatchedRun = { dir, id: path.basename(dir), files: readRunFiles(dir), points: { train, eval: [], baseline: null }, lastStep: 10, lastWrite: 0 };
+  const run: WatchedRun = { dir, id: path.basename(dir), files: readRunFiles(dir), points: { train, eval: [], baseline: null }, lastStep: 10 };
   const failed = monitorRun(run, { status: 'failed', owner: null, recheckAt: null });
-  assert.equal(failed.name, 'sentiment-ab12');
+  assert.match(failed.name, /^sentiment · ULPT r=4 · [0-9a-f]{4}$/, 'the display name used in tabs and pickers');
+  assert.deepEqual([failed.promptLength, failed.task], [7, 'generation']);
   assert.equal(failed.model, 'org/tiny');
   assert.equal(failed.method, 'ULPT r=4 · n=7');
   assert.deepEqual([failed.step, failed.totalSteps, failed.elapsedMs, failed.etaMs], [10, 100, 10_000, null]);
   assert.equal(failed.error, 'out of memory');
   assert.equal(failed.trainPoints, 10);
   const live = monitorRun(run, { status: 'running', owner: 'process', recheckAt: 1 });
-  assert.equal(live.etaMs, 90 * 1000, 'estimated from the files for a run of another process');
+  assert.equal(live.etaMs, 90 * 1000, 'estimated from the trainer clock in the files when no session reports one');
   assert.equal(monitorRun(run, { status: 'running', owner: 'window', recheckAt: null }, 1234).etaMs, 1234, 'the trainer’s own ETA when this window runs it');
   assert.deepEqual(compareRun(run, { status: 'running', owner: null, recheckAt: null }).train.slice(0, 2), [[1, 1], [2, 1]]);
 });

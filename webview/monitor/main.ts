@@ -57,7 +57,7 @@ function row(run: MonitorRun): HTMLLIElement {
     persist();
     drawToolbar();
   });
-  const ownerNote = run.owner === 'process' ? 'trained by another process (a terminal or another window)' : run.owner === 'window' ? 'trained by this window' : '';
+  const ownerNote = run.owner === 'process' ? 'trained by a process this window did not start (a terminal, another window, or before a reload)' : run.owner === 'window' ? 'started from this window' : '';
   const status = h('span', { class: 'tag', 'data-status': run.status, 'data-testid': 'status', title: ownerNote }, STATUS_TEXT[run.status]);
   const best = run.best ? `${run.best.metric} ${formatNumber(run.best.value, 3)} @ ${run.best.step}` : 'no evaluation yet';
   const time = [run.elapsedMs !== null ? `${formatDuration(run.elapsedMs)} elapsed` : '', live && run.etaMs !== null ? `${formatDuration(run.etaMs)} left` : ''].filter(Boolean).join(' · ');
@@ -66,7 +66,7 @@ function row(run: MonitorRun): HTMLLIElement {
   spark.dataset.trainPoints = String(run.trainPoints);
   const li = h('li', { class: 'run', 'data-dir': run.dir, 'data-status': run.status, 'data-testid': 'run', 'data-name': run.name, tabindex: 0, title: `${run.dir}\nDouble-click: open the training panel` },
     h('div', { class: 'head' }, check, h('span', { class: 'name', 'data-testid': 'name' }, run.name), status),
-    h('div', { class: 'line detail', 'data-testid': 'what' }, [run.model, run.method].filter(Boolean).join(' · ')),
+    h('div', { class: 'line detail', 'data-testid': 'what', title: run.method }, [run.model, run.promptLength ? `n=${run.promptLength}` : '', run.task ?? ''].filter(Boolean).join(' · ')),
     h('div', { class: 'line' }, progress(run), h('span', { class: 'steps', 'data-testid': 'steps', 'data-step': run.step }, `${run.step}${run.totalSteps ? ` / ${run.totalSteps}` : ''}`)),
     h('div', { class: 'line split' }, h('div', { class: 'numbers' },
       h('div', { 'data-testid': 'best', title: 'The best evaluation so far (the adapter kept as best.ulpt)' }, best),
@@ -74,7 +74,7 @@ function row(run: MonitorRun): HTMLLIElement {
     run.error ? h('div', { class: 'line error', 'data-testid': 'error' }, run.error) : null,
     h('div', { class: 'row-actions' },
       actionButton(run, 'open', 'Open', 'Open the training panel', true),
-      live ? actionButton(run, 'stop', run.status === 'stopping' ? 'Stop Now' : 'Stop', run.owner === 'window' ? 'Stop after this step (keeps a checkpoint)' : 'Stop (only where it runs)', true) : null,
+      live ? actionButton(run, 'stop', run.status === 'stopping' ? 'Stop Now' : 'Stop', run.status === 'stopping' ? 'End the trainer process now (the last checkpoint is kept)' : 'Stop after this step (keeps a checkpoint)', true) : null,
       run.resumable ? actionButton(run, 'resume', 'Resume', 'Continue from its checkpoint', true) : null,
       actionButton(run, 'revealAdapter', 'Reveal', 'Reveal the best adapter in the Explorer', hasAdapter),
       actionButton(run, 'saveAdapter', 'Save…', 'Save the adapter into the project', hasAdapter),
