@@ -157,3 +157,39 @@ export async function loadModel(dir: string): Promise<LanguageModel> {
     throw e;
   }
 }
+
+/**
+ * The fingerprint loadModel would give the folder, from its token-embedding tensor alone: the checkpoint key that is
+ * the architecture's embedding key (or ends with it after a prefix such as "transformer.") with shape [vocab, hidden].
+ * Cheap however large the model, so candidate folders can be checked without loading them. Null when the key is not
+ * found exactly once (the caller then loads the model to be sure).
+ */
+export function embeddingFingerprintOf(dir: string): string | null {
+  const absDir = path.resolve(dir);
+  if (!fs.existsSync(absDir) || !fs.statSync(absDir).isDirectory()) throw new ModelLoadError(`The model folder ${absDir} does not exist.`);
+  const configFile = path.join(absDir, 'config.json');
+  const json = readJson(configFile);
+  const arch = architectureFor(json.model_type, configFile);
+  const { vocabSize, hiddenSize } = arch.dims(arch.parseConfig(json, configFile));
+  const found: { file: string; key: string }[] = [];
+  for (const file of weightFiles(absDir)) {
+    if (!fs.existsSync(file)) throw new ModelLoadError(`Missing weight shard: looked for ${file}.`);
+    const st = SafetensorsFile.open(file);
+    try {
+      for (const key of st.keys()) {
+        if (key !== arch.embeddingKey && !key.endsWith(`.${arch.embeddingKey}`)) continue;
+        const shape = st.info(key).shape;
+        if (shape.length === 2 && shape[0] === vocabSize && shape[1] === hiddenSize) found.push({ file, key });
+      }
+    } finally {
+      st.close();
+    }
+  }
+  if (found.length !== 1) return null;
+  const st = SafetensorsFile.open(found[0].file);
+  try {
+    return embeddingFingerprint(st.float32(found[0].key), vocabSize, hiddenSize);
+  } finally {
+    st.close();
+  }
+}

@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import { findCachedModels, hasUnsupportedModelType, isModelFolder, modelMaxPositions } from '../../extension/commands/discovery';
 import { SUPPORTED_MODEL_TYPES } from '../../src/models/modelTypes';
 import { registeredModelTypes } from '../../src/models/registry';
-import { FIXTURES, tempDir } from './helpers';
+import { embeddingFingerprintOf, loadModel } from '../../src/models/loader';
+import { backend, FIXTURES, tempDir } from './helpers';
 
 test('the extension\'s list of supported model types is the registry\'s', () => {
   assert.deepEqual([...SUPPORTED_MODEL_TYPES].sort(), registeredModelTypes().sort());
@@ -40,4 +41,13 @@ test('context lengths: max_position_embeddings for the Llama family, n_positions
   assert.equal(modelMaxPositions(path.join(FIXTURES, 'tiny-llama3')), 128);
   assert.equal(modelMaxPositions(path.join(FIXTURES, 'tiny-llama2')), 64);
   assert.equal(modelMaxPositions(path.join(FIXTURES, 'tiny-t5')), 512);
+});
+
+test('the fingerprint read from the embedding tensor alone (model matching) agrees with loading, for the new families', async () => {
+  await backend();
+  for (const name of ['tiny-llama3', 'tiny-llama2', 'tiny-mistral', 'tiny-qwen2', 'tiny-t5', 'tiny-flan-t5']) {
+    const m = await loadModel(path.join(FIXTURES, name));
+    assert.equal(embeddingFingerprintOf(path.join(FIXTURES, name)), m.info.fingerprint, name);
+    m.dispose();
+  }
 });

@@ -12,7 +12,8 @@ import { relativePositionBucket, ropeInverseFrequencies, type RopeScaling } from
 import type { CausalLM, LanguageModel, Seq2SeqLM } from '../../src/models/types';
 import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../../src/io/safetensors';
 import { createPrompt, prependPrompt, type PromptModule } from '../../src/ulpt/prompt';
-import { generate, generateUncached } from '../../src/train/evaluate';
+import { classify, generate, generateUncached } from '../../src/train/evaluate';
+import { answer } from '../../src/train/predict';
 import { collateFor, type TokenPair } from '../../src/train/batch';
 import { batchLoss, sequenceLogits } from '../../src/train/objective';
 import { wrapInput } from '../../src/models/tokenizer';
@@ -365,4 +366,19 @@ test('config.json values the engine cannot honour are refused by file and field'
   await assert.rejects(loadModel(editedModel('tiny-t5', () => {}, (c) => (c.feed_forward_proj = 'gated-swish'))),
     /config\.json: feed_forward_proj "gated-swish" is not supported/);
   await assert.rejects(loadModel(editedModel('tiny-llama2', () => {}, (c) => (c.hidden_act = 'gelu'))), /config\.json: hidden_act "gelu" is not supported/);
+});
+
+test('the playground\'s answers (label probabilities, generations) agree with evaluation for a Llama and a T5', async () => {
+  await backend();
+  for (const name of ['tiny-llama3', 'tiny-t5']) {
+    const model = await loadModel(path.join(FIXTURES, name));
+    const t = model.tokenizer;
+    const labels = { names: ['yes', 'no'], tokens: [t.encode(' yes'), t.encode(' no')] };
+    const inputs = ['the model is small', 'only a few tokens'].map((s) => wrapInput(t, t.encode(s)));
+    const scored = await answer(model, null, inputs, labels, 1);
+    assert.deepEqual(scored.map((a) => a.text), (await classify(model, null, inputs, labels, 4)).map((i) => labels.names[i]), name);
+    const generated = await answer(model, null, inputs, null, 5);
+    assert.deepEqual(generated.map((a) => a.text), (await generate(model, null, inputs, 5, 4)).map((ids) => t.decode(ids)), name);
+    model.dispose();
+  }
 });
