@@ -114,6 +114,22 @@ function upload(weights: Map<string, HostTensor>, onRead: (key: string, data: Fl
   return out;
 }
 
+/** What the WASM backend can hold: its heap is 4 GiB, and a training step needs room beside the weights. */
+export const WASM_WEIGHT_LIMIT_BYTES = 3 * 2 ** 30;
+
+/**
+ * Why a model of this many parameters cannot be loaded on this backend, or null. Only WASM has a hard limit (a
+ * 32-bit heap); weights are float32 in memory whatever their type on disk.
+ */
+export function backendMemoryProblem(backend: string, parameters: number): string | null {
+  const bytes = 4 * parameters;
+  if (backend !== 'wasm' || bytes <= WASM_WEIGHT_LIMIT_BYTES) return null;
+  const gb = (x: number) => (x / 2 ** 30).toFixed(1);
+  return `the model has ${(parameters / 1e6).toFixed(0)}M parameters, ${gb(bytes)} GiB as float32, but the WASM backend's memory holds at most 4 GiB ` +
+    `(${gb(WASM_WEIGHT_LIMIT_BYTES)} GiB of weights, to leave room for training). Use the tensorflow or tensorflow-gpu backend ` +
+    '(npm install @tensorflow/tfjs-node or @tensorflow/tfjs-node-gpu), or a smaller model.';
+}
+
 export async function loadModel(dir: string): Promise<LanguageModel> {
   const absDir = path.resolve(dir);
   if (!fs.existsSync(absDir) || !fs.statSync(absDir).isDirectory()) throw new ModelLoadError(`The model folder ${absDir} does not exist.`);
@@ -140,6 +156,8 @@ export async function loadModel(dir: string): Promise<LanguageModel> {
   try {
     const weights = checkWeights(arch.sanitize(raw, config), arch.expectedShapes(config), arch.ignoredKey, absDir);
     for (const t of new Set(weights.values())) parameters += t.shape.reduce((a, b) => a * b, 1);
+    const tooBig = backendMemoryProblem(tf.getBackend(), parameters);
+    if (tooBig) throw new ModelLoadError(`${absDir}: ${tooBig}`);
     const embedding = weights.get(arch.embeddingKey)!;
     tensors = upload(weights, (key, data) => {
       if (weights.get(key) === embedding && !fingerprint) fingerprint = embeddingFingerprint(data, dims.vocabSize, dims.hiddenSize);

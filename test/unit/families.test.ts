@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tf, type Scalar, type Tensor } from '../../src/backend';
-import { loadModel } from '../../src/models/loader';
+import { backendMemoryProblem, loadModel } from '../../src/models/loader';
 import { relativePositionBucket, ropeInverseFrequencies, type RopeScaling } from '../../src/models/layers';
 import type { CausalLM, LanguageModel, Seq2SeqLM } from '../../src/models/types';
 import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../../src/io/safetensors';
@@ -381,4 +381,10 @@ test('the playground\'s answers (label probabilities, generations) agree with ev
     assert.deepEqual(generated.map((a) => a.text), (await generate(model, null, inputs, 5, 4)).map((ids) => t.decode(ids)), name);
     model.dispose();
   }
+});
+
+test('a model too big for the WASM heap (Llama 3.2 1B: 1.24B parameters, 4.6 GiB as float32) is refused with the numbers and what to use instead', () => {
+  assert.equal(backendMemoryProblem('wasm', 494e6), null); // Qwen2.5-0.5B fits (see scripts/bench_models.ts)
+  assert.equal(backendMemoryProblem('tensorflow', 1.24e9), null);
+  assert.match(backendMemoryProblem('wasm', 1.24e9) ?? '', /1240M parameters, 4\.6 GiB as float32, but the WASM backend's memory holds at most 4 GiB .*Use the tensorflow or tensorflow-gpu backend/);
 });
