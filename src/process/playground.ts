@@ -13,7 +13,8 @@ import { buildExamples, promptText, readRecords, type DataRecord } from '../data
 import { accuracy, exactMatch, macroF1 } from '../data/metrics';
 import { checkAdapterMatchesModel, materializePrompt, readAdapter, type Adapter } from '../io/adapter';
 import { embeddingFingerprintOf, loadModel } from '../models/loader';
-import type { CausalLM } from '../models/types';
+import type { LanguageModel } from '../models/types';
+import { inputSpecials, wrapInput } from '../models/tokenizer';
 import type { EvaluationReport, PlaygroundReply, PlaygroundRequest, TokenNeighbourView } from '../protocol';
 import { assertNever } from '../protocol';
 import { evaluate, labelSetFor, type EvalExample, type LabelSet } from '../train/evaluate';
@@ -27,10 +28,10 @@ function send(m: PlaygroundReply): void {
 // ---- Models and adapters, kept between requests
 
 /** Loaded models by folder; the least recently used goes when a third is needed (a model can be hundreds of MB). */
-const models = new Map<string, Promise<CausalLM>>();
+const models = new Map<string, Promise<LanguageModel>>();
 const MAX_MODELS = 2;
 
-async function model(dir: string): Promise<{ model: CausalLM; loadMs: number }> {
+async function model(dir: string): Promise<{ model: LanguageModel; loadMs: number }> {
   const key = path.resolve(dir);
   const t0 = performance.now();
   let p = models.get(key);
@@ -39,7 +40,7 @@ async function model(dir: string): Promise<{ model: CausalLM; loadMs: number }> 
   models.set(key, p);
   p.catch(() => models.delete(key));
   while (models.size > MAX_MODELS) {
-    const [oldest, evicted] = models.entries().next().value as [string, Promise<CausalLM>];
+    const [oldest, evicted] = models.entries().next().value as [string, Promise<LanguageModel>];
     models.delete(oldest);
     void evicted.then((m) => m.dispose(), () => undefined);
   }
@@ -48,7 +49,7 @@ async function model(dir: string): Promise<{ model: CausalLM; loadMs: number }> 
 }
 
 interface Adapted {
-  model: CausalLM;
+  model: LanguageModel;
   adapter: Adapter;
   prompt: PromptModule;
   labels: LabelSet | null;
@@ -71,10 +72,11 @@ async function predict(r: Extract<PlaygroundRequest, { type: 'predict' }>): Prom
   try {
     const task = adapterTask(a.adapter.meta);
     const { room, maxNewTokens, why } = answerRoom(a.model, a.prompt.length, a.labels);
-    if (room < 1) throw new Error(`${why} leave no room for an input: this adapter cannot be used with this model.`);
+    if (room - inputSpecials(a.model.tokenizer) < 1) throw new Error(`${why} leave no room for an input: this adapter cannot be used with this model.`);
     const inputs = r.inputs.map((text, i) => {
       const record: DataRecord = { where: { file: 'the playground', label: `input ${i + 1}` }, fields: { [task.inputField]: text } };
-      const ids = a.model.tokenizer.encode(promptText(record, task));
+      // With the tokenizer's own special tokens (Llama's BOS, T5's </s>), which take part of the room.
+      const ids = wrapInput(a.model.tokenizer, a.model.tokenizer.encode(promptText(record, task)));
       if (ids.length > room) throw new Error(`The input is ${ids.length} tokens, but ${why} leave room for ${room}. Shorten it.`);
       return ids;
     });
@@ -91,7 +93,7 @@ async function predict(r: Extract<PlaygroundRequest, { type: 'predict' }>): Prom
   }
 }
 
-function tokenText(m: CausalLM, id: number): string {
+function tokenText(m: LanguageModel, id: number): string {
   try {
     return m.tokenizer.decode([id]);
   } catch {
@@ -157,7 +159,7 @@ async function evaluateData(r: Extract<PlaygroundRequest, { type: 'evaluate' }>)
     if (fallback < 2) throw new Error(`The adapter's ${n} virtual tokens fill ${a.model.info.name}'s ${a.model.info.maxPositions} positions: no room for any input.`);
     const maxLength = typeof trained === 'number' && trained >= 2 && trained <= a.model.info.maxPositions - n ? trained : fallback;
     const recs = await readRecords(r.data);
-    const examples = buildExamples(recs, task, a.model.tokenizer, maxLength, a.adapter.meta.task.labels);
+    const examples = buildExamples(recs, task, a.model.tokenizer, maxLength, a.adapter.meta.task.labels, undefined, { seq2seq: a.model.kind === 'encoder-decoder' });
     const CHUNK = 32;
     const total = examples.length * 2;
     let done = 0;

@@ -4,10 +4,10 @@
 import { tf } from '../backend';
 import type { TaskConfig } from '../config';
 import type { AdapterMeta } from '../io/adapter';
-import type { CausalLM } from '../models/types';
+import type { LanguageModel } from '../models/types';
 import type { PlaygroundAnswer } from '../protocol';
 import type { PromptModule } from '../ulpt/prompt';
-import { collate } from './batch';
+import { collateFor } from './batch';
 import { generate, type LabelSet } from './evaluate';
 import { targetLogProbs } from './objective';
 
@@ -25,14 +25,14 @@ export function adapterTask(meta: AdapterMeta): TaskConfig {
  * (input, label) pair is one row of a batch, as in evaluation's multi-token path, so it is exact for labels of
  * any length.
  */
-export async function labelLogProbs(model: CausalLM, prompt: PromptModule | null, inputs: number[][], labels: LabelSet, batchSize = 16): Promise<number[][]> {
+export async function labelLogProbs(model: LanguageModel, prompt: PromptModule | null, inputs: number[][], labels: LabelSet, batchSize = 16): Promise<number[][]> {
   const L = labels.tokens.length;
   const out: number[][] = [];
   const per = Math.max(1, Math.floor(batchSize / L));
   for (let start = 0; start < inputs.length; start += per) {
     const part = inputs.slice(start, start + per);
     const pairs = part.flatMap((inputIds) => labels.tokens.map((targetIds) => ({ inputIds, targetIds })));
-    const batch = collate(pairs, model.tokenizer.padId, prompt?.length ?? 0);
+    const batch = collateFor(model, pairs, prompt?.length ?? 0);
     const logp = tf.tidy(() => targetLogProbs(model, prompt, batch));
     const values = await logp.data();
     logp.dispose();
@@ -57,7 +57,7 @@ export function labelScores(names: string[], logProbs: number[]): NonNullable<Pl
  * The model's answers to tokenized inputs: the most likely label with every label's probability (classification),
  * or the greedy continuation of up to `maxNewTokens` tokens (generation).
  */
-export async function answer(model: CausalLM, prompt: PromptModule | null, inputs: number[][], labels: LabelSet | null, maxNewTokens: number): Promise<PlaygroundAnswer[]> {
+export async function answer(model: LanguageModel, prompt: PromptModule | null, inputs: number[][], labels: LabelSet | null, maxNewTokens: number): Promise<PlaygroundAnswer[]> {
   if (labels) {
     const logps = await labelLogProbs(model, prompt, inputs, labels);
     return logps.map((lp) => {
@@ -70,13 +70,17 @@ export async function answer(model: CausalLM, prompt: PromptModule | null, input
 }
 
 /**
- * How many input tokens fit beside the virtual tokens and the answer, and how long an answer may be: the longest
- * label word, or up to 64 generated tokens (a quarter of the context at most), as `ulpt predict` does.
+ * How many input tokens (the tokenizer's special tokens included) fit beside the virtual tokens and the answer, and
+ * how long an answer may be: the longest label word, or up to 64 generated tokens (a quarter of the context at
+ * most), as `ulpt predict` does. An encoder-decoder model answers in its decoder: its encoder input has the room.
  */
-export function answerRoom(model: CausalLM, virtualTokens: number, labels: LabelSet | null): { room: number; maxNewTokens: number; why: string } {
+export function answerRoom(model: LanguageModel, virtualTokens: number, labels: LabelSet | null): { room: number; maxNewTokens: number; why: string } {
   const P = model.info.maxPositions;
   const context = P - virtualTokens;
   const reserve = labels ? Math.max(...labels.tokens.map((t) => t.length)) : Math.min(64, Math.max(1, Math.floor(context / 4)));
+  if (model.kind === 'encoder-decoder') {
+    return { room: context, maxNewTokens: reserve, why: `${model.info.name} takes ${P} input positions and the adapter's ${virtualTokens} virtual tokens` };
+  }
   const why = `${model.info.name} holds ${P} positions, and the adapter's ${virtualTokens} virtual tokens and the ${reserve} token${reserve > 1 ? 's' : ''} kept for the answer`;
   return { room: context - reserve, maxNewTokens: reserve, why };
 }

@@ -11,7 +11,7 @@ import { nearestTokens, tableRowNorms } from '../../src/analysis/neighboursTf';
 import { tf } from '../../src/backend';
 import { writeAdapter, type Adapter, type AdapterMeta } from '../../src/io/adapter';
 import { embeddingFingerprintOf, loadModel } from '../../src/models/loader';
-import type { CausalLM } from '../../src/models/types';
+import type { LanguageModel } from '../../src/models/types';
 import { PlaygroundProcess } from '../../src/process/playgroundClient';
 import { classify, evaluate, generate, labelSetFor } from '../../src/train/evaluate';
 import { adapterTask } from '../../src/train/predict';
@@ -20,7 +20,7 @@ import { backend, FIXTURES, ROOT, TINY, tempDir } from './helpers';
 
 const SCRIPT = path.join(ROOT, 'dist', 'playground.js');
 
-function meta(model: CausalLM, over: Partial<AdapterMeta>): AdapterMeta {
+function meta(model: LanguageModel, over: Partial<AdapterMeta>): AdapterMeta {
   return {
     format: 'ulpt-adapter', version: 1, method: 'ulpt', num_virtual_tokens: 4, rank: 2, hidden_size: model.info.hiddenSize, alignment: true, seed: '7',
     base_model: { model_type: model.info.modelType, name: model.info.name, fingerprint: model.info.fingerprint, vocab_size: model.info.vocabSize },
@@ -30,7 +30,7 @@ function meta(model: CausalLM, over: Partial<AdapterMeta>): AdapterMeta {
   };
 }
 
-function ulpt(model: CausalLM, over: Partial<AdapterMeta> = {}): Adapter {
+function ulpt(model: LanguageModel, over: Partial<AdapterMeta> = {}): Adapter {
   const d = model.info.hiddenSize;
   const z = Float32Array.from({ length: 8 }, (_, i) => Math.sin(i + 1) * 2);
   const scale = Float32Array.from({ length: d }, (_, j) => 1 + 0.1 * Math.cos(j));
@@ -38,7 +38,7 @@ function ulpt(model: CausalLM, over: Partial<AdapterMeta> = {}): Adapter {
   return { meta: meta(model, over), tensors: { z, scale, shift } };
 }
 
-let shared: { model: CausalLM; dir: string; proc: PlaygroundProcess } | null = null;
+let shared: { model: LanguageModel; dir: string; proc: PlaygroundProcess } | null = null;
 async function setup() {
   if (shared) return shared;
   await backend();
