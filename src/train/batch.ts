@@ -1,5 +1,6 @@
 // Turns tokenized examples into padded tensors, and decides which examples form each batch.
 import { tf, type Tensor } from '../backend';
+import type { LanguageModel } from '../models/types';
 import { SplitMix64 } from '../ulpt/projection';
 
 /** What a batch needs of an example: the prompt's tokens and the answer's tokens. */
@@ -20,6 +21,11 @@ export interface Batch {
   targets: Int32Array; // [N]
   /** Example index (within the batch) of each target token. */
   owner: Int32Array; // [N]
+  /**
+   * Encoder-decoder batches: `ids`/`mask` are the encoder input, and the decoder reads the targets shifted right
+   * behind the start token; `rows` then index the decoder's positions b·M + k.
+   */
+  decoder?: { ids: Int32Array; mask: Float32Array; length: number }; // [B, M]
 }
 
 /**
@@ -52,13 +58,55 @@ export function collate(examples: TokenPair[], padId: number, virtualTokens: num
 }
 
 /**
+ * Encoder-decoder batches: inputs right-padded for the encoder; the decoder input of each example is
+ * [start, t0 … t(m−2)] (teacher forcing), right-padded; target k is predicted at decoder position k.
+ */
+export function collateSeq2Seq(examples: TokenPair[], padId: number, decoderStartId: number): Batch {
+  const B = examples.length;
+  const S = Math.max(1, ...examples.map((e) => e.inputIds.length));
+  const M = Math.max(1, ...examples.map((e) => e.targetIds.length));
+  const ids = new Int32Array(B * S).fill(padId);
+  const mask = new Float32Array(B * S);
+  const decIds = new Int32Array(B * M).fill(padId);
+  const decMask = new Float32Array(B * M);
+  const rows: number[] = [];
+  const targets: number[] = [];
+  const owner: number[] = [];
+  examples.forEach((e, b) => {
+    e.inputIds.forEach((id, j) => {
+      ids[b * S + j] = id;
+      mask[b * S + j] = 1;
+    });
+    e.targetIds.forEach((id, k) => {
+      decIds[b * M + k] = k === 0 ? decoderStartId : e.targetIds[k - 1];
+      decMask[b * M + k] = 1;
+      rows.push(b * M + k);
+      targets.push(id);
+      owner.push(b);
+    });
+  });
+  return {
+    size: B, length: S, ids, mask, rows: Int32Array.from(rows), targets: Int32Array.from(targets), owner: Int32Array.from(owner),
+    decoder: { ids: decIds, mask: decMask, length: M },
+  };
+}
+
+/** The batch layout the model reads: [virtual tokens; input; target] for decoders, encoder/decoder for T5. */
+export function collateFor(model: LanguageModel, examples: TokenPair[], virtualTokens: number): Batch {
+  return model.kind === 'encoder-decoder'
+    ? collateSeq2Seq(examples, model.tokenizer.padId, model.decoderStartId)
+    : collate(examples, model.tokenizer.padId, virtualTokens);
+}
+
+/**
  * Splits a batch into `parts` runs of consecutive examples (sizes differing by at most one; none empty) for
- * data-parallel workers. The padded length stays the batch's, so every example is computed exactly as it would be
- * in the whole batch; `virtualTokens` (n) is needed to re-base the target rows b·(n+S) + position.
+ * data-parallel workers and memory-bounded passes. The padded lengths stay the batch's, so every example is
+ * computed exactly as it would be in the whole batch. Target rows index b·(n+S) + position (decoder-only; hence
+ * `virtualTokens`, n) or the decoder's b·M + k (encoder-decoder), and are re-based to each run.
  */
 export function splitBatch(batch: Batch, parts: number, virtualTokens: number): Batch[] {
-  const T = virtualTokens + batch.length;
   const S = batch.length;
+  const rowsPerExample = batch.decoder ? batch.decoder.length : virtualTokens + S;
   const count = Math.min(Math.max(1, Math.floor(parts)), batch.size);
   const out: Batch[] = [];
   let start = 0;
@@ -66,14 +114,16 @@ export function splitBatch(batch: Batch, parts: number, virtualTokens: number): 
     const size = Math.floor(batch.size / count) + (p < batch.size % count ? 1 : 0);
     const end = start + size;
     const keep = Array.from(batch.owner, (o, i) => (o >= start && o < end ? i : -1)).filter((i) => i >= 0);
+    const dec = batch.decoder;
     out.push({
       size,
       length: S,
       ids: batch.ids.slice(start * S, end * S),
       mask: batch.mask.slice(start * S, end * S),
-      rows: Int32Array.from(keep, (i) => batch.rows[i] - start * T),
+      rows: Int32Array.from(keep, (i) => batch.rows[i] - start * rowsPerExample),
       targets: Int32Array.from(keep, (i) => batch.targets[i]),
       owner: Int32Array.from(keep, (i) => batch.owner[i] - start),
+      ...(dec ? { decoder: { ids: dec.ids.slice(start * dec.length, end * dec.length), mask: dec.mask.slice(start * dec.length, end * dec.length), length: dec.length } } : {}),
     });
     start = end;
   }
@@ -81,11 +131,16 @@ export function splitBatch(batch: Batch, parts: number, virtualTokens: number): 
 }
 
 /** The batch as tensors (caller disposes). */
-export function batchTensors(batch: Batch): { ids: Tensor; mask: Tensor } {
-  return {
+export function batchTensors(batch: Batch): { ids: Tensor; mask: Tensor; decoderIds?: Tensor; decoderMask?: Tensor } {
+  const out: { ids: Tensor; mask: Tensor; decoderIds?: Tensor; decoderMask?: Tensor } = {
     ids: tf.tensor(batch.ids, [batch.size, batch.length], 'int32'),
     mask: tf.tensor(batch.mask, [batch.size, batch.length], 'float32'),
   };
+  if (batch.decoder) {
+    out.decoderIds = tf.tensor(batch.decoder.ids, [batch.size, batch.decoder.length], 'int32');
+    out.decoderMask = tf.tensor(batch.decoder.mask, [batch.size, batch.decoder.length], 'float32');
+  }
+  return out;
 }
 
 /**

@@ -12,8 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { tf, type ConcreteBackend } from '../backend';
-import { readSharedWeights } from '../models/loader';
-import type { CausalLM, ModelInfo } from '../models/types';
+import type { LanguageModel, ModelInfo } from '../models/types';
 import type { WorkerReply, WorkerRequest, WorkerStart } from '../protocol';
 import type { PromptModule } from '../ulpt/prompt';
 import { splitBatch, type Batch } from './batch';
@@ -57,15 +56,15 @@ export function chooseThreads(requested: number | 'auto', backend: ConcreteBacke
 }
 
 /**
- * What one thread holds: the weights up to 5× (host copy while loading, the backend's copy, XNNPACK's packed copy,
- * the backward pass's transposes and theirs) and its share of a micro-batch's activations, which on WASM stop
- * where passLimit splits (its 4 GiB heap).
+ * What one thread holds: the weights up to 4× (the backend's copy, XNNPACK's packed copy, the backward pass's
+ * transposes and theirs) and its share of a micro-batch's activations, which on WASM stop where passLimit splits
+ * (its 4 GiB heap); plus a margin of one more copy of the weights for the engine around them.
  */
 export function threadBytesFor(backend: ConcreteBackend, info: ModelInfo, batchSize: number, positions: number): (threads: number) => number {
   const weights = 4 * info.parameters;
   return (threads) => {
     const activations = Math.ceil(batchSize / threads) * passBytesPerExample(info, positions);
-    return backend === 'wasm' ? Math.min(WASM_HEAP_BUDGET, 4 * weights + activations) + weights : 5 * weights + activations;
+    return (backend === 'wasm' ? Math.min(WASM_HEAP_BUDGET, 4 * weights + activations) : 4 * weights + activations) + weights;
   };
 }
 
@@ -79,7 +78,7 @@ export interface RunnerOptions {
   threads: number;
   backend: ConcreteBackend;
   nativeSearchPath?: string;
-  model: CausalLM;
+  model: LanguageModel;
   prompt: PromptModule;
   seed: bigint;
 }
@@ -90,10 +89,10 @@ export async function createStepRunner(o: RunnerOptions): Promise<StepRunner> {
   if (o.threads <= 1) return inProcessRunner(o.model, o.prompt, limit);
   const file = path.join(__dirname, 'train-worker.js');
   if (!fs.existsSync(file)) throw new Error(`Training on ${o.threads} threads needs the worker bundle ${file}; build with \`npm run build\`, or set threads to 1.`);
-  // The weights are read once into shared memory; each worker copies them into its own backend.
-  const weights = fs.existsSync(o.model.info.dir) ? readSharedWeights(o.model.info.dir) : null;
+  // Each worker loads the folder itself, one tensor at a time (the loader never holds a host copy of the whole
+  // model), into its own backend: WASM instances cannot share a heap.
   const start: WorkerStart = {
-    backend: o.backend, nativeSearchPath: o.nativeSearchPath, modelDir: o.model.info.dir, weights,
+    backend: o.backend, nativeSearchPath: o.nativeSearchPath, modelDir: o.model.info.dir,
     prompt: { method: o.prompt.method, length: o.prompt.length, rank: o.prompt.rank, hidden: o.prompt.hidden, seed: o.seed.toString(), alignment: o.prompt.alignment },
   };
   const workers: TrainWorker[] = [];

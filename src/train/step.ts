@@ -2,7 +2,7 @@
 // micro-batches. The trainer and the benchmark both go through a StepRunner, so what the benchmark times is what
 // training runs.
 import { tf, type Scalar, type Tensor } from '../backend';
-import type { CausalLM, ModelInfo } from '../models/types';
+import type { LanguageModel, ModelInfo } from '../models/types';
 import type { PromptModule } from '../ulpt/prompt';
 import { splitBatch, type Batch } from './batch';
 import { batchLoss } from './objective';
@@ -45,7 +45,7 @@ export type PassLimit = (batch: Batch) => number;
 export function passLimit(backend: string, info: ModelInfo, virtualTokens: number): PassLimit {
   if (backend !== 'wasm') return () => Infinity;
   const budget = WASM_HEAP_BUDGET - 4 * 4 * info.parameters;
-  return (batch) => Math.max(1, Math.floor(budget / passBytesPerExample(info, virtualTokens + batch.length)));
+  return (batch) => Math.max(1, Math.floor(budget / passBytesPerExample(info, virtualTokens + batch.length + (batch.decoder?.length ?? 0))));
 }
 
 /** What a WASM instance may fill: its 4 GiB address space less a margin for the allocator. */
@@ -57,7 +57,7 @@ export function passBytesPerExample(info: ModelInfo, T: number): number {
 }
 
 /** Forward and backward on this thread, one micro-batch (or piece of one, see passLimit) after another. */
-export function inProcessRunner(model: CausalLM, prompt: PromptModule, limit: PassLimit = () => Infinity): StepRunner {
+export function inProcessRunner(model: LanguageModel, prompt: PromptModule, limit: PassLimit = () => Infinity): StepRunner {
   return {
     threads: 1,
     async gradients(micro, normalizer) {

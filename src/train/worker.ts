@@ -1,5 +1,5 @@
 // A data-parallel training worker (worker_threads; bundled as train-worker.js beside the trainer): its own
-// backend instance and its own copy of the frozen model, built from the trainer's shared host weights. It answers
+// backend instance and its own copy of the frozen model, loaded from the model folder. It answers
 // each `gradients` request with the loss and prompt gradients of the micro-batch shards it was given, at the prompt
 // values it was given (see parallel.ts).
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
@@ -16,9 +16,7 @@ const send = (m: WorkerReply, transfer: ArrayBuffer[] = []) => port?.postMessage
 async function main(port: MessagePort): Promise<void> {
   const start = workerData as WorkerStart;
   await initBackend(start.backend, { nativeSearchPath: start.nativeSearchPath });
-  const model = await loadModel(start.modelDir, start.weights ? { weights: start.weights } : {});
-  // Let the shared host copy go once every thread has its own (the CPU backend keeps using it as its storage).
-  start.weights = null;
+  const model = await loadModel(start.modelDir);
   const p = start.prompt;
   const prompt = await createPrompt({ ...p, seed: BigInt(p.seed) }, model.tokenEmbeddings);
   const runner = inProcessRunner(model, prompt, passLimit(start.backend, model.info, prompt.length));

@@ -134,6 +134,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
   test(`${backend}: GPT-2 asked for the target rows only equals the full forward at those rows, gradients too`, async () => {
     await initBackend(backend);
     const model = await loadModel(TINY);
+    assert.ok(model.kind === 'decoder');
     const [B, T, d] = [3, 9, model.info.hiddenSize];
     const mask = tf.tensor2d(Array.from({ length: B * T }, (_, i) => (i % T < T - (i < T ? 0 : 2) ? 1 : 0)), [B, T]); // two padded sequences
     const rows = Int32Array.from([2, 3, 4, T + 5, T + 6, 2 * T + 1]); // uneven counts per sequence
