@@ -35,8 +35,10 @@ function copyWasm(dir) {
   for (const f of readdirSync(src)) if (f.endsWith('.wasm')) copyFileSync(join(src, f), join(dir, f));
 }
 
+// The data-parallel training worker (worker_threads) is a bundle of its own, beside every bundle that trains.
+const worker = { 'train-worker': 'src/train/worker.ts' };
 const builds = [
-  { ...node, entryPoints: { cli: 'src/cli.ts', trainer: 'src/process/trainer.ts', tokenize: 'src/process/tokenize.ts', playground: 'src/process/playground.ts', extension: 'extension/extension.ts' }, outdir: 'dist' },
+  { ...node, entryPoints: { cli: 'src/cli.ts', trainer: 'src/process/trainer.ts', tokenize: 'src/process/tokenize.ts', playground: 'src/process/playground.ts', extension: 'extension/extension.ts', ...worker }, outdir: 'dist' },
 ];
 // The webviews: the training panel (dist/webview.js, .css) and the monitor, comparison, inspector and playground
 // pages (dist/views/<name>.js, .css).
@@ -52,13 +54,14 @@ if (Object.keys(pages).length) {
   builds.push({ bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: !production, minify: production,
     entryPoints: pages, outdir: 'dist', logLevel: 'warning' });
 }
-if (args.has('--bench')) builds.push({ ...node, entryPoints: { bench: 'scripts/bench.ts', experiment: 'scripts/experiment.ts', 'bench-playground': 'scripts/bench_playground.ts', bench_models: 'scripts/bench_models.ts' }, outdir: 'out' });
+if (args.has('--bench')) builds.push({ ...node, entryPoints: { bench: 'scripts/bench.ts', experiment: 'scripts/experiment.ts', 'bench-playground': 'scripts/bench_playground.ts', bench_models: 'scripts/bench_models.ts', ...worker }, outdir: 'out' });
 const only = args.has('--only-tests') ? process.argv.slice(2).filter((a) => a.endsWith('.ts')) : null;
 if (only) builds.length = 0;
 if (args.has('--tests') || only) {
   const tests = only ?? readdirSync('test/unit').filter((f) => f.endsWith('.test.ts')).map((f) => join('test/unit', f));
   if (!only) rmSync('out/test', { recursive: true, force: true });
   builds.push({ ...node, sourcemap: true, entryPoints: tests, outdir: 'out/test/unit' });
+  builds.push({ ...node, sourcemap: true, entryPoints: worker, outdir: 'out/test/unit' });
   copyWasm('out/test/unit');
 }
 if (args.has('--e2e')) {

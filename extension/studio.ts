@@ -75,6 +75,7 @@ export class Studio implements vscode.Disposable {
       backend: (BACKENDS as readonly string[]).includes(backend) ? (backend as BackendName) : 'auto',
       nodePath: c.get<string>('nodePath', ''),
       tfjsNodePath: c.get<string>('tfjsNodePath', ''),
+      threads: c.get<number>('threads', 0),
     };
   }
 

@@ -4,11 +4,12 @@
 import * as tfCore from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-backend-cpu';
-import { setWasmPaths, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
+import { registerWasmKernels } from './kernels/wasm';
 
 export type TF = typeof tfCore;
 export type Tensor = tfCore.Tensor;
@@ -25,7 +26,7 @@ export type ConcreteBackend = Exclude<BackendName, 'auto'>;
 export interface BackendReport {
   requested: BackendName;
   name: ConcreteBackend;
-  /** What the computation runs on, in words: "GPU (CUDA)", "CPU, 2 threads (WASM SIMD)". */
+  /** What the computation runs on, in words: "GPU (CUDA, libtensorflow)", "CPU (WASM SIMD)" (one instance: the trainer adds its thread count). */
   device: string;
   /** Better backends that were tried and why each was not used, best first. */
   skipped: { name: ConcreteBackend; reason: string }[];
@@ -76,17 +77,19 @@ function wasmDir(): string {
   return path.join(pkg, 'dist') + path.sep;
 }
 
+/**
+ * One backend instance computes on one thread (tfjs-backend-wasm's threaded build is not used under Node: see
+ * train/parallel.ts); training uses more cores through data-parallel workers, each with its own instance.
+ */
 async function tryWasm(): Promise<string> {
   tf = tfCore;
   setWasmPaths(wasmDir());
-  const threads = Math.max(1, os.cpus().length);
-  setThreadsCount(threads);
+  registerWasmKernels();
   const ok = await tfCore.setBackend('wasm');
   if (!ok) throw new Error('the WASM backend failed to initialise');
   await tfCore.ready();
   const simd = await tfCore.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-  const mt = await tfCore.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
-  return `CPU (WASM${simd ? ' SIMD' : ''}${mt ? `, ${threads} threads` : ', 1 thread'})`;
+  return `CPU (WASM${simd ? ' SIMD' : ''})`;
 }
 
 async function tryCpu(): Promise<string> {
@@ -95,7 +98,7 @@ async function tryCpu(): Promise<string> {
   await tfCore.ready();
   // Skip the CPU backend's one-time banner recommending tfjs-node: the run report already says why it was not used.
   (tfCore.backend() as unknown as { firstUse?: boolean }).firstUse = false;
-  return 'CPU (plain JavaScript, 1 thread)';
+  return 'CPU (plain JavaScript)';
 }
 
 /**

@@ -46,6 +46,7 @@ Training options (config file field in brackets):
   --task classification|generation [task.type]    --template T [task.template]
   --input-field F [task.inputField]       --target-field F [task.targetField]
   --seed K [seed] 42 (0 … 2^64−1)         --backend auto|tensorflow-gpu|tensorflow|wasm|cpu [backend]
+  --threads N|auto [threads] auto         threads per step on wasm/cpu (data-parallel; auto: one per core)
   --out FILE.ulpt [out]                   default adapters/<train file>.ulpt; replaces only an adapter
   --run-dir DIR                           default .ulpt/runs/<time>_<name>-<id>; must be new or empty
   --strict [strict]                       data warnings are errors
@@ -65,7 +66,7 @@ const OPTIONS = {
   'validation-split': { type: 'string' }, 'early-stopping': { type: 'string' }, 'no-alignment': { type: 'boolean' }, 'scale-init': { type: 'string' },
   'max-grad-norm': { type: 'string' }, strict: { type: 'boolean' }, force: { type: 'boolean' }, truncate: { type: 'boolean' },
   task: { type: 'string' }, template: { type: 'string' }, 'input-field': { type: 'string' }, 'target-field': { type: 'string' },
-  seed: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' }, 'run-dir': { type: 'string' }, resume: { type: 'string' },
+  seed: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' }, 'run-dir': { type: 'string' }, resume: { type: 'string' },
   json: { type: 'boolean' }, adapter: { type: 'string' }, data: { type: 'string' }, input: { type: 'string' }, ids: { type: 'string' },
   'base-model': { type: 'string' }, 'decoder-ids': { type: 'string' }, 'task-type': { type: 'string' }, help: { type: 'boolean', short: 'h' },
 } as const;
@@ -122,6 +123,7 @@ export function configFromFlags(flags: Flags): { config: TrainConfig; names: Fie
     warmupSteps: num(flags, 'warmup-steps'), weightDecay: num(flags, 'weight-decay', false), maxGradNorm: num(flags, 'max-grad-norm', false),
     maxLength: num(flags, 'max-length'), evalEvery: num(flags, 'eval-every'), checkpointEvery: num(flags, 'checkpoint-every'),
     validationSplit: num(flags, 'validation-split', false), earlyStoppingPatience: num(flags, 'early-stopping'), seed: flags.seed, backend: flags.backend,
+    threads: flags.threads === undefined || flags.threads === 'auto' ? flags.threads : num(flags, 'threads'),
     alignment: flags['no-alignment'] ? false : undefined, scaleInit: flags['scale-init'], strict: flags.strict ? true : undefined,
   };
   const fromFlags = new Set<string>();

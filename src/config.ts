@@ -61,6 +61,8 @@ export interface TrainConfig {
   seed: string;
   out: string;
   backend: BackendName;
+  /** Threads per training step (data-parallel workers on wasm/cpu); "auto": one per core, within batch and memory. */
+  threads: number | 'auto';
   /** Data warnings (invalid UTF-8, empty targets, cut inputs, labels only in validation) are errors. */
   strict: boolean;
   task: TaskConfig;
@@ -210,6 +212,7 @@ export function resolveConfig(raw: Raw, baseDir: string, source = 'the configura
     seed: String(raw.seed ?? '42'),
     out,
     backend: raw.backend ?? 'auto',
+    threads: raw.threads ?? 'auto',
     strict: raw.strict ?? false,
     task,
   };

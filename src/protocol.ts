@@ -1,7 +1,9 @@
 // Every message between the trainer process, the extension host and the webviews. One discriminated union per
 // direction, keyed by `type`; each member says who sends it to whom. Switches over them end in assertNever.
-import type { BackendReport } from './backend';
-import type { TrainConfig } from './config';
+import type { BackendReport, ConcreteBackend } from './backend';
+import type { Method, TrainConfig } from './config';
+import type { Batch } from './train/batch';
+import type { PromptTensors } from './ulpt/prompt';
 
 export interface ModelSummary {
   modelType: string;
@@ -53,8 +55,10 @@ export interface RunSummary {
   trainableParameters: number;
   seconds: number;
   backend: string;
-  /** What the backend ran on, in words (BackendReport.device). */
+  /** What the backend ran on, in words (BackendReport.device, with the thread count). */
   device: string;
+  /** Threads that computed each step (absent in runs from before the setting existed). */
+  threads?: number;
   /** How many data warnings (one per kind and file, each with its count and lines) were found before training; absent in older runs. */
   warnings?: number;
 }
@@ -64,7 +68,9 @@ export type TrainerMessage =
   | { type: 'started'; runDir: string; config: TrainConfig; backend: BackendReport; model: ModelSummary; trainableParameters: number;
       vanillaParameters: number; totalSteps: number; startStep: number; examples: { train: number; validation: number };
       /** The data warnings, one line each (also sent as `log` messages); empty when the data is clean. */
-      warnings: string[] }
+      warnings: string[];
+      /** Threads per step (backend.device says it too); absent from trainers before the setting existed. */
+      threads?: number }
   | ({ type: 'step'; totalSteps: number; etaMs: number } & StepPoint)
   | ({ type: 'eval' } & EvalPoint)
   | ({ type: 'baseline' } & BaselinePoint)
@@ -175,6 +181,25 @@ export interface PanelState {
   smoothing: number;
   logScale: boolean;
 }
+
+/** What a data-parallel training worker (worker_threads, src/train/worker.ts) is started with (its workerData). */
+export interface WorkerStart {
+  backend: ConcreteBackend;
+  nativeSearchPath?: string;
+  modelDir: string;
+  prompt: { method: Method; length: number; rank: number; hidden: number; seed: string; alignment: boolean };
+}
+
+/** Trainer → training worker. */
+export type WorkerRequest =
+  // trainer → worker: loss and prompt gradients of these micro-batch shards at these prompt values
+  { type: 'gradients'; id: number; values: PromptTensors; batches: Batch[]; normalizer: number };
+
+/** Training worker → trainer. */
+export type WorkerReply =
+  | { type: 'ready' } // worker → trainer: backend started, model and prompt built
+  | { type: 'gradients'; id: number; loss: number; grads: Record<string, Float32Array> } // worker → trainer: the answer to `gradients`
+  | { type: 'error'; id: number | null; message: string; stack?: string }; // worker → trainer: a request (id) or the start-up (null) failed
 
 // ---- Extension host ↔ tokenizer worker (dist/tokenize.js, a worker thread: the wizard's template preview tokenizes
 // off the host's main thread, and without TensorFlow.js, which the worker does not load).

@@ -9,6 +9,8 @@ export interface LaunchSettings {
   tfjsNodePath: string;
   /** ulpt.backend: used when the training config does not name one. */
   backend: BackendName;
+  /** ulpt.threads: threads per training step when the config leaves `threads` on auto (0: auto). */
+  threads?: number;
 }
 
 export interface HostRuntime {
@@ -29,6 +31,8 @@ export function trainerLaunch(settings: LaunchSettings, host: HostRuntime): Laun
   const env: NodeJS.ProcessEnv = { ...host.env };
   if (settings.tfjsNodePath.trim()) env.ULPT_TFJS_NODE_PATH = settings.tfjsNodePath.trim();
   else delete env.ULPT_TFJS_NODE_PATH;
+  if (settings.threads && Number.isInteger(settings.threads) && settings.threads >= 1) env.ULPT_THREADS = String(settings.threads);
+  else delete env.ULPT_THREADS;
   const nodePath = settings.nodePath.trim();
   if (nodePath) {
     delete env.ELECTRON_RUN_AS_NODE;

@@ -2,7 +2,7 @@
 // Weight names are the checkpoint's keys without the `transformer.` prefix; Conv1D weights are stored [in, out],
 // so a projection is x @ W + b with no transpose.
 import { tf, type Tensor } from '../backend';
-import { activation, appendKV, attention, causalBias, layerNorm, linear, longestSequence, mergeHeads, positionsFromMask, splitHeads, type Activation } from './layers';
+import { activation, appendKV, attention, attentionBias, causalBias, layerNorm, linear, longestSequence, mergeHeads, positionsFromMask, prepareLinear, prepareProduct, queryRows, releaseFrozen, selfAttention, splitHeads, takeRows, type Activation, type QueryRows } from './layers';
 import type { Architecture, BuildContext, CausalLM, HostTensor, KVCache, ModelInfo } from './types';
 import type { TextTokenizer } from './tokenizer';
 
@@ -99,6 +99,11 @@ class GPT2 implements CausalLM {
       return t;
     };
     this.headT = tf.keep(tf.transpose(this.w('lm_head.weight')));
+    for (let i = 0; i < config.n_layer; i++) {
+      for (const name of ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj']) prepareLinear(this.w(`h.${i}.${name}.weight`), this.w(`h.${i}.${name}.bias`));
+    }
+    prepareProduct(this.headT); // logits = h·headT
+    prepareProduct(this.w('lm_head.weight')); // and their gradient, dlogits·lm_head
   }
 
   get tokenEmbeddings(): Tensor {
@@ -109,10 +114,31 @@ class GPT2 implements CausalLM {
     return tf.gather(this.w('wte.weight'), ids); // [B, S, d]
   }
 
-  hidden(inputs: Tensor, mask: Tensor): Tensor {
-    return tf.tidy(() => this.run(inputs, mask, null, false).hidden);
+  /**
+   * The training and scoring path (no cache): hidden states [B, T, d], or with `rows` (flat b·T + t) only those rows,
+   * [N, d], the last block then working at those rows alone. The residual stream is kept as rows [B·T, d]: every
+   * projection is a plain 2-D product, and no reshape on the tape pins a copy of its input for the backward pass.
+   */
+  hidden(inputs: Tensor, mask: Tensor, rows?: ArrayLike<number>): Tensor {
+    return tf.tidy(() => {
+      const [B, T, d] = inputs.shape as [number, number, number];
+      if (T > this.config.n_positions) {
+        throw new Error(`The sequence has ${T} positions (virtual tokens included) but this GPT-2 supports ${this.config.n_positions}.`);
+      }
+      const positions = tf.cast(positionsFromMask(mask), 'int32'); // [B, T]: 0.. for a right-padded batch
+      let h = tf.reshape(tf.add(inputs, tf.gather(this.w('wpe.weight'), positions)), [B * T, d]); // [B·T, d]
+      const bias = attentionBias(mask, T); // [B, 1, T, T]
+      const full = rows ? this.config.n_layer - 1 : this.config.n_layer;
+      for (let i = 0; i < full; i++) h = this.rowsBlock(h, bias, i, B, T);
+      if (!rows) return tf.reshape(this.layerNorm(h, 'ln_f'), [B, T, d]);
+      // The last block only at the rows asked for: its keys and values still come from every position.
+      const plan = queryRows(rows, B, T);
+      const last = this.rowsBlock(h, attentionBias(mask, T, plan.positions), full, B, T, plan); // [B·Tq, d]
+      return this.layerNorm(takeRows(last, plan.pick), 'ln_f'); // [N, d]
+    });
   }
 
+  /** Generation: T new positions after `cache` (keys and values kept), any padding. */
   forward(inputs: Tensor, mask: Tensor, cache: KVCache | null): { hidden: Tensor; cache: KVCache } {
     return tf.tidy(() => {
       const { hidden, layers } = this.run(inputs, mask, cache, true);
@@ -141,7 +167,28 @@ class GPT2 implements CausalLM {
   }
 
   logits(hidden: Tensor): Tensor {
-    return tf.matMul(hidden, this.headT); // [N, V]
+    // The gradient dh = dlogits·headTᵀ is dlogits·lm_head: no transpose, and XNNPACK packs lm_head once.
+    const head = this.w('lm_head.weight');
+    const f = tf.customGrad((h, save) => {
+      (save as (t: Tensor[]) => void)([head]);
+      return { value: tf.matMul(h as Tensor, this.headT), gradFunc: (dy: Tensor, [w]: Tensor[]) => tf.tidy(() => tf.matMul(dy, w)) }; // [N, V]
+    });
+    return f(hidden);
+  }
+
+  /** Block i on rows h [B·T, d] → [B·T, d]; with `plan`, only at plan.gather's rows → [B·Tq, d] (bias [B, 1, Tq, T]). */
+  private rowsBlock(h: Tensor, bias: Tensor, i: number, B: number, T: number, plan?: QueryRows): Tensor {
+    const p = `h.${i}.`;
+    const qkv = this.linear(this.layerNorm(h, p + 'ln_1'), p + 'attn.c_attn'); // [B·T, 3d]
+    const attn = this.linear(selfAttention(qkv, bias, B, T, this.config.n_head, plan), p + 'attn.c_proj'); // [B·Tq, d]
+    const x = tf.add(plan ? takeRows(h, plan.gather) : h, attn);
+    return tf.add(x, this.rowsMlp(this.layerNorm(x, p + 'ln_2'), p));
+  }
+
+  /** The MLP on rows [N, d] → [N, d]. */
+  private rowsMlp(x: Tensor, p: string): Tensor {
+    const up = this.linear(x, p + 'mlp.c_fc'); // [N, inner]
+    return this.linear(activation(up, this.config.activation_function), p + 'mlp.c_proj'); // [N, d]
   }
 
   private block(h: Tensor, bias: Tensor, i: number, B: number, T: number, past: { k: Tensor; v: Tensor } | null): { h: Tensor; kv: { k: Tensor; v: Tensor } } {
@@ -181,6 +228,7 @@ class GPT2 implements CausalLM {
   }
 
   dispose(): void {
+    releaseFrozen(this.weights.values());
     for (const t of new Set(this.weights.values())) t.dispose();
     this.headT.dispose();
   }

@@ -3,10 +3,24 @@
 // or a faster arrangement for one backend can replace the reference without touching the model files.
 import { tf, type Tensor } from '../backend';
 
-/** y = x @ W (+ b), W stored [in, out]: x [N, in] → [N, out]. */
+// Every custom gradient below runs in its own tf.tidy: tfjs calls a customGrad's gradFunc outside any scope, so
+// its intermediates would otherwise stay alive until the whole backward pass ends (1.3 GB for one GPT-2 small
+// example).
+
+/**
+ * y = x @ W (+ b), W stored [in, out]: x [N, in] → [N, out]. The weights are frozen, so the gradient is written for
+ * x alone (dx = dy·Wᵀ): differentiating the fused product would also compute dW and db, the largest products of the
+ * backward pass, only to throw them away. The bias rides in the product (one fused kernel, no broadcast add).
+ */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
-  const y = tf.matMul(x, weight);
-  return bias ? tf.add(y, bias) : y;
+  const f = tf.customGrad((input, save) => {
+    (save as (t: Tensor[]) => void)([weight]); // kept by reference (no copy), in case the caller's weight is short-lived
+    return {
+      value: bias ? tf.fused.matMul({ a: input as Tensor, b: weight, bias }) : tf.matMul(input as Tensor, weight),
+      gradFunc: (dy: Tensor, [w]: Tensor[]) => tf.tidy(() => (tf.getBackend() === 'wasm' ? tf.matMul(dy, frozenTranspose(w)) : tf.matMul(dy, w, false, true))),
+    };
+  });
+  return f(x);
 }
 
 /** A torch nn.Linear with a frozen weight kept as the checkpoint stores it, [out, in]: x [N, in] → x·Wᵀ (+ b) [N, out]. */
@@ -96,11 +110,79 @@ export function embedding(table: Tensor, ids: Tensor): Tensor {
   return lookup(ids);
 }
 
-/** Layer norm over the last axis (biased variance, as torch.nn.LayerNorm). */
+
+/** By the weight's data (not its Tensor object: the copy a gradient function receives is another object). */
+const transposes = new WeakMap<object, Tensor>();
+
+/**
+ * Wᵀ of a frozen weight, made once and kept. On WASM, XNNPACK packs a product's right operand into an operator it
+ * caches per tensor; dy·Wᵀ with a transpose made on every backward pass meant packing W afresh each time, which
+ * measured up to 2× the product itself. The copy costs the weight's size (plus XNNPACK's packed copy of it);
+ * the model's dispose() hands it back with releaseFrozen.
+ */
+export function frozenTranspose(w: Tensor): Tensor {
+  let t = transposes.get(w.dataId);
+  if (!t || t.isDisposed) {
+    t = tf.keep(tf.transpose(w));
+    transposes.set(w.dataId, t);
+  }
+  return t;
+}
+
+/**
+ * Makes up front what the first training step would otherwise create, on WASM only: a frozen projection's
+ * transpose and XNNPACK's packed copies of W (with its bias, as the forward product uses it) and of Wᵀ. Made right
+ * after the weights are loaded, these long-lived blocks sit together at the bottom of the 4 GiB heap; made during
+ * the first backward pass they land between activations that are freed afterwards, and the holes left behind cost
+ * GPT-2 small about 1 GB of its heap. Same calls as the step makes, on one zero row.
+ */
+export function prepareLinear(weight: Tensor, bias?: Tensor): void {
+  if (tf.getBackend() !== 'wasm') return;
+  tf.tidy(() => {
+    const [inDim, outDim] = weight.shape as [number, number];
+    const row = tf.zeros([1, inDim]);
+    if (bias) tf.fused.matMul({ a: row, b: weight, bias });
+    else tf.matMul(row, weight);
+    tf.matMul(tf.zeros([1, outDim]), frozenTranspose(weight));
+  });
+}
+
+/** The same for a product's frozen right operand b [k, n] used as x·b. */
+export function prepareProduct(b: Tensor): void {
+  if (tf.getBackend() !== 'wasm') return;
+  tf.tidy(() => tf.matMul(tf.zeros([1, b.shape[0]]), b));
+}
+
+/** Disposes what frozenTranspose made for these weights. */
+export function releaseFrozen(weights: Iterable<Tensor>): void {
+  for (const w of weights) {
+    transposes.get(w.dataId)?.dispose();
+    transposes.delete(w.dataId);
+  }
+}
+
+/**
+ * Layer norm over the last axis (biased variance, as torch.nn.LayerNorm). Its gradient is written out for the
+ * input only (γ and β are frozen): dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) with g = dy·γ — 8 kernels instead of the
+ * ~20 that differentiating the forward's kernels one by one takes, and only x̂ and rstd kept for the backward pass.
+ */
 export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): Tensor {
-  const { mean, variance } = tf.moments(x, -1, true);
-  const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
-  return tf.add(tf.mul(normed, gamma), beta);
+  const f = tf.customGrad((input, save) => {
+    const xin = input as Tensor;
+    const centred = tf.sub(xin, tf.mean(xin, -1, true));
+    const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centred), -1, true), eps)); // [..., 1]
+    const xhat = tf.mul(centred, rstd);
+    (save as (t: Tensor[]) => void)([xhat, rstd, gamma]);
+    return {
+      value: tf.add(tf.mul(xhat, gamma), beta),
+      gradFunc: (dy: Tensor, [xh, r, gm]: Tensor[]) => tf.tidy(() => {
+        const g = tf.mul(dy, gm);
+        const dotted = tf.mean(tf.mul(g, xh), -1, true);
+        return tf.mul(tf.sub(tf.sub(g, tf.mean(g, -1, true)), tf.mul(xh, dotted)), r);
+      }),
+    };
+  });
+  return f(x);
 }
 
 /** RMS norm over the last axis, x / √(mean(x²) + eps) · gamma: Llama's RMSNorm and T5's layer norm (no mean, no bias). */
@@ -114,11 +196,8 @@ export type Activation = 'gelu_new' | 'gelu' | 'gelu_pytorch_tanh' | 'relu' | 's
 export function activation(x: Tensor, kind: Activation): Tensor {
   switch (kind) {
     case 'gelu_new':
-    case 'gelu_pytorch_tanh': {
-      // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
-      const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
-      return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
-    }
+    case 'gelu_pytorch_tanh':
+      return geluTanh(x);
     case 'gelu':
       return tf.mul(tf.mul(0.5, x), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
     case 'relu':
@@ -132,28 +211,184 @@ export function activation(x: Tensor, kind: Activation): Tensor {
   }
 }
 
+const GELU_C = Math.sqrt(2 / Math.PI);
+const GELU_A = 0.044715;
+
+/**
+ * GPT-2's GELU, 0.5·x·(1 + tanh(u)) with u = √(2/π)·(x + 0.044715·x³), computed as x·σ(2u) — the same function
+ * (0.5·(1 + tanh(u)) = σ(2u)) — because a logistic is one fast vectorised kernel where tanh and pow are slow scalar
+ * loops on WASM (≈13× here). The gradient is written out: d/dx = s + x·s·(1 − s)·2·√(2/π)·(1 + 3·0.044715·x²).
+ */
+function geluTanh(x: Tensor): Tensor {
+  const gate = (t: Tensor) => tf.sigmoid(tf.mul(tf.add(t, tf.mul(tf.mul(tf.mul(t, t), t), GELU_A)), 2 * GELU_C)); // σ(2u)
+  const f = tf.customGrad((input, save) => {
+    const xin = input as Tensor;
+    (save as (t: Tensor[]) => void)([xin]); // the gate is recomputed in the backward pass: 4d numbers per token less to keep
+    return {
+      value: tf.mul(xin, gate(xin)),
+      gradFunc: (dy: Tensor, [xs]: Tensor[]) => tf.tidy(() => {
+        const sg = gate(xs);
+        const slope = tf.add(tf.mul(tf.square(xs), 3 * GELU_A * 2 * GELU_C), 2 * GELU_C); // du/dx · 2
+        const ds = tf.mul(tf.mul(sg, tf.sub(1, sg)), tf.mul(xs, slope)); // x·σ'(2u)·2u'
+        return tf.mul(dy, tf.add(sg, ds));
+      }),
+    };
+  });
+  return f(x);
+}
+
 /** Gated feed-forward inner value act(gate) ⊙ up: SwiGLU (Llama, act silu) and T5 v1.1's gated GELU. [N, f] each. */
 export function gatedActivation(gate: Tensor, up: Tensor, kind: Activation): Tensor {
   return tf.mul(activation(gate, kind), up);
 }
 
-/** Additive attention bias: 0 where a query may see a key (causal and not padding), a large negative elsewhere. */
-export function attentionBias(mask: Tensor, T: number): Tensor {
+/**
+ * Additive attention bias: 0 where a query may see a key (causal and not padding), a large negative elsewhere.
+ * [B, 1, T, T]; with `queryPositions` (Tq positions per sequence, [B·Tq] row-major, see queryRows) only those
+ * queries' rows: [B, 1, Tq, T].
+ */
+export function attentionBias(mask: Tensor, T: number, queryPositions?: Int32Array): Tensor {
   return tf.tidy(() => {
-    const causal = tf.linalg.bandPart(tf.ones([T, T]), -1, 0); // [T, T] lower triangle
     const keys = tf.expandDims(tf.expandDims(tf.cast(mask, 'float32'), 1), 1); // [B, 1, 1, T]
-    const allowed = tf.mul(causal, keys); // [B, 1, T, T]
+    let causal: Tensor;
+    if (queryPositions) {
+      const B = mask.shape[0];
+      const q = tf.tensor4d(queryPositions, [B, 1, queryPositions.length / B, 1], 'int32'); // [B, 1, Tq, 1]
+      causal = tf.cast(tf.lessEqual(tf.reshape(tf.range(0, T, 1, 'int32'), [1, 1, 1, T]), q), 'float32'); // [B, 1, Tq, T]
+    } else {
+      causal = tf.linalg.bandPart(tf.ones([T, T]), -1, 0); // [T, T] lower triangle
+    }
+    const allowed = tf.mul(causal, keys); // [B, 1, Tq, T]
     return tf.mul(tf.sub(1, allowed), -1e9);
   });
 }
 
+/** Where the rows a loss reads sit in a [B, T] layout, arranged so the last layer can work on those rows only. */
+export interface QueryRows {
+  /** Tq: rows per sequence (the most any sequence needs; others are filled up with rows nobody reads). */
+  perSequence: number;
+  /** [B·Tq] flat indices b·T + t of the rows to compute, sequence by sequence, all distinct. */
+  gather: Int32Array;
+  /** [B·Tq] the position t of each of those rows. */
+  positions: Int32Array;
+  /** [N] where each requested row sits among `gather`, in the order requested. */
+  pick: Int32Array;
+}
+
+/**
+ * Groups flat rows b·T + t by sequence. Each sequence gets Tq slots: its own rows first, then fillers (its
+ * lowest positions not asked for) so every sequence has the same count and attention stays one batched product.
+ */
+export function queryRows(rows: ArrayLike<number>, B: number, T: number): QueryRows {
+  const bySeq = Array.from({ length: B }, () => [] as number[]);
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i];
+    if (!Number.isInteger(r) || r < 0 || r >= B * T) throw new Error(`internal: row ${r} is outside [0, ${B * T})`);
+    bySeq[Math.floor(r / T)].push(r % T);
+  }
+  const Tq = Math.max(1, ...bySeq.map((s) => new Set(s).size));
+  const gather = new Int32Array(B * Tq);
+  const positions = new Int32Array(B * Tq);
+  const slot = new Map<number, number>();
+  bySeq.forEach((asked, b) => {
+    const mine = [...new Set(asked)];
+    for (let t = 0; mine.length < Tq; t++) if (!mine.includes(t)) mine.push(t);
+    mine.forEach((t, j) => {
+      gather[b * Tq + j] = b * T + t;
+      positions[b * Tq + j] = t;
+      slot.set(b * T + t, b * Tq + j);
+    });
+  });
+  const pick = Int32Array.from(Array.from(rows, (r) => slot.get(r)!));
+  return { perSequence: Tq, gather, positions, pick };
+}
+
+/**
+ * Rows `indices` of x [R, d] → [len, d]. The gradient scatters back (tf.gather's own gradient needs
+ * UnsortedSegmentSum, which the WASM backend lacks); indices must be distinct, as queryRows makes them.
+ */
+export function takeRows(x: Tensor, indices: Int32Array): Tensor {
+  const f = tf.customGrad((input) => {
+    const xin = input as Tensor;
+    const idx = tf.tensor1d(indices, 'int32');
+    return {
+      value: tf.gather(xin, idx),
+      gradFunc: (dy: Tensor) => tf.tidy(() => tf.scatterND(tf.tensor2d(indices, [indices.length, 1], 'int32'), dy, xin.shape)),
+    };
+  });
+  return f(x);
+}
+
+/** p = softmax(qs·kᵀ + bias) and y = p·v, for q already multiplied by the scale. */
+function attend(qs: Tensor, k: Tensor, v: Tensor, bias: Tensor): { p: Tensor; y: Tensor } {
+  const p = tf.softmax(tf.add(tf.matMul(qs, k, false, true), bias)); // [B, H, Tq, Tk]
+  return { p, y: tf.matMul(p, v) }; // [B, H, Tq, hd]
+}
+
+/**
+ * The gradient of y = softmax(qs·kᵀ + bias)·v written out: 5 products and 4 elementwise kernels, from the scaled
+ * queries, keys, values and the attention weights p (all the forward pass needs to keep).
+ */
+function attendGrads(dy: Tensor, qs: Tensor, k: Tensor, v: Tensor, p: Tensor, scale: number): { dq: Tensor; dk: Tensor; dv: Tensor } {
+  const dp = tf.matMul(dy, v, false, true); // [B, H, Tq, Tk]
+  const ds = tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true))); // softmax's Jacobian
+  return { dq: tf.mul(tf.matMul(ds, k), scale), dk: tf.matMul(ds, qs, true, false), dv: tf.matMul(p, dy, true, false) };
+}
+
 /**
  * softmax(q·kᵀ·scale + bias)·v for q [B, H, Tq, hd], k and v [B, H, Tk, hd], bias broadcastable to
- * [B, H, Tq, Tk] → [B, H, Tq, hd].
+ * [B, H, Tq, Tk] → [B, H, Tq, hd]. The scale is applied to q (Tq·hd numbers instead of Tq·Tk scores), and the
+ * gradient is written out, so the tape keeps q·scale, k, v and the weights instead of every intermediate.
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: number): Tensor {
-  const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), scale), bias); // [B, H, Tq, Tk]
-  return tf.matMul(tf.softmax(scores), v);
+  const f = tf.customGrad((qi, ki, vi, save) => {
+    const qs = tf.mul(qi as Tensor, scale);
+    const { p, y } = attend(qs, ki as Tensor, vi as Tensor, bias);
+    (save as (t: Tensor[]) => void)([qs, ki as Tensor, vi as Tensor, p]);
+    return {
+      value: y,
+      gradFunc: (dy: Tensor, [sq, sk, sv, sp]: Tensor[]) => tf.tidy(() => {
+        const { dq, dk, dv } = attendGrads(dy, sq, sk, sv, sp, scale);
+        return [dq, dk, dv];
+      }),
+    };
+  });
+  return f(q, k, v);
+}
+
+/**
+ * Multi-head self-attention from one fused projection (GPT-2's c_attn): qkv [B·T, 3d] holding q | k | v → the
+ * heads' outputs merged back, [B·T, d]; with `queries` (see queryRows) only those rows, [B·Tq, d]. Splitting and
+ * merging the heads happen inside one custom-gradient block, so the tape keeps just q·scale, k, v and the attention
+ * weights (3d + H·T numbers per token) and no reshape or slice pins another copy of its input.
+ */
+export function selfAttention(qkv: Tensor, bias: Tensor, B: number, T: number, heads: number, queries?: QueryRows): Tensor {
+  const d = (qkv.shape[1] as number) / 3;
+  const hd = d / heads;
+  const scale = 1 / Math.sqrt(hd);
+  const Tq = queries ? queries.perSequence : T;
+  const split = (t: Tensor, rows: number) => tf.transpose(tf.reshape(t, [B, rows, heads, hd]), [0, 2, 1, 3]); // [B, H, rows, hd]
+  const merge = (t: Tensor, rows: number) => tf.reshape(tf.transpose(t, [0, 2, 1, 3]), [B * rows, d]); // [B·rows, d]
+  const f = tf.customGrad((input, save) => {
+    const x = input as Tensor;
+    let q = tf.slice(x, [0, 0], [B * T, d]);
+    if (queries) q = tf.gather(q, tf.tensor1d(queries.gather, 'int32'));
+    const qs = tf.mul(split(q, Tq), scale);
+    const k = split(tf.slice(x, [0, d], [B * T, d]), T);
+    const v = split(tf.slice(x, [0, 2 * d], [B * T, d]), T);
+    const { p, y } = attend(qs, k, v, bias);
+    (save as (t: Tensor[]) => void)([qs, k, v, p]);
+    return {
+      value: merge(y, Tq),
+      gradFunc: (dy: Tensor, [sq, sk, sv, sp]: Tensor[]) => tf.tidy(() => {
+        const { dq, dk, dv } = attendGrads(split(dy, Tq), sq, sk, sv, sp, scale);
+        let dqRows = merge(dq, Tq);
+        if (queries) dqRows = tf.scatterND(tf.tensor2d(queries.gather, [queries.gather.length, 1], 'int32'), dqRows, [B * T, d]);
+        return tf.concat([dqRows, merge(dk, T), merge(dv, T)], 1); // [B·T, 3d]
+      }),
+    };
+  });
+  return f(qkv);
 }
 
 // ---- Attention over a key/value cache. Query rows are the T newest positions; keys are every position so far (L

@@ -81,8 +81,13 @@ interface ModelBase {
  */
 export interface CausalLM extends ModelBase {
   readonly kind: 'decoder';
-  /** Final hidden states [B, T, d] (after the last norm) for inputs [B, T, d] and mask [B, T] (1 attend, 0 pad). */
-  hidden(inputs: Tensor, mask: Tensor): Tensor;
+  /**
+   * Final hidden states [B, T, d] (after the last norm) for inputs [B, T, d] and mask [B, T] (1 attend, 0 pad).
+   * With `rows` (flat indices b·T + t), only those rows' states, [N, d] in that order — a model may then skip the
+   * work no other position needs (GPT-2 runs its last block at those rows only); one that ignores `rows` returns
+   * [B, T, d] and the caller picks the rows itself.
+   */
+  hidden(inputs: Tensor, mask: Tensor, rows?: ArrayLike<number>): Tensor;
   /**
    * The same for T new positions after `cache` (null: the start), returning the cache extended by them. `mask`
    * [B, L + T] covers every position so far; positions are counted from it, so left padding is allowed.

@@ -7,12 +7,18 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../backend';
-import { resolveConfig } from '../config';
+import { resolveConfig, type TrainConfig } from '../config';
 import { failureOf, RUN_FILES, writeFailure, appendLogMessage } from '../train/runFolder';
 import { RunBusyError } from '../train/runLock';
 import { train } from '../train/trainer';
 
 export const TRAINER_OWNER = 'ULPT Studio';
+
+/** The editor's ulpt.threads setting (ULPT_THREADS) applies when the config leaves threads on auto. */
+function threadsFromEnv(config: TrainConfig): TrainConfig {
+  const n = Number(process.env.ULPT_THREADS);
+  return config.threads === 'auto' && Number.isInteger(n) && n >= 1 ? { ...config, threads: n } : config;
+}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { 'run-dir': { type: 'string' }, resume: { type: 'boolean' } }, strict: true });
@@ -38,7 +44,7 @@ async function main(): Promise<void> {
       throw new Error(`${file} could not be read as a training config: ${(e as Error).message}`);
     }
     // The extension wrote a resolved config (absolute paths); resolving it again validates it against the schema.
-    const config = resolveConfig(raw as Parameters<typeof resolveConfig>[0], runDir, file);
+    const config = threadsFromEnv(resolveConfig(raw as Parameters<typeof resolveConfig>[0], runDir, file));
     const backend = await initBackend(config.backend, { nativeSearchPath: process.env.ULPT_TFJS_NODE_PATH });
     inTrain = true;
     // A fresh run's folder was claimed by the extension (it wrote config.json exclusively before starting this).

@@ -98,6 +98,38 @@ export function collateFor(model: LanguageModel, examples: TokenPair[], virtualT
     : collate(examples, model.tokenizer.padId, virtualTokens);
 }
 
+/**
+ * Splits a batch into `parts` runs of consecutive examples (sizes differing by at most one; none empty) for
+ * data-parallel workers and memory-bounded passes. The padded lengths stay the batch's, so every example is
+ * computed exactly as it would be in the whole batch. Target rows index b·(n+S) + position (decoder-only; hence
+ * `virtualTokens`, n) or the decoder's b·M + k (encoder-decoder), and are re-based to each run.
+ */
+export function splitBatch(batch: Batch, parts: number, virtualTokens: number): Batch[] {
+  const S = batch.length;
+  const rowsPerExample = batch.decoder ? batch.decoder.length : virtualTokens + S;
+  const count = Math.min(Math.max(1, Math.floor(parts)), batch.size);
+  const out: Batch[] = [];
+  let start = 0;
+  for (let p = 0; p < count; p++) {
+    const size = Math.floor(batch.size / count) + (p < batch.size % count ? 1 : 0);
+    const end = start + size;
+    const keep = Array.from(batch.owner, (o, i) => (o >= start && o < end ? i : -1)).filter((i) => i >= 0);
+    const dec = batch.decoder;
+    out.push({
+      size,
+      length: S,
+      ids: batch.ids.slice(start * S, end * S),
+      mask: batch.mask.slice(start * S, end * S),
+      rows: Int32Array.from(keep, (i) => batch.rows[i] - start * rowsPerExample),
+      targets: Int32Array.from(keep, (i) => batch.targets[i]),
+      owner: Int32Array.from(keep, (i) => batch.owner[i] - start),
+      ...(dec ? { decoder: { ids: dec.ids.slice(start * dec.length, end * dec.length), mask: dec.mask.slice(start * dec.length, end * dec.length), length: dec.length } } : {}),
+    });
+    start = end;
+  }
+  return out;
+}
+
 /** The batch as tensors (caller disposes). */
 export function batchTensors(batch: Batch): { ids: Tensor; mask: Tensor; decoderIds?: Tensor; decoderMask?: Tensor } {
   const out: { ids: Tensor; mask: Tensor; decoderIds?: Tensor; decoderMask?: Tensor } = {

@@ -17,6 +17,8 @@ export interface LoopState {
   elapsedMs: number;
   /** Identifies the prompt's shape, so a checkpoint is never loaded into a different configuration. */
   shape: { method: string; length: number; rank: number; hidden: number; alignment: boolean };
+  /** Threads that computed the steps (the gradient sums' order depends on it; a resumed "auto" run keeps it). */
+  threads?: number;
 }
 
 const PROMPT_KEYS: (keyof PromptTensors)[] = ['z', 'scale', 'shift', 'prompt'];
@@ -32,6 +34,21 @@ export function saveCheckpoint(file: string, prompt: PromptModule, optimizer: Ad
   for (const [name, data] of adam.m) tensors[`adam.m.${name}`] = { shape: [data.length], data };
   for (const [name, data] of adam.v) tensors[`adam.v.${name}`] = { shape: [data.length], data };
   writeSafetensors(file, tensors, { 'ulpt-checkpoint': JSON.stringify({ ...loop, optimizerSteps: adam.t }) });
+}
+
+/** The thread count a checkpoint's steps were computed with, if it says (checkpoints from before it did not). */
+export function checkpointThreads(file: string): number | undefined {
+  if (!fs.existsSync(file)) return undefined;
+  const st = SafetensorsFile.open(file);
+  try {
+    const meta = st.header.metadata['ulpt-checkpoint'];
+    const threads = meta ? (JSON.parse(meta) as Partial<LoopState>).threads : undefined;
+    return typeof threads === 'number' && Number.isInteger(threads) && threads >= 1 ? threads : undefined;
+  } catch {
+    return undefined; // loadCheckpoint reports a damaged checkpoint properly
+  } finally {
+    st.close();
+  }
 }
 
 export function loadCheckpoint(file: string, prompt: PromptModule, optimizer: AdamW): LoopState {

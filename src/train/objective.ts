@@ -13,12 +13,15 @@ export function promptedInputs(model: LanguageModel, prompt: PromptModule | null
   return prompt ? prependPrompt(prompt.prompt(), embeds, mask) : { inputs: embeds, mask };
 }
 
-/** The hidden states whose rows `batch.rows` index: [B, T, d] (decoder: the whole sequence; T5: the decoder). */
+/**
+ * The hidden states whose rows `batch.rows` index: [B, T, d] (decoder: the whole sequence; T5: the decoder) — or,
+ * from a decoder-only model that computes only the rows asked for (GPT-2), those rows, [N, d].
+ */
 function batchHidden(model: LanguageModel, prompt: PromptModule | null, batch: Batch): Tensor {
   const { ids, mask, decoderIds, decoderMask } = batchTensors(batch);
   try {
     const joined = promptedInputs(model, prompt, ids, mask);
-    if (model.kind === 'decoder') return model.hidden(joined.inputs, joined.mask); // [B, n + S, d]
+    if (model.kind === 'decoder') return model.hidden(joined.inputs, joined.mask, batch.rows); // [N, d] or [B, n + S, d]
     if (!decoderIds || !decoderMask) throw new Error('internal: an encoder-decoder batch without decoder inputs');
     const encoded = model.encode(joined.inputs, joined.mask); // [B, n + S, d]
     return model.decoderHidden(model.embed(decoderIds), decoderMask, encoded, joined.mask); // [B, M, d]
@@ -28,12 +31,13 @@ function batchHidden(model: LanguageModel, prompt: PromptModule | null, batch: B
 }
 
 /**
- * Log-softmax over the vocabulary at the rows that predict each target token: [N, V].
- * Rows are picked with a one-hot matrix product rather than a gather because the gather's gradient needs a
+ * Log-softmax over the vocabulary at the rows that predict each target token: [N, V]. A model that returned all
+ * rows has them picked with a one-hot matrix product rather than a gather because the gather's gradient needs a
  * kernel (UnsortedSegmentSum) the WASM backend lacks; the product costs N·B·T·d, small beside the model.
  */
 export function logProbsAtTargets(model: LanguageModel, prompt: PromptModule | null, batch: Batch): Tensor {
   const hidden = batchHidden(model, prompt, batch);
+  if (hidden.rank === 2) return tf.logSoftmax(model.logits(hidden)); // already the target rows
   const [B, T, d] = hidden.shape as [number, number, number];
   const select = tf.oneHot(tf.tensor1d(batch.rows, 'int32'), B * T); // [N, B·T]
   const picked = tf.matMul(tf.cast(select, 'float32'), tf.reshape(hidden, [B * T, d])); // [N, d]

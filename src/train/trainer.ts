@@ -3,7 +3,7 @@
 // run folder (config.json, metrics.jsonl, checkpoint.safetensors, best.ulpt, final.ulpt).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { tf, type BackendReport, type Scalar, type Tensor } from '../backend';
+import { tf, type BackendReport } from '../backend';
 import { defaultMaxLength, type FieldNames, type TrainConfig } from '../config';
 import { readRecords, buildExamples, resolveLabels, splitValidation, type Example, type TaskLabels } from '../data';
 import { DataWarnings } from '../data/warnings';
@@ -16,11 +16,12 @@ import type { MetricsLine, RunSummary, TrainerMessage, ModelSummary } from '../p
 import { parseSeed } from '../ulpt/projection';
 import { createPrompt, type PromptModule } from '../ulpt/prompt';
 import { collateFor, ExampleStream } from './batch';
-import { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint, type LoopState } from './checkpoint';
+import { CHECKPOINT_FILE, checkpointThreads, loadCheckpoint, saveCheckpoint, type LoopState } from './checkpoint';
 import { evaluate, labelSetFor, primaryMetric, type LabelSet } from './evaluate';
-import { batchLoss } from './objective';
 import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from './optimizer';
 import { learningRate } from './schedule';
+import { chooseThreads, createStepRunner, deviceWithThreads, threadBytesFor } from './parallel';
+import type { StepRunner } from './step';
 import { appendLogMessage, claimRunFolder, DamagedRunError, describeDiagnosis, diagnoseRun, failureOf, RUN_FILES, runFolderProblem, RunFolderError, writeFailure, writeStarted } from './runFolder';
 import { acquireRunLock, type RunLockHandle } from './runLock';
 
@@ -294,9 +295,19 @@ async function trainChecked(requested: TrainConfig, opts: TrainOptions, holder: 
       model.tokenEmbeddings,
     );
     const optimizer = new AdamW(prompt.variables, { ...ADAMW_DEFAULTS, weightDecay: config.weightDecay });
+    let runner: StepRunner | null = null;
     try {
-      return await loop(config, opts, files, model, prompt, optimizer, data, warnings, emit);
+      // A resumed "auto" run keeps the thread count its checkpoint was computed with: the gradient sums' order
+      // depends on it, and resume is exact.
+      const resumed = opts.resume ? checkpointThreads(files.file(CHECKPOINT_FILE)) : undefined;
+      const wanted = config.threads === 'auto' && resumed ? resumed : config.threads ?? 'auto';
+      const positions = config.maxLength + config.promptLength;
+      const choice = chooseThreads(wanted, opts.backend.name, config.batchSize, threadBytesFor(opts.backend.name, model.info, config.batchSize, positions));
+      runner = await createStepRunner({ threads: choice.threads, backend: opts.backend.name, model, prompt, seed });
+      if (choice.note) emit({ type: 'log', level: 'info', message: `Training on ${choice.threads} thread${choice.threads === 1 ? '' : 's'}: ${choice.note}.` });
+      return await loop(config, opts, files, model, prompt, optimizer, runner, data, warnings, emit);
     } finally {
+      await runner?.dispose();
       optimizer.dispose();
       prompt.dispose();
     }
@@ -307,22 +318,24 @@ async function trainChecked(requested: TrainConfig, opts: TrainOptions, holder: 
 
 async function loop(
   config: TrainConfig, opts: TrainOptions, files: RunFiles, model: LanguageModel, prompt: PromptModule, optimizer: AdamW,
-  data: PreparedData, warnings: string[], emit: (m: TrainerMessage) => void,
+  runner: StepRunner, data: PreparedData, warnings: string[], emit: (m: TrainerMessage) => void,
 ): Promise<RunSummary> {
   const shape = { method: prompt.method, length: prompt.length, rank: prompt.rank, hidden: prompt.hidden, alignment: prompt.alignment };
-  let state: LoopState = { step: 0, bestValue: null, bestStep: null, bestMetrics: null, evalsWithoutImprovement: 0, elapsedMs: 0, shape };
+  let state: LoopState = { step: 0, bestValue: null, bestStep: null, bestMetrics: null, evalsWithoutImprovement: 0, elapsedMs: 0, shape, threads: runner.threads };
   if (opts.resume) {
-    state = loadCheckpoint(files.file(CHECKPOINT_FILE), prompt, optimizer);
+    state = { ...loadCheckpoint(files.file(CHECKPOINT_FILE), prompt, optimizer), threads: runner.threads };
     files.truncateMetrics(state.step);
   }
   writeFileAtomic(files.file('config.json'), JSON.stringify(config, null, 2) + '\n');
   const backendName = opts.backend.name;
+  const device = deviceWithThreads(opts.backend.device, runner.threads);
   const metric = primaryMetric(config.task.type);
   const vanilla = trainableParameters('prompt-tuning', prompt.length, 0, prompt.hidden, false);
   emit({
-    type: 'started', runDir: files.dir, config, backend: opts.backend, model: modelSummary(model), trainableParameters: prompt.trainableParameters,
+    type: 'started', runDir: files.dir, config, backend: { ...opts.backend, device }, model: modelSummary(model), trainableParameters: prompt.trainableParameters,
     vanillaParameters: vanilla, totalSteps: config.steps, startStep: state.step, examples: { train: data.train.length, validation: data.validation.length },
     warnings,
+    threads: runner.threads,
   });
   for (const message of model.warnings) emit({ type: 'log', level: 'warn', message });
 
@@ -383,21 +396,7 @@ async function loop(
       collateFor(model, stream.microBatch(state.step * accum + g, micro).map((i) => data.train[i]), prompt.length));
     // Every micro-batch is divided by the target tokens of the whole step, so accumulation equals one big batch.
     const normalizer = batches.reduce((n, b) => n + b.targets.length, 0);
-    const grads = new Map<string, Tensor>();
-    let loss = 0;
-    for (const batch of batches) {
-      const vars = [...prompt.variables.values()];
-      const { value, grads: g } = tf.variableGrads(() => batchLoss(model, prompt, batch, normalizer) as Scalar, vars);
-      loss += (await value.data())[0];
-      value.dispose();
-      for (const [name, v] of prompt.variables) {
-        const gi = g[v.name];
-        const prev = grads.get(name);
-        grads.set(name, prev ? tf.add(prev, gi) : tf.clone(gi));
-        prev?.dispose();
-      }
-      tf.dispose(g);
-    }
+    const { loss, grads } = await runner.gradients(batches, normalizer);
     const gradNorm = clipByGlobalNorm(grads, config.maxGradNorm);
     const lr = learningRate(config.lr, state.step, config.warmupSteps, config.steps);
     optimizer.step(grads, lr);
@@ -447,7 +446,7 @@ async function loop(
   const summary: RunSummary = {
     runDir: files.dir, steps: state.step, reason, adapter, bestStep: state.bestStep, best: state.bestMetrics, baseline,
     final: lastLoss === null ? null : { loss: lastLoss }, trainableParameters: prompt.trainableParameters,
-    seconds: (Date.now() - sessionStart) / 1000, backend: backendName, device: opts.backend.device, warnings: warnings.length,
+    seconds: (Date.now() - sessionStart) / 1000, backend: backendName, device, threads: runner.threads, warnings: warnings.length,
   };
   writeFileAtomic(files.file('summary.json'), JSON.stringify(summary, null, 2) + '\n');
   emit({ type: 'finished', summary });

@@ -29,18 +29,21 @@ test('asking for a backend that cannot start is an error, not a silent fallback'
   if (!nativeInstalled) await assert.rejects(initBackend('tensorflow-gpu'), /tensorflow-gpu backend could not start: @tensorflow\/tfjs-node-gpu is not installed/);
 });
 
-test('WASM trains to the same adapter as the JS CPU backend (within float32 reordering)', async () => {
+test('WASM, on one thread and on two (data-parallel workers), trains to the JS CPU backend\'s adapter (within float32 reordering)', async () => {
   const dir = tempDir();
   const data = path.join(dir, 'd.jsonl');
   fs.writeFileSync(data, Array.from({ length: 12 }, (_, i) => JSON.stringify({ input: `n ${i} =`, target: ` ${i % 3}` })).join('\n'));
   const cfg = (name: string) => resolveConfig({ model: TINY, train: data, steps: 4, promptLength: 3, maxLength: 12, batchSize: 4, evalEvery: 0, checkpointEvery: 0, out: path.join(dir, `${name}.ulpt`) }, dir);
   const results: Record<string, Float32Array> = {};
-  for (const name of ['cpu', 'wasm'] as const) {
+  for (const [name, threads] of [['cpu', 1], ['wasm', 1], ['wasm', 2]] as const) {
     const backend = await initBackend(name);
     assert.equal(tf.getBackend(), name);
-    const s = await train(cfg(name), { runDir: path.join(dir, name), backend });
-    results[name] = readAdapter(s.adapter!).tensors.z!;
+    const s = await train({ ...cfg(`${name}${threads}`), threads }, { runDir: path.join(dir, `${name}${threads}`), backend });
+    assert.equal(s.threads, threads);
+    results[`${name}${threads}`] = readAdapter(s.adapter!).tensors.z!;
   }
-  const diff = maxAbsDiff(results.cpu, results.wasm);
-  assert.ok(diff < 1e-4, `z differs by ${diff}`);
+  for (const other of ['wasm1', 'wasm2']) {
+    const diff = maxAbsDiff(results.cpu1, results[other]);
+    assert.ok(diff < 1e-4, `${other}: z differs by ${diff}`);
+  }
 });

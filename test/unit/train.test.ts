@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { tf } from '../../src/backend';
 import { resolveConfig, type TrainConfig } from '../../src/config';
@@ -13,6 +14,7 @@ import type { MetricsLine, TrainerMessage } from '../../src/protocol';
 import { train } from '../../src/train/trainer';
 import { learningRate } from '../../src/train/schedule';
 import { createPrompt } from '../../src/ulpt/prompt';
+import { availableCores, chooseThreads, deviceWithThreads } from '../../src/train/parallel';
 import { backend, TINY, tempDir, maxAbsDiff } from './helpers';
 
 const WORDS = ['apple', 'stone', 'river', 'cloud', 'light', 'green', 'happy', 'quiet', 'sharp', 'blue'];
@@ -28,8 +30,9 @@ function swapDataset(dir: string, count = 32): string {
   return file;
 }
 
+/** One thread unless a test asks for more: the other tests' numbers must not depend on the machine's cores. */
 function config(dir: string, over: Partial<TrainConfig> = {}): TrainConfig {
-  return { ...resolveConfig({ model: TINY, train: swapDataset(dir), steps: 6, lr: 0.05, batchSize: 4, maxLength: 24, promptLength: 4, evalEvery: 0, checkpointEvery: 0, backend: 'cpu', out: path.join(dir, 'out.ulpt') }, dir), ...over };
+  return { ...resolveConfig({ model: TINY, train: swapDataset(dir), steps: 6, lr: 0.05, batchSize: 4, maxLength: 24, promptLength: 4, evalEvery: 0, checkpointEvery: 0, backend: 'cpu', threads: 1, out: path.join(dir, 'out.ulpt') }, dir), ...over };
 }
 
 async function run(cfg: TrainConfig, runDir: string, extra: { model?: LanguageModel; stopAtStep?: number; resume?: boolean; onMessage?: (m: TrainerMessage) => void } = {}) {
@@ -113,6 +116,52 @@ test('resume continues exactly: 2k steps straight equal k steps, stop, resume, k
   x.forEach((t, i) => assert.ok(maxAbsDiff(t, y[i]) <= 1e-6, `tensor ${i} differs by ${maxAbsDiff(t, y[i])}`));
   const losses = (d: string) => fs.readFileSync(path.join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as MetricsLine).map((m) => [m.step, m.loss]);
   assert.deepEqual(losses(resumedDir), losses(path.join(dir, 'straight')));
+});
+
+const lossesOf = (d: string) => fs.readFileSync(path.join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as MetricsLine).map((m) => [m.step, m.loss]);
+
+test('data-parallel threads: 3 threads train the same adapter as 1 (within float reassociation) and say so', async () => {
+  const dir = tempDir();
+  const messages: TrainerMessage[] = [];
+  const one = await run(config(dir, { steps: 4, batchSize: 5, out: path.join(dir, 'one.ulpt') }), path.join(dir, 'one'));
+  const three = await run(config(dir, { steps: 4, batchSize: 5, threads: 3, out: path.join(dir, 'three.ulpt') }), path.join(dir, 'three'), { onMessage: (m) => messages.push(m) });
+  const [x, y] = [tensorsOf(one.adapter!), tensorsOf(three.adapter!)];
+  x.forEach((t, i) => assert.ok(maxAbsDiff(t, y[i]) < 1e-5, `tensor ${i} differs by ${maxAbsDiff(t, y[i])}`));
+  lossesOf(path.join(dir, 'one')).forEach(([, l], i) => assert.ok(Math.abs(l - lossesOf(path.join(dir, 'three'))[i][1]) < 1e-5));
+  const started = messages.find((m) => m.type === 'started');
+  assert.ok(started && started.type === 'started');
+  assert.equal(started.threads, 3);
+  assert.match(started.backend.device, /3 threads/);
+  assert.equal(three.threads, 3);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(dir, 'three', 'summary.json'), 'utf8')).threads, 3);
+});
+
+test('data-parallel threads: resume is exact, and a resumed "auto" run keeps its checkpoint\'s thread count', async () => {
+  const dir = tempDir();
+  const cfg = (name: string, threads: number | 'auto') => config(dir, { steps: 6, warmupSteps: 2, threads, out: path.join(dir, `${name}.ulpt`) });
+  const straight = await run(cfg('straight', 2), path.join(dir, 'straight'));
+  const resumedDir = path.join(dir, 'resumed');
+  await run(cfg('resumed', 2), resumedDir, { stopAtStep: 3 });
+  const messages: TrainerMessage[] = [];
+  const second = await run(cfg('resumed', 'auto'), resumedDir, { resume: true, onMessage: (m) => messages.push(m) });
+  const started = messages.find((m): m is Extract<TrainerMessage, { type: 'started' }> => m.type === 'started');
+  assert.equal(started?.threads, 2);
+  tensorsOf(straight.adapter!).forEach((t, i) => assert.deepEqual(t, tensorsOf(second.adapter!)[i], `tensor ${i} is not bit-identical`));
+  assert.deepEqual(lossesOf(resumedDir), lossesOf(path.join(dir, 'straight')));
+});
+
+test('the thread count: auto is one per core within the batch and free memory; native backends keep one', () => {
+  const small = () => 1e6;
+  const cores = availableCores();
+  assert.equal(chooseThreads('auto', 'wasm', 64, small).threads, cores);
+  const capped = chooseThreads(8, 'cpu', 3, small);
+  assert.equal(capped.threads, 3);
+  assert.match(capped.note!, /micro-batch of 3 examples/);
+  const huge = chooseThreads('auto', 'wasm', 64, () => os.totalmem());
+  assert.equal(huge.threads, 1);
+  if (cores > 1) assert.match(huge.note!, /own copy of the model/);
+  assert.equal(chooseThreads(4, 'tensorflow', 64, small).threads, 1);
+  assert.equal(deviceWithThreads('CPU (WASM SIMD)', 2), 'CPU (WASM SIMD, 2 threads)');
 });
 
 test('no tensor leaks: the live tensor count is the same after every step', async () => {
