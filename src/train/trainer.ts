@@ -58,7 +58,7 @@ export function modelSummary(model: CausalLM): ModelSummary {
 }
 
 /** The adapter for the prompt's current values. Paths in the stored config are reduced to file names. */
-export function adapterFor(prompt: PromptModule, config: TrainConfig, model: CausalLM, labels: TaskLabels | null, extra: { step: number; metrics: Record<string, number>; backend: string }): Adapter {
+export async function adapterFor(prompt: PromptModule, config: TrainConfig, model: CausalLM, labels: TaskLabels | null, extra: { step: number; metrics: Record<string, number>; backend: string }): Promise<Adapter> {
   const base = (p?: string) => (p ? path.basename(p) : undefined);
   return {
     meta: {
@@ -83,7 +83,7 @@ export function adapterFor(prompt: PromptModule, config: TrainConfig, model: Cau
       trainable_parameters: prompt.trainableParameters,
       created: new Date().toISOString(),
     },
-    tensors: prompt.read(),
+    tensors: await prompt.read(),
   };
 }
 
@@ -173,8 +173,8 @@ async function loop(
   let lastLoss: number | null = null;
   let reason: RunSummary['reason'] = 'completed';
 
-  const saveAdapter = (file: string, metrics: Record<string, number>) =>
-    writeAdapter(file, adapterFor(prompt, config, model, data.labels, { step: state.step, metrics, backend: backendName }));
+  const saveAdapter = async (file: string, metrics: Record<string, number>) =>
+    writeAdapter(file, await adapterFor(prompt, config, model, data.labels, { step: state.step, metrics, backend: backendName }));
 
   const runEval = async () => {
     if (!data.validation.length) return;
@@ -184,7 +184,7 @@ async function loop(
     const best = state.bestValue === null || value > state.bestValue || (value === state.bestValue && res.loss < (state.bestMetrics?.loss ?? Infinity));
     if (best) {
       Object.assign(state, { bestValue: value, bestStep: state.step, bestMetrics: { loss: res.loss, ...res.metrics }, evalsWithoutImprovement: 0 });
-      saveAdapter(files.file('best.ulpt'), state.bestMetrics!);
+      await saveAdapter(files.file('best.ulpt'), state.bestMetrics!);
       emit({ type: 'adapter', step: state.step, path: files.file('best.ulpt'), reason: 'best' });
     } else {
       state.evalsWithoutImprovement += 1;
@@ -195,10 +195,10 @@ async function loop(
   };
   // A resumed run's checkpoint already holds its starting step.
   let checkpointedAt = opts.resume ? state.step : -1;
-  const checkpoint = () => {
+  const checkpoint = async () => {
     checkpointedAt = state.step;
     state.elapsedMs = Date.now() - sessionStart;
-    saveCheckpoint(files.file(CHECKPOINT_FILE), prompt, optimizer, state);
+    await saveCheckpoint(files.file(CHECKPOINT_FILE), prompt, optimizer, state);
     emit({ type: 'checkpoint', step: state.step, path: files.file(CHECKPOINT_FILE) });
   };
 
@@ -223,12 +223,15 @@ async function loop(
     // Every micro-batch is divided by the target tokens of the whole step, so accumulation equals one big batch.
     const normalizer = batches.reduce((n, b) => n + b.targets.length, 0);
     const grads = new Map<string, Tensor>();
-    let loss = 0;
+    // The loss and the gradient norm stay on the device until one read at the end of the step: on a GPU that
+    // is the step's only transfer back to the CPU.
+    let lossSum: Tensor | null = null;
     for (const batch of batches) {
       const vars = [...prompt.variables.values()];
       const { value, grads: g } = tf.variableGrads(() => batchLoss(model, prompt, batch, normalizer) as Scalar, vars);
-      loss += (await value.data())[0];
-      value.dispose();
+      const prevLoss: Tensor | null = lossSum;
+      lossSum = prevLoss ? tf.add(prevLoss, value) : value;
+      if (prevLoss) tf.dispose([prevLoss, value]);
       for (const [name, v] of prompt.variables) {
         const gi = g[v.name];
         const prev = grads.get(name);
@@ -237,10 +240,13 @@ async function loop(
       }
       tf.dispose(g);
     }
-    const gradNorm = clipByGlobalNorm(grads, config.maxGradNorm);
+    const norm = clipByGlobalNorm(grads, config.maxGradNorm);
     const lr = learningRate(config.lr, state.step, config.warmupSteps, config.steps);
     optimizer.step(grads, lr);
     tf.dispose([...grads.values()]);
+    const both = tf.stack([lossSum!, norm]);
+    const [loss, gradNorm] = await both.data();
+    tf.dispose([both, lossSum!, norm]);
     state.step += 1;
     lastLoss = loss;
 
@@ -253,7 +259,7 @@ async function loop(
 
     const atEnd = state.step === config.steps;
     if (config.evalEvery > 0 ? state.step % config.evalEvery === 0 || atEnd : atEnd) await runEval();
-    if (config.checkpointEvery > 0 && state.step % config.checkpointEvery === 0) checkpoint();
+    if (config.checkpointEvery > 0 && state.step % config.checkpointEvery === 0) await checkpoint();
     if (config.earlyStoppingPatience > 0 && state.evalsWithoutImprovement >= config.earlyStoppingPatience) {
       reason = 'early-stopped';
       emit({ type: 'log', level: 'info', message: `No improvement in ${metric} for ${state.evalsWithoutImprovement} evaluations: stopping early at step ${state.step}.` });
@@ -262,11 +268,11 @@ async function loop(
     await new Promise((r) => setImmediate(r)); // let a Stop request (IPC, signal) arrive between steps
   }
   // However the loop ended (done, stopped, early-stopped), the run can be resumed from where it is.
-  if (checkpointedAt !== state.step) checkpoint();
+  if (checkpointedAt !== state.step) await checkpoint();
   if (state.step < config.steps && reason === 'completed') reason = 'stopped';
 
   // The final adapter: the last state always, and at `out` the best evaluated one when there is validation data.
-  saveAdapter(files.file('final.ulpt'), state.bestMetrics && state.bestStep === state.step ? state.bestMetrics : {});
+  await saveAdapter(files.file('final.ulpt'), state.bestMetrics && state.bestStep === state.step ? state.bestMetrics : {});
   const finished = reason !== 'stopped';
   let adapter: string | null = null;
   if (finished) {
