@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { initBackend, isBackendName, type BackendName, type BackendReport } from './backend';
+import { BACKENDS, initBackend, isBackendName, type BackendName, type BackendReport } from './backend';
 import { resolveConfig, ConfigError, type TrainConfig } from './config';
 import { readRecords, buildExamples, buildInputs } from './data';
 import { readAdapter, checkAdapterMatchesModel, type Adapter } from './io/adapter';
@@ -20,7 +20,7 @@ const USAGE = `ulpt — Ultra-Low-dimensional Prompt Tuning
 
   ulpt train --model DIR --train FILE [--validation FILE] [--method ulpt|prompt-tuning] [--rank R]
              [--prompt-length N] [--steps S] [--lr LR] [--batch-size B] [--seed K] [--out FILE.ulpt]
-             [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--run-dir DIR] [--json]
+             [--backend auto|tensorflow-gpu|webgpu|tensorflow|wasm|cpu] [--run-dir DIR] [--json]
   ulpt train --config FILE [any flag above overrides the file]
   ulpt train --resume RUN_DIR [--json]
   ulpt eval --model DIR --adapter FILE --data FILE [--json]
@@ -155,7 +155,7 @@ function printer(json: boolean): (m: TrainerMessage) => void {
       case 'finished': {
         const s = m.summary;
         if (tty) process.stderr.write('\n');
-        console.log(`ulpt: ${s.reason} after ${s.steps} steps in ${s.seconds.toFixed(1)} s on ${s.backend}`);
+        console.log(`ulpt: ${s.reason} after ${s.steps} steps in ${s.seconds.toFixed(1)} s on ${s.backend} — ${s.device}`);
         if (s.final) console.log(`  final training loss ${s.final.loss.toFixed(4)}`);
         if (s.baseline) console.log(`  un-prompted model: ${Object.entries(s.baseline.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}, loss ${s.baseline.loss.toFixed(4)}`);
         if (s.best) console.log(`  best eval (step ${s.bestStep}): ${Object.entries(s.best).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
@@ -281,7 +281,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  if (flags.backend !== undefined && !isBackendName(flags.backend)) throw new UsageError(`--backend must be one of auto, tensorflow-gpu, tensorflow, wasm, cpu.`);
+  if (flags.backend !== undefined && !isBackendName(flags.backend)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}.`);
   switch (command) {
     case 'train': return cmdTrain(flags);
     case 'eval': return cmdEval(flags);

@@ -1,6 +1,6 @@
 // Every message between the trainer process, the extension host and the webviews. One discriminated union per
 // direction, keyed by `type`; each member says who sends it to whom. Switches over them end in assertNever.
-import type { BackendReport } from './backend';
+import type { BackendReport, GpuAdapter } from './backend';
 import type { TrainConfig } from './config';
 
 export interface ModelSummary {
@@ -55,6 +55,8 @@ export interface RunSummary {
   backend: string;
   /** What the backend ran on, in words (BackendReport.device). */
   device: string;
+  /** The WebGPU adapter, when the run was on webgpu. */
+  gpu?: GpuAdapter;
 }
 
 /** Trainer process → extension host (over IPC) and → CLI printer. */

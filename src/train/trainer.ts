@@ -286,6 +286,7 @@ async function loop(
     runDir: files.dir, steps: state.step, reason, adapter, bestStep: state.bestStep, best: state.bestMetrics, baseline,
     final: lastLoss === null ? null : { loss: lastLoss }, trainableParameters: prompt.trainableParameters,
     seconds: (Date.now() - sessionStart) / 1000, backend: backendName, device: opts.backend.device,
+    ...(opts.backend.adapter ? { gpu: opts.backend.adapter } : {}),
   };
   writeFileAtomic(files.file('summary.json'), JSON.stringify(summary, null, 2) + '\n');
   emit({ type: 'finished', summary });
