@@ -8,6 +8,7 @@ import { setWasmPaths, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 // Importing the WebGPU backend registers its kernels; it registers the backend itself only where navigator.gpu
 // already exists, so startWebGPU below registers it with the adapter it chose.
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { countTransfers } from './kernels/webgpu/counters';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -236,6 +237,7 @@ async function tryWebGPU(auto: boolean): Promise<{ device: string; adapter: GpuA
   tf = tfCore;
   if (!(await tfCore.setBackend('webgpu'))) throw new Error('the WebGPU backend failed to initialise');
   await tfCore.ready();
+  countTransfers(tfCore.backend() as WebGPUBackend);
   webgpu = { adapter: probe.adapter, device };
   return { device: describeAdapter(probe.adapter), adapter: probe.adapter };
 }

@@ -1,7 +1,10 @@
 // The building blocks every architecture file composes: projections, norms, activations and attention, as plain
 // TensorFlow.js compositions. They are the one seam where a backend-specific fused kernel (src/kernels/<backend>/)
-// or a faster arrangement for one backend can replace the reference without touching the model files.
+// or a faster arrangement for one backend can replace the reference without touching the model files: on the
+// webgpu backend, layer norm, the tanh GELU, attention and the target log-probability run fused WGSL kernels
+// (src/kernels/webgpu/); the `…Reference` functions are the compositions those kernels are tested against.
 import { tf, type Tensor } from '../backend';
+import { fusedAttention, fusedGeluTanh, fusedKernelsActive, fusedLayerNorm, fusedTargetLogProb, MAX_HEAD_SIZE } from '../kernels/webgpu';
 
 /** y = x @ W (+ b), W stored [in, out]: x [N, in] → [N, out]. */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
@@ -11,6 +14,10 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
 
 /** Layer norm over the last axis (biased variance, as torch.nn.LayerNorm). */
 export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): Tensor {
+  return fusedKernelsActive() ? fusedLayerNorm(x, gamma, beta, eps) : layerNormReference(x, gamma, beta, eps);
+}
+
+export function layerNormReference(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): Tensor {
   const { mean, variance } = tf.moments(x, -1, true);
   const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
   return tf.add(tf.mul(normed, gamma), beta);
@@ -19,6 +26,11 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): 
 export type Activation = 'gelu_new' | 'gelu' | 'gelu_pytorch_tanh' | 'relu';
 
 export function activation(x: Tensor, kind: Activation): Tensor {
+  if ((kind === 'gelu_new' || kind === 'gelu_pytorch_tanh') && fusedKernelsActive()) return fusedGeluTanh(x);
+  return activationReference(x, kind);
+}
+
+export function activationReference(x: Tensor, kind: Activation): Tensor {
   switch (kind) {
     case 'gelu_new':
     case 'gelu_pytorch_tanh': {
@@ -52,6 +64,21 @@ export function attentionBias(mask: Tensor, T: number): Tensor {
  * [B, H, Tq, Tk] → [B, H, Tq, hd].
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: number): Tensor {
+  if (fusedKernelsActive() && q.rank === 4 && (q.shape[3] as number) <= MAX_HEAD_SIZE) return fusedAttention(q, k, v, bias, scale);
+  return attentionReference(q, k, v, bias, scale);
+}
+
+export function attentionReference(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: number): Tensor {
   const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), scale), bias); // [B, H, Tq, Tk]
   return tf.matMul(tf.softmax(scores), v);
+}
+
+/** log softmax(logits)[n, targets[n]] for logits [N, V] and int32 targets [N] → [N]: the log-likelihood of each target token. */
+export function targetLogProb(logits: Tensor, targets: Tensor): Tensor {
+  return fusedKernelsActive() ? fusedTargetLogProb(logits, targets) : targetLogProbReference(logits, targets);
+}
+
+export function targetLogProbReference(logits: Tensor, targets: Tensor): Tensor {
+  const onehot = tf.oneHot(targets, logits.shape[1] as number); // [N, V]
+  return tf.sum(tf.mul(tf.logSoftmax(logits), onehot), 1);
 }

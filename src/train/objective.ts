@@ -4,13 +4,14 @@ import type { CausalLM } from '../models/types';
 import type { PromptModule } from '../ulpt/prompt';
 import { prependPrompt } from '../ulpt/prompt';
 import { batchTensors, type Batch } from './batch';
+import { targetLogProb } from '../models/layers';
 
 /**
- * Log-softmax over the vocabulary at the rows that predict each target token: [N, V].
+ * Logits over the vocabulary at the rows that predict each target token: [N, V].
  * Rows are picked with a one-hot matrix product rather than a gather because the gather's gradient needs a
  * kernel (UnsortedSegmentSum) the WASM backend lacks; the product costs N·B·T·d, small beside the model.
  */
-export function logProbsAtTargets(model: CausalLM, prompt: PromptModule | null, batch: Batch): Tensor {
+function logitsAtTargets(model: CausalLM, prompt: PromptModule | null, batch: Batch): Tensor {
   const { ids, mask } = batchTensors(batch);
   try {
     const embeds = model.embed(ids); // [B, S, d]
@@ -19,18 +20,21 @@ export function logProbsAtTargets(model: CausalLM, prompt: PromptModule | null, 
     const [B, T, d] = hidden.shape as [number, number, number];
     const select = tf.oneHot(tf.tensor1d(batch.rows, 'int32'), B * T); // [N, B·T]
     const picked = tf.matMul(tf.cast(select, 'float32'), tf.reshape(hidden, [B * T, d])); // [N, d]
-    return tf.logSoftmax(model.logits(picked)); // [N, V]
+    return model.logits(picked); // [N, V]
   } finally {
     ids.dispose();
     mask.dispose();
   }
 }
 
+/** Log-softmax over the vocabulary at the rows that predict each target token: [N, V]. */
+export function logProbsAtTargets(model: CausalLM, prompt: PromptModule | null, batch: Batch): Tensor {
+  return tf.logSoftmax(logitsAtTargets(model, prompt, batch));
+}
+
 /** log p of each target token: [N]. */
 export function targetLogProbs(model: CausalLM, prompt: PromptModule | null, batch: Batch): Tensor {
-  const logp = logProbsAtTargets(model, prompt, batch);
-  const onehot = tf.oneHot(tf.tensor1d(batch.targets, 'int32'), logp.shape[1] as number); // [N, V]
-  return tf.sum(tf.mul(logp, onehot), 1);
+  return targetLogProb(logitsAtTargets(model, prompt, batch), tf.tensor1d(batch.targets, 'int32'));
 }
 
 /** Summed negative log-likelihood of the batch's target tokens divided by `normalizer` (a scalar). */
