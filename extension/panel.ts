@@ -140,6 +140,7 @@ export class TrainingPanel implements vscode.Disposable {
         startStep: s.startStep,
         model: s.model.name,
         trainableParameters: s.trainableParameters,
+        warnings: s.warnings ?? [],
       };
     }
     return runHeader(this.runDir, readRunFiles(this.runDir), this.follower.points().lastStep, live, liveStatus);

@@ -40,6 +40,7 @@ const STATS: [id: string, label: string][] = [
   ['params', 'Trainable'],
   ['backend', 'Backend'],
   ['device', 'Device'],
+  ['warnings', 'Data warnings'],
 ];
 
 export function panelHtml(o: PanelHtmlOptions): string {

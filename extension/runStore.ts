@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { TrainConfig } from '../src/config';
 import type { BaselinePoint, EvalPoint, RunFailure, RunHeader, RunPoints, RunStatus, RunSummary, StepPoint } from '../src/protocol';
 
-export const RUNS_DIR = path.join('.ulpt', 'runs');
+export { RUNS_DIR } from '../src/train/runFolder';
 export const FILES = {
   config: 'config.json',
   metrics: 'metrics.jsonl',
@@ -150,15 +150,8 @@ export function runName(id: string): string {
   return id.replace(/^\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}_/, '') || id;
 }
 
-/** A folder name for a new run: UTC timestamp + a file-system-safe form of the name (as the CLI names them). */
-export function newRunId(name: string, now = new Date()): string {
-  const stamp = now.toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
-  return `${stamp}_${safeName(name)}`;
-}
-
-export function safeName(name: string): string {
-  return name.trim().replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+|[-.]+$/g, '').slice(0, 80) || 'run';
-}
+// New run ids and safe names come from the engine, so palette, tasks and the CLI name runs alike.
+export { newRunId, safeName } from '../src/train/runFolder';
 
 export interface RunFiles {
   config: TrainConfig | null;

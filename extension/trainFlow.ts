@@ -7,7 +7,7 @@ import { resolveConfig, type TaskType, type TrainConfig } from '../src/config';
 import { readRecords } from '../src/data/readers';
 import {
   DATASET_EXTENSIONS, DATASET_GLOB, SEARCH_EXCLUDE, METHOD_PRESETS, defaultRunName, findCachedModels, findValidationFile, guessTask, hfHubCacheDir,
-  isDatasetFile, isModelFolder, modelMaxPositions, type MethodPreset,
+  isDatasetFile, isModelFolder, type MethodPreset,
 } from './discovery';
 import { folderDescription } from './pickers';
 import { newRunId, safeName } from './runStore';
@@ -166,9 +166,7 @@ export async function trainingSetupFromQuestions(studio: Studio): Promise<Traini
     // The run keeps its adapter; "Save Adapter…" puts a copy into the project where the user wants it.
     out: path.join(runDir, 'adapter.ulpt'),
   };
+  // maxLength stays unset: the trainer fits it to the model's context after the virtual tokens.
   const config = resolveConfig(raw, root, 'the training settings');
-  // Small models have few positions: the example sequence budget must leave room for the virtual tokens.
-  const positions = modelMaxPositions(model);
-  if (positions !== null && config.maxLength + config.promptLength > positions) config.maxLength = Math.max(2, positions - config.promptLength);
   return { config, runDir, name };
 }

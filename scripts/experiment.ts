@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../src/backend';
-import { resolveConfig, type TrainConfig } from '../src/config';
+import { defaultMaxLength, resolveConfig, type TrainConfig } from '../src/config';
 import { readRecords, buildExamples, resolveLabels } from '../src/data';
 import { loadModel } from '../src/models/loader';
 import { train } from '../src/train/trainer';
@@ -63,7 +63,7 @@ async function main() {
   const testRecords = await readRecords(testFile);
   const trainRecords = await readRecords(base.train);
   const labels = base.task.type === 'classification' ? resolveLabels(base.task, [...trainRecords, ...testRecords]) : null;
-  const testSet = buildExamples(testRecords, base.task, model.tokenizer, base.maxLength, labels ?? undefined);
+  const testSet = buildExamples(testRecords, base.task, model.tokenizer, base.maxLength ?? defaultMaxLength(model.info.maxPositions, n), labels ?? undefined);
   const labelSet = labelSetFor(labels, model.tokenizer);
   const testScore = async (adapterFile: string | null) => {
     const prompt = adapterFile ? await promptFromAdapter(readAdapter(adapterFile), model.tokenEmbeddings) : null;

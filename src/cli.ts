@@ -4,8 +4,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BACKENDS, initBackend, isBackendName, type BackendName, type BackendReport } from './backend';
-import { resolveConfig, ConfigError, type TrainConfig } from './config';
-import { readRecords, buildExamples, buildInputs } from './data';
+import { resolveConfig, ConfigError, defaultMaxLength, type FieldNames, type TrainConfig } from './config';
+import { readRecords, buildExamples, promptText } from './data';
+import { DataWarnings } from './data/warnings';
+import type { DataRecord } from './data/readers';
+import { DatasetError } from './data/errors';
 import { readAdapter, checkAdapterMatchesModel, type Adapter } from './io/adapter';
 import { exportPeft } from './io/peft';
 import { loadModel } from './models/loader';
@@ -13,23 +16,43 @@ import type { CausalLM } from './models/types';
 import type { TrainerMessage } from './protocol';
 import { promptFromAdapter, type PromptModule } from './ulpt/prompt';
 import { evaluate, classify, generate, labelSetFor } from './train/evaluate';
-import { train } from './train/trainer';
+import { train, FitError } from './train/trainer';
+import { describeDiagnosis, diagnoseRun, freshRunDir, RUN_FILES, RUNS_DIR, runFolderProblem, RunFolderError, DamagedRunError } from './train/runFolder';
 import { sequenceLogits } from './train/objective';
 
 const USAGE = `ulpt — Ultra-Low-dimensional Prompt Tuning
 
-  ulpt train --model DIR --train FILE [--validation FILE] [--method ulpt|prompt-tuning] [--rank R]
-             [--prompt-length N] [--steps S] [--lr LR] [--batch-size B] [--seed K] [--out FILE.ulpt]
-             [--backend auto|tensorflow-gpu|webgpu|tensorflow|wasm|cpu] [--run-dir DIR] [--json]
-  ulpt train --config FILE [any flag above overrides the file]
-  ulpt train --resume RUN_DIR [--json]
-  ulpt eval --model DIR --adapter FILE --data FILE [--json]
-  ulpt predict --model DIR --adapter FILE (--input TEXT | --data FILE) [--json]
-  ulpt inspect ADAPTER [--json]
-  ulpt export-peft ADAPTER --out DIR [--base-model NAME_OR_PATH]
-  ulpt forward --model DIR --ids 1,2,3 [--adapter FILE] --json
+  ulpt train --model DIR --train FILE [options]       train a prompt; writes a run folder and an adapter
+  ulpt train --config FILE [options]                  the same from a config file; flags given override it
+  ulpt train --resume RUN_DIR [--json]                continue a stopped or interrupted run from its checkpoint
+  ulpt eval --model DIR --adapter FILE --data FILE [--strict] [--json]
+  ulpt predict --model DIR --adapter FILE (--input TEXT | --data FILE) [--truncate] [--json]
+  ulpt inspect ADAPTER|RUN_DIR [--json]               what an adapter holds; what a run folder holds or lacks
+  ulpt export-peft ADAPTER --out DIR [--base-model NAME_OR_PATH] [--json]
+  ulpt forward --model DIR --ids 1,2,3 [--adapter FILE] --json      logits at every position
 
-Training settings (config file fields): see README.md; the JSON schema is src/config.schema.json.`;
+Training options (config file field in brackets):
+  --validation FILE [validation]          --validation-split F [validationSplit]   default 0
+  --method ulpt|prompt-tuning [method]    --rank R [rank] 2        --prompt-length N [promptLength] 10
+  --no-alignment [alignment: false]       --scale-init one|embedding [scaleInit]
+  --steps S [steps] 200                   --lr LR [lr] 0.01        --batch-size B [batchSize] 8
+  --grad-accumulation K [gradAccumulation] 1    --warmup-steps W [warmupSteps] 0
+  --weight-decay X [weightDecay] 1e-5     --max-grad-norm X [maxGradNorm] 1
+  --max-length L [maxLength]              tokens per example before the virtual tokens; default: what the
+                                          model's context holds after them (at most 1024)
+  --eval-every K [evalEvery] 50           --checkpoint-every K [checkpointEvery] 50
+  --early-stopping P [earlyStoppingPatience] 0
+  --task classification|generation [task.type]    --template T [task.template]
+  --input-field F [task.inputField]       --target-field F [task.targetField]
+  --seed K [seed] 42 (0 … 2^64−1)         --backend auto|tensorflow-gpu|webgpu|tensorflow|wasm|cpu [backend]
+  --out FILE.ulpt [out]                   default adapters/<train file>.ulpt; replaces only an adapter
+  --run-dir DIR                           default .ulpt/runs/<time>_<name>-<id>; must be new or empty
+  --strict [strict]                       data warnings are errors
+  --force                                 let --out replace a file that is not an adapter
+  --json                                  one JSON message per line (src/protocol.ts)
+
+Exit status: 0 done; 1 the model, data or training failed; 2 the command line or configuration is wrong
+(nothing was done); 130 stopped by Ctrl+C (a checkpoint is kept: ulpt train --resume RUN_DIR).`;
 
 class UsageError extends Error {}
 
@@ -39,6 +62,7 @@ const OPTIONS = {
   lr: { type: 'string' }, 'batch-size': { type: 'string' }, 'grad-accumulation': { type: 'string' }, 'warmup-steps': { type: 'string' },
   'weight-decay': { type: 'string' }, 'max-length': { type: 'string' }, 'eval-every': { type: 'string' }, 'checkpoint-every': { type: 'string' },
   'validation-split': { type: 'string' }, 'early-stopping': { type: 'string' }, 'no-alignment': { type: 'boolean' }, 'scale-init': { type: 'string' },
+  'max-grad-norm': { type: 'string' }, strict: { type: 'boolean' }, force: { type: 'boolean' }, truncate: { type: 'boolean' },
   task: { type: 'string' }, template: { type: 'string' }, 'input-field': { type: 'string' }, 'target-field': { type: 'string' },
   seed: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' }, 'run-dir': { type: 'string' }, resume: { type: 'string' },
   json: { type: 'boolean' }, adapter: { type: 'string' }, data: { type: 'string' }, input: { type: 'string' }, ids: { type: 'string' },
@@ -51,7 +75,9 @@ function num(flags: Flags, key: keyof Flags, integer = true): number | undefined
   const v = flags[key];
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new UsageError(`--${key} must be ${integer ? 'an integer' : 'a number'}, got "${v}".`);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+    throw new UsageError(`--${key} must be ${integer ? 'a whole number' : 'a number'} (got ${JSON.stringify(v)}).`);
+  }
   return n;
 }
 
@@ -61,46 +87,65 @@ function required(flags: Flags, key: keyof Flags): string {
   return v;
 }
 
-/** Flags override the config file; the file's relative paths are resolved from its folder. */
-export function configFromFlags(flags: Flags): TrainConfig {
+/** The flag that sets each config field (for messages in the user's own words). */
+const FLAG_OF: Record<string, string> = {
+  model: 'model', train: 'train', validation: 'validation', out: 'out', method: 'method', rank: 'rank', promptLength: 'prompt-length',
+  steps: 'steps', lr: 'lr', batchSize: 'batch-size', gradAccumulation: 'grad-accumulation', warmupSteps: 'warmup-steps',
+  weightDecay: 'weight-decay', maxGradNorm: 'max-grad-norm', maxLength: 'max-length', evalEvery: 'eval-every', checkpointEvery: 'checkpoint-every',
+  validationSplit: 'validation-split', earlyStoppingPatience: 'early-stopping', seed: 'seed', backend: 'backend', alignment: 'no-alignment',
+  scaleInit: 'scale-init', strict: 'strict', 'task.type': 'task', 'task.template': 'template', 'task.inputField': 'input-field', 'task.targetField': 'target-field',
+};
+
+/** A config from flags (and --config FILE), with the way the user wrote each field for messages. */
+export function configFromFlags(flags: Flags): { config: TrainConfig; names: FieldNames } {
   let raw: Record<string, unknown> = {};
   let baseDir = process.cwd();
   let source = 'the command line';
   if (flags.config) {
     const file = path.resolve(flags.config);
+    if (!fs.existsSync(file)) throw new UsageError(`--config ${flags.config}: no such file (looked for ${file}).`);
     try {
       raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
     } catch (e) {
-      throw new ConfigError(`Cannot read the config file ${file}: ${(e as Error).message}`);
+      throw new ConfigError(`The config file ${file} cannot be read: ${(e as Error).message}`);
     }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`The config file ${file} must hold one JSON object ({ "model": …, "train": … }).`);
     baseDir = path.dirname(file);
-    source = file;
+    source = flags.config;
   }
   const cwd = (p: string | undefined) => (p === undefined ? undefined : path.resolve(p));
   const over: Record<string, unknown> = {
     model: cwd(flags.model), train: cwd(flags.train), validation: cwd(flags.validation), out: cwd(flags.out),
     method: flags.method, rank: num(flags, 'rank'), promptLength: num(flags, 'prompt-length'), steps: num(flags, 'steps'),
     lr: num(flags, 'lr', false), batchSize: num(flags, 'batch-size'), gradAccumulation: num(flags, 'grad-accumulation'),
-    warmupSteps: num(flags, 'warmup-steps'), weightDecay: num(flags, 'weight-decay', false), maxLength: num(flags, 'max-length'),
-    evalEvery: num(flags, 'eval-every'), checkpointEvery: num(flags, 'checkpoint-every'), validationSplit: num(flags, 'validation-split', false),
-    earlyStoppingPatience: num(flags, 'early-stopping'), seed: flags.seed, backend: flags.backend,
-    alignment: flags['no-alignment'] ? false : undefined, scaleInit: flags['scale-init'],
+    warmupSteps: num(flags, 'warmup-steps'), weightDecay: num(flags, 'weight-decay', false), maxGradNorm: num(flags, 'max-grad-norm', false),
+    maxLength: num(flags, 'max-length'), evalEvery: num(flags, 'eval-every'), checkpointEvery: num(flags, 'checkpoint-every'),
+    validationSplit: num(flags, 'validation-split', false), earlyStoppingPatience: num(flags, 'early-stopping'), seed: flags.seed, backend: flags.backend,
+    alignment: flags['no-alignment'] ? false : undefined, scaleInit: flags['scale-init'], strict: flags.strict ? true : undefined,
   };
-  for (const [k, v] of Object.entries(over)) if (v !== undefined) raw[k] = v;
+  const fromFlags = new Set<string>();
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    raw[k] = v;
+    fromFlags.add(k);
+  }
   const task = { ...((raw.task as Record<string, unknown>) ?? {}) };
-  if (flags.task) task.type = flags.task;
-  if (flags.template) task.template = flags.template;
-  if (flags['input-field']) task.inputField = flags['input-field'];
-  if (flags['target-field']) task.targetField = flags['target-field'];
+  const taskFlags: [string, string | undefined][] = [['type', flags.task], ['template', flags.template], ['inputField', flags['input-field']], ['targetField', flags['target-field']]];
+  for (const [k, v] of taskFlags) {
+    if (v === undefined) continue;
+    task[k] = v;
+    fromFlags.add(`task.${k}`);
+  }
   if (Object.keys(task).length) raw.task = task;
-  return resolveConfig(raw, baseDir, source);
+  const names: FieldNames = (field) => (fromFlags.has(field) && FLAG_OF[field] ? `--${FLAG_OF[field]}` : field);
+  if (raw.model === undefined && !flags.config) throw new UsageError('--model is required (a Hugging Face model folder), or --config FILE.');
+  if (raw.train === undefined && !flags.config) throw new UsageError('--train is required (the training data file), or --config FILE.');
+  return { config: resolveConfig(raw, baseDir, source, names), names };
 }
 
-/** `.ulpt/runs/<time>_<name>` in the workspace: the config file's folder, else the working directory. */
+/** `.ulpt/runs/<time>_<name>-<id>` in the workspace (the config file's folder, else the working directory): new and unique. */
 function defaultRunDir(config: TrainConfig, base: string): string {
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
-  const name = path.basename(config.out).replace(/\.ulpt$/, '');
-  return path.resolve(base, '.ulpt', 'runs', `${stamp}_${name}`);
+  return freshRunDir(path.resolve(base, RUNS_DIR), path.basename(config.out).replace(/\.ulpt$/, ''));
 }
 
 function backendLine(b: BackendReport): string {
@@ -150,13 +195,14 @@ function printer(json: boolean): (m: TrainerMessage) => void {
         break;
       }
       case 'log':
-        console.error(`${tty ? '\r\x1b[K' : ''}  ${m.message}`);
+        console.error(`${tty ? '\r\x1b[K' : ''}  ${m.level === 'warn' ? 'warning: ' : ''}${m.message}`);
         break;
       case 'finished': {
         const s = m.summary;
         if (tty) process.stderr.write('\n');
         console.log(`ulpt: ${s.reason} after ${s.steps} steps in ${s.seconds.toFixed(1)} s on ${s.backend} — ${s.device}`);
         if (s.final) console.log(`  final training loss ${s.final.loss.toFixed(4)}`);
+        if (s.warnings) console.log(`  ${s.warnings} data warning${s.warnings > 1 ? 's' : ''} (listed above; --strict makes them errors)`);
         if (s.baseline) console.log(`  un-prompted model: ${Object.entries(s.baseline.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}, loss ${s.baseline.loss.toFixed(4)}`);
         if (s.best) console.log(`  best eval (step ${s.bestStep}): ${Object.entries(s.best).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
         console.log(s.adapter ? `  adapter ${s.adapter} (${fs.statSync(s.adapter).size} bytes, ${s.trainableParameters} parameters)` : `  resume with: ulpt train --resume ${s.runDir}`);
@@ -174,18 +220,37 @@ function printer(json: boolean): (m: TrainerMessage) => void {
   };
 }
 
+/** The stored config of a run to resume, after checking every file the resume needs (a diagnosis when one is damaged). */
+function resumeConfig(runDir: string): TrainConfig {
+  if (!fs.existsSync(runDir)) throw new UsageError(`--resume ${runDir}: no such folder.`);
+  if (!fs.existsSync(path.join(runDir, RUN_FILES.config)) && !fs.existsSync(path.join(runDir, RUN_FILES.checkpoint))) {
+    throw new UsageError(`--resume ${runDir}: not a run folder (it has neither ${RUN_FILES.config} nor ${RUN_FILES.checkpoint}).`);
+  }
+  const diagnosis = diagnoseRun(runDir);
+  if (!diagnosis.resumable || !diagnosis.config) throw new DamagedRunError(`This run cannot be resumed. ${describeDiagnosis(diagnosis)}`);
+  return diagnosis.config;
+}
+
 async function cmdTrain(flags: Flags): Promise<void> {
   let config: TrainConfig;
   let runDir: string;
+  let names: FieldNames | undefined;
   const resume = !!flags.resume;
   if (flags.resume) {
+    const others = Object.keys(flags).filter((k) => !['resume', 'json', 'backend'].includes(k));
+    if (others.length) throw new UsageError(`--resume continues a run with its own settings; it cannot be combined with --${others[0]}.`);
     runDir = path.resolve(flags.resume);
-    const file = path.join(runDir, 'config.json');
-    if (!fs.existsSync(file)) throw new UsageError(`${runDir} is not a run folder: it has no config.json.`);
-    config = JSON.parse(fs.readFileSync(file, 'utf8')) as TrainConfig;
+    config = resumeConfig(runDir);
+    if (flags.backend) config = { ...config, backend: flags.backend as BackendName };
   } else {
-    config = configFromFlags(flags);
-    runDir = flags['run-dir'] ? path.resolve(flags['run-dir']) : defaultRunDir(config, flags.config ? path.dirname(path.resolve(flags.config)) : process.cwd());
+    ({ config, names } = configFromFlags(flags));
+    if (flags['run-dir']) {
+      runDir = path.resolve(flags['run-dir']);
+      const problem = runFolderProblem(runDir);
+      if (problem) throw new RunFolderError(`--run-dir: ${problem}`);
+    } else {
+      runDir = defaultRunDir(config, flags.config ? path.dirname(path.resolve(flags.config)) : process.cwd());
+    }
   }
   const backend = await initBackend(config.backend);
   let stop = false;
@@ -196,7 +261,7 @@ async function cmdTrain(flags: Flags): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const summary = await train(config, { runDir, backend, resume, shouldStop: () => stop, onMessage: printer(!!flags.json) });
+  const summary = await train(config, { runDir, backend, resume, force: !!flags.force, fieldNames: names, shouldStop: () => stop, onMessage: printer(!!flags.json) });
   if (summary.reason === 'stopped') process.exitCode = 130;
 }
 
@@ -215,38 +280,89 @@ function taskOf(adapter: Adapter) {
   return { type: t.type, template: t.template, inputField: t.input_field, targetField: t.target_field, ...(t.labels ? { labels: Object.fromEntries(t.labels.names.map((n, i) => [n, t.labels!.words[i]])) } : {}) };
 }
 
+/** Data warnings on stderr; with --strict they are an error. */
+function reportDataWarnings(warnings: DataWarnings, strict: boolean): void {
+  const list = warnings.list();
+  if (strict && list.length) throw new DatasetError('the data', `strict mode refuses ${list.length} data warning${list.length > 1 ? 's' : ''}:\n  ${list.map((w) => w.message).join('\n  ')}`);
+  for (const w of list) console.error(`ulpt: warning: ${w.message}`);
+}
+
 async function cmdEval(flags: Flags): Promise<void> {
   const { model, adapter, prompt } = await loadAdapted(flags);
   if (!adapter) throw new UsageError('--adapter is required.');
   const task = taskOf(adapter);
-  const records = await readRecords(path.resolve(required(flags, 'data')));
-  const maxLength = model.info.maxPositions - adapter.meta.num_virtual_tokens;
+  const warnings = new DataWarnings();
+  const records = await readRecords(path.resolve(required(flags, 'data')), { warnings });
+  // The adapter's own token budget when it fits this model, else what the context holds after the virtual tokens.
+  const n = adapter.meta.num_virtual_tokens;
+  const trained = adapter.meta.training.maxLength;
+  const fallback = defaultMaxLength(model.info.maxPositions, n);
+  const maxLength = typeof trained === 'number' && trained >= 2 && trained <= model.info.maxPositions - n ? trained : fallback;
+  if (fallback < 2) throw new FitError(`The adapter's ${n} virtual tokens fill ${model.info.name}'s ${model.info.maxPositions} positions: no room for any input.`);
   const labels = adapter.meta.task.labels;
-  const examples = buildExamples(records, task, model.tokenizer, maxLength, labels);
+  const examples = buildExamples(records, task, model.tokenizer, maxLength, labels, warnings);
+  reportDataWarnings(warnings, !!flags.strict);
   const res = await evaluate(model, prompt, examples, task.type, labelSetFor(labels, model.tokenizer), 16);
-  const out = { examples: examples.length, loss: res.loss, ...res.metrics };
+  const out = { examples: examples.length, loss: res.loss, ...res.metrics, warnings: warnings.list().length };
   console.log(flags.json ? JSON.stringify(out) : Object.entries(out).map(([k, v]) => `${k}: ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : v}`).join('\n'));
+}
+
+/**
+ * Prompt token ids for prediction. An input that does not fit beside the virtual tokens and the answer is refused
+ * with the numbers (never answered from a silently cut input); --truncate keeps its end instead, with a warning.
+ */
+function predictionInputs(records: DataRecord[], task: ReturnType<typeof taskOf>, model: CausalLM, room: number, why: string, truncate: boolean, warnings: DataWarnings): number[][] {
+  return records.map((record) => {
+    const ids = model.tokenizer.encode(promptText(record, task));
+    if (ids.length <= room) return ids;
+    if (!truncate) {
+      throw new DatasetError(record.where, `the input is ${ids.length} tokens, but ${why} leave room for ${room}. Shorten it, or pass --truncate to keep its last ${room} tokens.`);
+    }
+    warnings.add('input-cut', record.where.file, record.where.label, `${ids.length} → ${room} tokens`);
+    return ids.slice(ids.length - room);
+  });
 }
 
 async function cmdPredict(flags: Flags): Promise<void> {
   const { model, adapter, prompt } = await loadAdapted(flags);
   if (!adapter) throw new UsageError('--adapter is required.');
   const task = taskOf(adapter);
-  const records = flags.input !== undefined
-    ? [{ where: { file: '--input', label: 'argument' }, fields: { [task.inputField]: flags.input } }]
-    : await readRecords(path.resolve(required(flags, 'data')));
-  // Leave room after the prompt for the longest label word, or for a quarter of the context to generate into.
+  const warnings = new DataWarnings();
+  const records: DataRecord[] = flags.input !== undefined
+    ? [{ where: { file: '--input', label: '' }, fields: { [task.inputField]: flags.input } }]
+    : await readRecords(path.resolve(required(flags, 'data')), { warnings });
+  // Room after the virtual tokens for the input plus the answer: the longest label word, or up to 64 generated tokens.
+  const n = adapter.meta.num_virtual_tokens;
+  const P = model.info.maxPositions;
   const labels = labelSetFor(adapter.meta.task.labels, model.tokenizer);
-  const room = model.info.maxPositions - adapter.meta.num_virtual_tokens;
-  const reserve = labels ? Math.max(...labels.tokens.map((t) => t.length)) : Math.floor(room / 4);
-  const inputs = buildInputs(records, task, model.tokenizer, Math.max(1, room - reserve));
+  const context = P - n;
+  const reserve = labels ? Math.max(...labels.tokens.map((t) => t.length)) : Math.min(64, Math.max(1, Math.floor(context / 4)));
+  const room = context - reserve;
+  const why = `${model.info.name} holds ${P} positions, and the adapter's ${n} virtual tokens and the ${reserve} token${reserve > 1 ? 's' : ''} kept for the answer`;
+  if (room < 1) throw new FitError(`${why} leave no room for an input: this adapter cannot be used with this model.`);
+  const inputs = predictionInputs(records, task, model, room, why, !!flags.truncate, warnings);
+  reportDataWarnings(warnings, !!flags.strict);
   const preds = labels
     ? (await classify(model, prompt, inputs, labels, 16)).map((i) => labels.names[i])
-    : (await generate(model, prompt, inputs, 64, 16)).map((ids) => model.tokenizer.decode(ids));
+    : (await generate(model, prompt, inputs, reserve, 16)).map((ids) => model.tokenizer.decode(ids));
   for (const p of preds) console.log(flags.json ? JSON.stringify({ prediction: p }) : p);
 }
 
+/** A run folder: each file's state, and what can still be used when something is damaged. */
+function cmdInspectRun(dir: string, json: boolean): void {
+  const d = diagnoseRun(dir);
+  if (json) {
+    console.log(JSON.stringify(d, null, 2));
+    return;
+  }
+  console.log(`${dir}: run folder${d.config ? ` (${d.config.method}${d.config.method === 'ulpt' ? ` r=${d.config.rank}` : ''}, ${d.config.steps} steps)` : ''}`);
+  for (const f of d.files) console.log(`  ${f.file.padEnd(24)} ${f.state.padEnd(8)} ${f.detail}`);
+  console.log(d.resumable ? `  resumable from step ${d.checkpointStep}: ulpt train --resume ${dir}` : '  not resumable');
+  if (d.files.some((f) => f.state === 'damaged')) console.log(d.usable.length ? `  still usable:\n${d.usable.map((u) => `    ${u}`).join('\n')}` : '  nothing in it can be used');
+}
+
 function cmdInspect(file: string, json: boolean): void {
+  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) return cmdInspectRun(path.resolve(file), json);
   const adapter = readAdapter(path.resolve(file));
   const m = adapter.meta;
   if (json) {
@@ -305,8 +421,11 @@ async function main(argv: string[]): Promise<void> {
 if (require.main === module) {
   main(process.argv.slice(2)).catch((e: unknown) => {
     const err = e as Error;
-    const usage = err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith?.('ERR_PARSE_ARGS');
-    console.error(`ulpt: ${err.message}${usage ? '\nRun "ulpt --help" for usage.' : ''}`);
+    // 2: the command line or configuration is wrong and nothing was done; 1: the model, data or training failed.
+    const usage = err instanceof UsageError || err instanceof ConfigError || err instanceof RunFolderError || err instanceof FitError ||
+      (err as NodeJS.ErrnoException).code?.startsWith?.('ERR_PARSE_ARGS');
+    const help = err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith?.('ERR_PARSE_ARGS');
+    console.error(`ulpt: ${err.message}${help ? '\nRun "ulpt --help" for usage.' : ''}`);
     if (process.env.ULPT_DEBUG) console.error(err.stack);
     process.exit(usage ? 2 : 1);
   });

@@ -49,8 +49,11 @@ export interface TrainConfig {
   weightDecay: number;
   /** Global-norm gradient clipping; 0 disables. */
   maxGradNorm: number;
-  /** Token budget per example (template + target), before the virtual tokens. */
-  maxLength: number;
+  /**
+   * Token budget per example (template + target), before the virtual tokens. Unset: what the model's context
+   * holds after the virtual tokens (defaultMaxLength); a run's stored config.json always has it filled in.
+   */
+  maxLength?: number;
   evalEvery: number;
   checkpointEvery: number;
   /** Stop after this many evaluations without improvement; 0 disables. */
@@ -58,7 +61,14 @@ export interface TrainConfig {
   seed: string;
   out: string;
   backend: BackendName;
+  /** Data warnings (invalid UTF-8, empty targets, cut inputs, labels only in validation) are errors. */
+  strict: boolean;
   task: TaskConfig;
+}
+
+/** maxLength when the config leaves it unset: the model's context after the virtual tokens, capped (long-context models). */
+export function defaultMaxLength(maxPositions: number, promptLength: number): number {
+  return Math.min(DEFAULT_MAX_LENGTH_CAP, maxPositions - promptLength);
 }
 
 // ---- Resolution: defaults, validation against the JSON schema (also contributed to VS Code), relative paths.
@@ -68,30 +78,103 @@ export const CONFIG_SCHEMA = schema;
 const ajv = new Ajv({ allErrors: true, useDefaults: false, allowUnionTypes: true });
 const validateSchema = ajv.compile(schema);
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
+/** One thing wrong with a configuration: the field as written in a config file ("task.template") and what is wrong. */
+export interface ConfigProblem {
+  field: string;
+  message: string;
 }
 
-/** Every error the schema finds, one per line, naming the field: "steps: must be >= 1". */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(message: string, readonly problems: ConfigProblem[] = []) {
+    super(message);
+  }
+}
+
+const MAX_SEED = (1n << 64n) - 1n;
+const SEED_RULE = `must be a whole number from 0 to ${MAX_SEED} (64 bits)`;
+
+function valueAt(raw: unknown, field: string): unknown {
+  let v: unknown = raw;
+  for (const part of field.split('.')) v = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[part] : undefined;
+  return v;
+}
+
+/** What ajv says, in words a user reads ("must be at least 1", not "must be >= 1"; never a raw pattern). */
+function describe(e: { keyword: string; message?: string; params: Record<string, unknown> }, field: string): string {
+  if (field === 'seed' && ['pattern', 'minimum', 'type'].includes(e.keyword)) return SEED_RULE;
+  switch (e.keyword) {
+    case 'minimum': return `must be at least ${String(e.params.limit)}`;
+    case 'maximum': return `must be at most ${String(e.params.limit)}`;
+    case 'exclusiveMinimum': return `must be greater than ${String(e.params.limit)}`;
+    case 'type': {
+      const t = String(e.params.type).split(',');
+      const words: Record<string, string> = { integer: 'a whole number', number: 'a number', string: 'a string (text)', boolean: 'true or false', object: 'an object ({…})' };
+      return `must be ${t.map((x) => words[x] ?? x).join(' or ')}`;
+    }
+    case 'enum': return `must be one of: ${(e.params.allowedValues as unknown[]).join(', ')}`;
+    case 'additionalProperties': return 'is not a setting of this version';
+    default: return e.message ?? e.keyword;
+  }
+}
+
+/** Every problem the schema (and the seed's 64-bit range) finds, each naming its field. */
+export function configProblemList(raw: unknown): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  if (!validateSchema(raw)) {
+    const seen = new Set<string>();
+    for (const e of validateSchema.errors ?? []) {
+      let field = e.instancePath.replace(/^\//, '').replace(/\//g, '.');
+      if (e.keyword === 'additionalProperties') field = [field, (e.params as { additionalProperty: string }).additionalProperty].filter(Boolean).join('.');
+      if (e.keyword === 'required') field = [field, (e.params as { missingProperty: string }).missingProperty].filter(Boolean).join('.');
+      const message = e.keyword === 'required' ? 'is required' : describe(e as never, field);
+      const key = `${field}\0${message}`;
+      // A union type ("string or integer") fails once per branch; one line per field and message is enough.
+      if (!seen.has(key) && !(field === 'seed' && seen.has(`seed\0${SEED_RULE}`))) problems.push({ field: field || '(config)', message });
+      seen.add(key);
+    }
+  }
+  const seed = (raw as { seed?: unknown } | null)?.seed;
+  if ((typeof seed === 'string' && /^[0-9]+$/.test(seed)) || (typeof seed === 'number' && Number.isInteger(seed) && seed >= 0)) {
+    if (BigInt(seed) > MAX_SEED) problems.push({ field: 'seed', message: SEED_RULE });
+  }
+  return problems;
+}
+
+/** Every error the schema finds, one per line, naming the field: "steps: must be at least 1". */
 export function configProblems(raw: unknown): string[] {
-  if (validateSchema(raw)) return [];
-  return (validateSchema.errors ?? []).map((e) => {
-    const field = e.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(config)';
-    const extra = e.keyword === 'additionalProperties' ? ` "${(e.params as { additionalProperty: string }).additionalProperty}"` : '';
-    const allowed = e.keyword === 'enum' ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')})` : '';
-    return `${field}: ${e.message}${extra}${allowed}`;
+  return configProblemList(raw).map((p) => `${p.field}: ${p.message}`);
+}
+
+/**
+ * How the user wrote each field, for messages: "--prompt-length" for a flag, "promptLength" in a file. Fields
+ * without an entry are named as in a config file.
+ */
+export type FieldNames = (field: string) => string;
+
+/** "the command line has a problem: --steps must be at least 1 (got 0)" and friends, one problem per line. */
+export function describeProblems(problems: ConfigProblem[], raw: unknown, source: string, names: FieldNames = (f) => f): string {
+  const lines = problems.map((p) => {
+    const value = p.field === '(config)' ? undefined : valueAt(raw, p.field);
+    const got = value === undefined || p.message === 'is required' ? '' : ` (got ${JSON.stringify(value)})`;
+    return `${names(p.field)} ${p.message}${got}`;
   });
+  return `${source} has ${problems.length === 1 ? 'a problem' : `${problems.length} problems`}:\n  ${lines.join('\n  ')}`;
 }
 
 type Raw = Partial<Omit<TrainConfig, 'task' | 'seed'>> & { seed?: string | number; task?: Partial<TaskConfig>; $schema?: string };
 
+/** The token budget per example when the config leaves it unset: the model's context after n virtual tokens, at most this. */
+export const DEFAULT_MAX_LENGTH_CAP = 1024;
+
 /**
  * Fills defaults and resolves paths relative to `baseDir` (the config file's folder, or the working directory for
- * CLI flags). Throws ConfigError listing every problem at once.
+ * CLI flags). Throws ConfigError listing every problem at once, each named as `names` says the user wrote it.
+ * `maxLength` stays unset when the config leaves it so: it depends on the model (see defaultMaxLength).
  */
-export function resolveConfig(raw: Raw, baseDir: string, source = 'the configuration'): TrainConfig {
-  const problems = configProblems(raw);
-  if (problems.length) throw new ConfigError(`${source} has ${problems.length === 1 ? 'a problem' : 'problems'}:\n  ${problems.join('\n  ')}`);
+export function resolveConfig(raw: Raw, baseDir: string, source = 'the configuration', names?: FieldNames): TrainConfig {
+  const problems = configProblemList(raw);
+  if (problems.length) throw new ConfigError(describeProblems(problems, raw, source, names), problems);
   const abs = (p: string) => path.resolve(baseDir, p);
   const type = raw.task?.type ?? 'generation';
   const task: TaskConfig = {
@@ -120,13 +203,14 @@ export function resolveConfig(raw: Raw, baseDir: string, source = 'the configura
     warmupSteps: raw.warmupSteps ?? 0,
     weightDecay: raw.weightDecay ?? 1e-5,
     maxGradNorm: raw.maxGradNorm ?? 1,
-    maxLength: raw.maxLength ?? 128,
+    ...(raw.maxLength !== undefined ? { maxLength: raw.maxLength } : {}),
     evalEvery: raw.evalEvery ?? 50,
     checkpointEvery: raw.checkpointEvery ?? 50,
     earlyStoppingPatience: raw.earlyStoppingPatience ?? 0,
     seed: String(raw.seed ?? '42'),
     out,
     backend: raw.backend ?? 'auto',
+    strict: raw.strict ?? false,
     task,
   };
 }

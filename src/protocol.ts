@@ -57,12 +57,16 @@ export interface RunSummary {
   device: string;
   /** The WebGPU adapter, when the run was on webgpu. */
   gpu?: GpuAdapter;
+  /** How many data warnings (one per kind and file, each with its count and lines) were found before training; absent in older runs. */
+  warnings?: number;
 }
 
 /** Trainer process → extension host (over IPC) and → CLI printer. */
 export type TrainerMessage =
   | { type: 'started'; runDir: string; config: TrainConfig; backend: BackendReport; model: ModelSummary; trainableParameters: number;
-      vanillaParameters: number; totalSteps: number; startStep: number; examples: { train: number; validation: number } }
+      vanillaParameters: number; totalSteps: number; startStep: number; examples: { train: number; validation: number };
+      /** The data warnings, one line each (also sent as `log` messages); empty when the data is clean. */
+      warnings: string[] }
   | ({ type: 'step'; totalSteps: number; etaMs: number } & StepPoint)
   | ({ type: 'eval' } & EvalPoint)
   | ({ type: 'baseline' } & BaselinePoint)
@@ -104,6 +108,8 @@ export interface LiveInfo {
   startStep: number;
   model: string;
   trainableParameters: number;
+  /** The data warnings the trainer reported before its first step. */
+  warnings: string[];
 }
 
 /** Everything the panel shows about a run except its points. */

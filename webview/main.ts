@@ -162,6 +162,11 @@ function drawStats(): void {
   set('params', params === null ? '—' : params.toLocaleString('en-US'));
   set('backend', live?.backend ?? run?.summary?.backend ?? '—');
   set('device', live?.device ?? run?.summary?.device ?? '—');
+  // The count, with the messages as a tooltip (they are also in the ULPT output channel).
+  const warnings = live?.warnings ?? null;
+  const count = warnings?.length ?? run?.summary?.warnings ?? null;
+  set('warnings', count === null ? '—' : String(count));
+  el('warnings').title = warnings?.length ? warnings.join('\n') : count ? 'See the ULPT output channel for the details.' : '';
   el('empty').hidden = train.length > 0 || evals.length > 0;
   enable('export-csv', train.length > 0 || evals.length > 0);
 }

@@ -5,6 +5,7 @@ import type { TextTokenizer } from '../models/tokenizer';
 import { DatasetError, describeValue } from './errors';
 import type { DataRecord } from './readers';
 import { fieldText, fillTemplate, templateFields } from './template';
+import type { DataWarnings } from './warnings';
 
 export interface Example {
   inputIds: number[];
@@ -45,9 +46,12 @@ function sortLabels(names: string[]): string[] {
   return names.sort(numeric ? (a, b) => Number(a) - Number(b) || byText(a, b) : byText);
 }
 
-/** Tokenized examples in record order. Throws DatasetError naming the record for anything unusable. */
+/**
+ * Tokenized examples in record order. Throws DatasetError naming the record for anything unusable; what is usable
+ * but changes what is learned (an input cut to maxLength, an empty target) goes to `warnings`.
+ */
 export function buildExamples(
-  records: DataRecord[], task: TaskConfig, tok: TextTokenizer, maxLength: number, labels?: TaskLabels,
+  records: DataRecord[], task: TaskConfig, tok: TextTokenizer, maxLength: number, labels?: TaskLabels, warnings?: DataWarnings,
 ): Example[] {
   if (!Number.isInteger(maxLength) || maxLength < 1) throw new Error(`maxLength must be a positive integer, got ${maxLength}.`);
   const labelSet = task.type === 'classification' ? labels ?? resolveLabels(task, records) : undefined;
@@ -60,7 +64,12 @@ export function buildExamples(
       const problem = `the target "${target.text}" encodes to no tokens; there is nothing to learn.`;
       throw new DatasetError(record.where, problem, task.targetField);
     }
-    const inputIds = fitInput(tok.encode(promptText(record, task)), targetIds.length, maxLength, record, task);
+    if (!labelSet && target.text === '') warnings?.add('empty-target', record.where.file, record.where.label);
+    const fullInput = tok.encode(promptText(record, task));
+    const inputIds = fitInput(fullInput, targetIds.length, maxLength, record, task);
+    if (inputIds.length < fullInput.length) {
+      warnings?.add('input-cut', record.where.file, record.where.label, `${fullInput.length} → ${inputIds.length} tokens`);
+    }
     const example: Example = { inputIds, targetIds, targetText: target.text, where: record.where };
     if (target.label !== undefined) example.label = target.label;
     return example;
@@ -107,7 +116,9 @@ function generationTarget(record: DataRecord, task: TaskConfig): { text: string;
   if (typeof value === 'string') return { text: value };
   if (typeof value === 'number' || typeof value === 'boolean') return { text: String(value) };
   const found = value === undefined ? 'is missing' : `is ${describeValue(value)}`;
-  throw new DatasetError(record.where, `field "${task.targetField}" ${found}; expected the target text (a string).`, task.targetField);
+  // The most common cause: a classification dataset trained as the default generation task.
+  const hint = value === undefined && task.targetField === 'target' && 'label' in record.fields ? ' The record has a "label" field: for classification set task.type to "classification" (--task classification).' : '';
+  throw new DatasetError(record.where, `field "${task.targetField}" ${found}; expected the target text (a string).${hint}`, task.targetField);
 }
 
 /**

@@ -6,6 +6,7 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import type { CsvError, Options as CsvOptions } from 'csv-parse/sync';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import { DatasetError, describeValue, type Location } from './errors';
+import { invalidUtf8Lines, type DataWarnings } from './warnings';
 
 export type DataFormat = 'jsonl' | 'json' | 'csv' | 'tsv' | 'parquet';
 
@@ -19,6 +20,8 @@ export interface ReadOptions {
   format?: DataFormat;
   /** Told when the reader accepted something unusual (e.g. records under a "data" key), so the caller can log it. */
   onNote?: (message: string) => void;
+  /** Collects what is read but worth a warning (bytes that are not UTF-8, with their lines). */
+  warnings?: DataWarnings;
 }
 
 const FORMAT_BY_EXTENSION: Record<string, DataFormat> = {
@@ -30,11 +33,16 @@ export async function readRecords(file: string, opts: ReadOptions = {}): Promise
   const format = opts.format ?? formatOf(file);
   checkIsFile(file);
   const note = opts.onNote ?? (() => {});
+  const bytes = () => {
+    const buf = fs.readFileSync(file);
+    for (const line of invalidUtf8Lines(buf)) opts.warnings?.add('invalid-utf8', file, `line ${line}`);
+    return buf;
+  };
   const records =
     format === 'parquet' ? await readParquet(file)
-    : format === 'jsonl' ? readJsonLines(file, readText(file))
-    : format === 'json' ? readJson(file, readText(file), note)
-    : readDelimited(file, fs.readFileSync(file), format === 'tsv' ? '\t' : ',');
+    : format === 'jsonl' ? readJsonLines(file, text(bytes()))
+    : format === 'json' ? readJson(file, text(bytes()), note)
+    : readDelimited(file, bytes(), format === 'tsv' ? '\t' : ',');
   if (records.length === 0) throw new DatasetError(file, 'the file contains no records.');
   return records;
 }
@@ -59,8 +67,8 @@ function checkIsFile(file: string): void {
   if (stat.isDirectory()) throw new DatasetError(file, 'is a folder; expected a dataset file.');
 }
 
-function readText(file: string): string {
-  return fs.readFileSync(file, 'utf8').replace(/^\uFEFF/, '');
+function text(buf: Buffer): string {
+  return buf.toString('utf8').replace(/^\uFEFF/, '');
 }
 
 function atLine(file: string, line: number): DataRecord['where'] {

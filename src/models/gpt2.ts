@@ -180,6 +180,6 @@ export const gpt2: Architecture<GPT2Config> = {
   sanitize,
   expectedShapes,
   ignoredKey,
-  dims: (c) => ({ hiddenSize: c.n_embd, vocabSize: c.vocab_size, maxPositions: c.n_positions, numLayers: c.n_layer, numHeads: c.n_head }),
+  dims: (c) => ({ hiddenSize: c.n_embd, vocabSize: c.vocab_size, maxPositions: c.n_positions, positionsField: 'n_positions', numLayers: c.n_layer, numHeads: c.n_head }),
   build: (weights, config, info: ModelInfo, tokenizer: TextTokenizer) => new GPT2(weights, config, info, tokenizer),
 };

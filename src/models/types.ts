@@ -17,6 +17,8 @@ export interface ModelInfo {
   hiddenSize: number;
   vocabSize: number;
   maxPositions: number;
+  /** The config.json field that sets maxPositions ("n_positions"), for messages that say what limits a run. */
+  positionsField?: string;
   numLayers: number;
   numHeads: number;
   /** Fingerprint of the token-embedding matrix (adapters record it to refuse the wrong model). */
@@ -56,7 +58,7 @@ export interface Architecture<C> {
   /** Keys a checkpoint may carry that the model does not use (buffers such as GPT-2's attn.bias). */
   ignoredKey(key: string): boolean;
   build(weights: Map<string, HostTensor>, config: C, info: Omit<ModelInfo, 'fingerprint' | 'parameters'> & { fingerprint: string; parameters: number }, tokenizer: TextTokenizer): CausalLM;
-  dims(config: C): Pick<ModelInfo, 'hiddenSize' | 'vocabSize' | 'maxPositions' | 'numLayers' | 'numHeads'>;
+  dims(config: C): Pick<ModelInfo, 'hiddenSize' | 'vocabSize' | 'maxPositions' | 'positionsField' | 'numLayers' | 'numHeads'>;
   /** Key of the token-embedding matrix [V, d]. */
   embeddingKey: string;
 }

@@ -4,9 +4,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tf, type BackendReport, type Scalar, type Tensor } from '../backend';
-import type { TrainConfig } from '../config';
+import { defaultMaxLength, type FieldNames, type TrainConfig } from '../config';
 import { readRecords, buildExamples, resolveLabels, splitValidation, type Example, type TaskLabels } from '../data';
-import { writeAdapter, trainableParameters, type Adapter } from '../io/adapter';
+import { DataWarnings } from '../data/warnings';
+import { DatasetError } from '../data/errors';
+import { readAdapter, writeAdapter, trainableParameters, type Adapter } from '../io/adapter';
 import { writeFileAtomic } from '../io/atomic';
 import { loadModel } from '../models/loader';
 import type { CausalLM } from '../models/types';
@@ -19,6 +21,7 @@ import { evaluate, labelSetFor, primaryMetric, type LabelSet } from './evaluate'
 import { batchLoss } from './objective';
 import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from './optimizer';
 import { learningRate } from './schedule';
+import { claimRunFolder, describeDiagnosis, diagnoseRun, runFolderProblem, RunFolderError, DamagedRunError } from './runFolder';
 
 export interface TrainOptions {
   runDir: string;
@@ -31,6 +34,10 @@ export interface TrainOptions {
   onMessage?: (m: TrainerMessage) => void;
   /** An already loaded model (the experiment runner reuses one across runs). */
   model?: CausalLM;
+  /** Replace `out` even when it is not a ULPT adapter (the CLI's --force). */
+  force?: boolean;
+  /** How the user wrote each config field ("--max-length" on the command line), for messages. */
+  fieldNames?: FieldNames;
 }
 
 export interface PreparedData {
@@ -38,18 +45,93 @@ export interface PreparedData {
   validation: Example[];
   labels: TaskLabels | null;
   labelSet: LabelSet | null;
+  warnings: DataWarnings;
 }
 
+/** Reads, tokenizes and splits the data; `config.maxLength` must be resolved (fitToModel). */
 export async function prepareData(config: TrainConfig, model: CausalLM): Promise<PreparedData> {
   const { task } = config;
-  const trainRecords = await readRecords(config.train);
-  const validationRecords = config.validation ? await readRecords(config.validation) : [];
+  const warnings = new DataWarnings();
+  const trainRecords = await readRecords(config.train, { warnings });
+  const validationRecords = config.validation ? await readRecords(config.validation, { warnings }) : [];
   const labels = task.type === 'classification' ? resolveLabels(task, [...trainRecords, ...validationRecords]) : null;
-  const build = (records: typeof trainRecords) => buildExamples(records, task, model.tokenizer, config.maxLength, labels ?? undefined);
+  const maxLength = config.maxLength ?? defaultMaxLength(model.info.maxPositions, config.promptLength);
+  const build = (records: typeof trainRecords) => buildExamples(records, task, model.tokenizer, maxLength, labels ?? undefined, warnings);
   let train = build(trainRecords);
   let validation = build(validationRecords);
   if (!config.validation && config.validationSplit > 0) ({ train, validation } = splitValidation(train, config.validationSplit, config.seed));
-  return { train, validation, labels, labelSet: labelSetFor(labels, model.tokenizer) };
+  if (labels) warnUntrainedLabels(labels, train, validation, config.train, warnings);
+  return { train, validation, labels, labelSet: labelSetFor(labels, model.tokenizer), warnings };
+}
+
+/** A label no training example carries is stored in the adapter but never learned: say so, and where it does appear. */
+function warnUntrainedLabels(labels: TaskLabels, train: Example[], validation: Example[], trainFile: string, warnings: DataWarnings): void {
+  const trained = new Set(train.map((e) => e.label));
+  labels.names.forEach((name, i) => {
+    if (trained.has(i)) return;
+    const seen = validation.filter((e) => e.label === i);
+    const message = seen.length
+      ? `label "${name}" appears only in the validation data (${seen.length} record${seen.length > 1 ? 's' : ''}, first at ${path.basename(seen[0].where.file)} ${seen[0].where.label}); no training example has it, so the model never learns to answer it.`
+      : `label "${name}" (from task.labels) has no training example; the model never learns to answer it.`;
+    warnings.addMessage('label-untrained', trainFile, message);
+  });
+}
+
+/** Every data warning as a log line; with `strict`, all of them together as one error (before any work is done). */
+function reportWarnings(warnings: DataWarnings, strict: boolean, emit: (m: TrainerMessage) => void): string[] {
+  const lines = warnings.list().map((w) => w.message);
+  if (strict && lines.length) {
+    throw new DatasetError(lines.length === 1 ? warnings.list()[0].file : 'the data', `strict mode refuses ${lines.length} data warning${lines.length > 1 ? 's' : ''}:\n  ${lines.join('\n  ')}`);
+  }
+  for (const message of lines) emit({ type: 'log', level: 'warn', message });
+  return lines;
+}
+
+/**
+ * The config with maxLength resolved against the model's context: unset → what fits after the virtual tokens
+ * (capped); set → checked, and refused with the numbers and the setting to change when it does not fit.
+ */
+export function fitToModel(config: TrainConfig, model: CausalLM, names: FieldNames = (f) => f): TrainConfig & { maxLength: number } {
+  const context = model.info.maxPositions;
+  const where = `${model.info.name} holds ${context} positions (${model.info.positionsField ?? 'its context'} in config.json)`;
+  if (config.promptLength >= context) {
+    throw new FitError(`${names('promptLength')} ${config.promptLength} leaves no room for text: ${where}. Use fewer virtual tokens.`);
+  }
+  if (config.maxLength === undefined) return { ...config, maxLength: defaultMaxLength(context, config.promptLength) };
+  const total = config.maxLength + config.promptLength;
+  if (total > context) {
+    throw new FitError(`${names('maxLength')} ${config.maxLength} + ${names('promptLength')} ${config.promptLength} = ${total} tokens, but ${where}. ` +
+      `Set ${names('maxLength')} to at most ${context - config.promptLength}, or leave it out (the default fits the model).`);
+  }
+  return { ...config, maxLength: config.maxLength };
+}
+
+/** The run does not fit the model's context: a setting the user can change. */
+export class FitError extends Error {
+  override name = 'FitError';
+}
+
+/**
+ * Why the adapter cannot be written to `out`, or null: a folder is never replaced, nor a file that is not a ULPT
+ * adapter (unless `force`); the nearest existing parent must be a folder.
+ */
+export function outPathProblem(out: string, force = false, names: FieldNames = (f) => f): string | null {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(out);
+  } catch {
+    let dir = path.dirname(out);
+    while (!fs.existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+    return fs.statSync(dir).isDirectory() ? null : `${names('out')} ${out} cannot be written: ${dir} is a file, not a folder.`;
+  }
+  if (stat.isDirectory()) return `${names('out')} ${out} is a folder; it must name the adapter file to write (e.g. ${path.join(out, 'adapter.ulpt')}).`;
+  if (force) return null;
+  try {
+    readAdapter(out);
+    return null; // an older adapter: replacing it is what `out` is for
+  } catch {
+    return `${names('out')} ${out} exists and is not a ULPT adapter, so it is not replaced. Choose another path, or pass --force to replace it.`;
+  }
 }
 
 export function modelSummary(model: CausalLM): ModelSummary {
@@ -87,17 +169,8 @@ export async function adapterFor(prompt: PromptModule, config: TrainConfig, mode
   };
 }
 
-function checkFits(config: TrainConfig, model: CausalLM): void {
-  const total = config.maxLength + config.promptLength;
-  if (total > model.info.maxPositions) {
-    throw new Error(`maxLength (${config.maxLength}) + promptLength (${config.promptLength}) = ${total} exceeds the ${model.info.maxPositions} positions ${model.info.name} supports.`);
-  }
-}
-
 class RunFiles {
-  constructor(readonly dir: string) {
-    fs.mkdirSync(dir, { recursive: true });
-  }
+  constructor(readonly dir: string) {}
   file(name: string): string {
     return path.join(this.dir, name);
   }
@@ -120,13 +193,29 @@ class RunFiles {
   }
 }
 
-export async function train(config: TrainConfig, opts: TrainOptions): Promise<RunSummary> {
+/**
+ * Preflight, then training. Everything that can refuse the run (run folder, out path, model, context length, data,
+ * strict warnings) is checked before the run folder is claimed, so a refused run leaves nothing behind.
+ */
+export async function train(requested: TrainConfig, opts: TrainOptions): Promise<RunSummary> {
   const emit = opts.onMessage ?? (() => {});
-  const files = new RunFiles(opts.runDir);
-  const model = opts.model ?? (await loadModel(config.model));
+  const names = opts.fieldNames ?? ((f: string) => f);
+  if (opts.resume) {
+    const diagnosis = diagnoseRun(opts.runDir);
+    if (!diagnosis.resumable) throw new DamagedRunError(`This run cannot be resumed. ${describeDiagnosis(diagnosis)}`);
+  } else {
+    const problem = runFolderProblem(opts.runDir);
+    if (problem) throw new RunFolderError(problem);
+  }
+  const outProblem = outPathProblem(requested.out, opts.force, names);
+  if (outProblem) throw new RunFolderError(outProblem);
+  const model = opts.model ?? (await loadModel(requested.model));
   try {
-    checkFits(config, model);
+    const config = fitToModel(requested, model, names);
     const data = await prepareData(config, model);
+    const warnings = reportWarnings(data.warnings, config.strict, emit);
+    if (!opts.resume) claimRunFolder(opts.runDir, config);
+    const files = new RunFiles(opts.runDir);
     const seed = parseSeed(config.seed);
     const prompt = await createPrompt(
       { method: config.method, length: config.promptLength, rank: config.rank, hidden: model.info.hiddenSize, seed, alignment: config.alignment, scaleInit: config.scaleInit },
@@ -134,7 +223,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<Ru
     );
     const optimizer = new AdamW(prompt.variables, { ...ADAMW_DEFAULTS, weightDecay: config.weightDecay });
     try {
-      return await loop(config, opts, files, model, prompt, optimizer, data, emit);
+      return await loop(config, opts, files, model, prompt, optimizer, data, warnings, emit);
     } finally {
       optimizer.dispose();
       prompt.dispose();
@@ -146,15 +235,13 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<Ru
 
 async function loop(
   config: TrainConfig, opts: TrainOptions, files: RunFiles, model: CausalLM, prompt: PromptModule, optimizer: AdamW,
-  data: PreparedData, emit: (m: TrainerMessage) => void,
+  data: PreparedData, warnings: string[], emit: (m: TrainerMessage) => void,
 ): Promise<RunSummary> {
   const shape = { method: prompt.method, length: prompt.length, rank: prompt.rank, hidden: prompt.hidden, alignment: prompt.alignment };
   let state: LoopState = { step: 0, bestValue: null, bestStep: null, bestMetrics: null, evalsWithoutImprovement: 0, elapsedMs: 0, shape };
   if (opts.resume) {
     state = loadCheckpoint(files.file(CHECKPOINT_FILE), prompt, optimizer);
     files.truncateMetrics(state.step);
-  } else {
-    fs.rmSync(files.file('metrics.jsonl'), { force: true });
   }
   writeFileAtomic(files.file('config.json'), JSON.stringify(config, null, 2) + '\n');
   const backendName = opts.backend.name;
@@ -163,6 +250,7 @@ async function loop(
   emit({
     type: 'started', runDir: files.dir, config, backend: opts.backend, model: modelSummary(model), trainableParameters: prompt.trainableParameters,
     vanillaParameters: vanilla, totalSteps: config.steps, startStep: state.step, examples: { train: data.train.length, validation: data.validation.length },
+    warnings,
   });
 
   const stream = new ExampleStream(data.train.length, parseSeed(config.seed));
@@ -277,15 +365,21 @@ async function loop(
   let adapter: string | null = null;
   if (finished) {
     const source = state.bestStep !== null ? files.file('best.ulpt') : files.file('final.ulpt');
-    fs.mkdirSync(path.dirname(config.out), { recursive: true });
-    writeFileAtomic(config.out, fs.readFileSync(source));
-    adapter = config.out;
-    emit({ type: 'adapter', step: state.bestStep ?? state.step, path: config.out, reason: 'final' });
+    // Checked again: something may have been put at `out` while the run trained.
+    const problem = outPathProblem(config.out, opts.force, opts.fieldNames);
+    if (problem) {
+      emit({ type: 'log', level: 'warn', message: `${problem} The trained adapter stays in ${source}.` });
+    } else {
+      fs.mkdirSync(path.dirname(config.out), { recursive: true });
+      writeFileAtomic(config.out, fs.readFileSync(source));
+      adapter = config.out;
+      emit({ type: 'adapter', step: state.bestStep ?? state.step, path: config.out, reason: 'final' });
+    }
   }
   const summary: RunSummary = {
     runDir: files.dir, steps: state.step, reason, adapter, bestStep: state.bestStep, best: state.bestMetrics, baseline,
     final: lastLoss === null ? null : { loss: lastLoss }, trainableParameters: prompt.trainableParameters,
-    seconds: (Date.now() - sessionStart) / 1000, backend: backendName, device: opts.backend.device,
+    seconds: (Date.now() - sessionStart) / 1000, backend: backendName, device: opts.backend.device, warnings: warnings.length,
     ...(opts.backend.adapter ? { gpu: opts.backend.adapter } : {}),
   };
   writeFileAtomic(files.file('summary.json'), JSON.stringify(summary, null, 2) + '\n');

@@ -183,7 +183,7 @@ test('messageLines: every trainer message has text; steps are thinned for the lo
   const started = messageLines({
     type: 'started', runDir: '/r', config: { method: 'ulpt', rank: 2, promptLength: 10 } as never, model: { name: 'tiny', modelType: 'gpt2', hiddenSize: 32 } as never,
     backend: { requested: 'auto', name: 'wasm', device: 'CPU, 2 threads', skipped: [{ name: 'tensorflow', reason: 'not installed' }] },
-    trainableParameters: 84, vanillaParameters: 320, totalSteps: 100, startStep: 0, examples: { train: 10, validation: 2 },
+    trainableParameters: 84, vanillaParameters: 320, totalSteps: 100, startStep: 0, examples: { train: 10, validation: 2 }, warnings: [],
   }, { everyStep: false });
   assert.match(started.join('\n'), /backend wasm — CPU, 2 threads \(not used: tensorflow: not installed\)/);
   assert.deepEqual(failureLines({ message: 'The trainer process exited with code 1.', tail: ['x', 'y'] }), ['The trainer process exited with code 1.', 'last output:', '  x', '  y']);

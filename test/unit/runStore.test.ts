@@ -74,8 +74,9 @@ test('deriveStatus: live beats files; the newer of summary and failure decides; 
 
 test('run names and ids: timestamp prefix, safe characters', () => {
   const id = newRunId('my run/1', new Date('2025-01-31T12:00:00.123Z'));
-  assert.equal(id, '2025-01-31_12-00-00_my-run-1');
-  assert.equal(runName(id), 'my-run-1');
+  assert.match(id, /^2025-01-31_12-00-00_my-run-1-[0-9a-f]{4}$/);
+  assert.notEqual(newRunId('my run/1', new Date('2025-01-31T12:00:00.123Z')), id, 'two runs started in the same second get different ids');
+  assert.match(runName(id), /^my-run-1-[0-9a-f]{4}$/);
   assert.equal(runName('plain'), 'plain');
   assert.equal(safeName('  ../..  '), 'run');
 });

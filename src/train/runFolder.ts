@@ -1,0 +1,253 @@
+// A run folder (`.ulpt/runs/<run-id>/`) belongs to one run. It is created exclusively — never reused by a fresh
+// run, never shared by two runs started together — and only `--resume` continues an existing one. A damaged
+// folder is diagnosed file by file so the user learns what is wrong and what can still be used.
+// Plain Node (no TensorFlow.js): the extension host and the CLI use it as well as the trainer.
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { configProblemList, type TrainConfig } from '../config';
+import { readAdapter } from '../io/adapter';
+import { SafetensorsFile } from '../io/safetensors';
+
+/** The files of a run folder (see README "The run folder"). */
+export const RUN_FILES = {
+  config: 'config.json',
+  metrics: 'metrics.jsonl',
+  checkpoint: 'checkpoint.safetensors',
+  best: 'best.ulpt',
+  final: 'final.ulpt',
+  summary: 'summary.json',
+} as const;
+
+/** Where runs go under a workspace (or the CLI's working directory). */
+export const RUNS_DIR = path.join('.ulpt', 'runs');
+
+/** A run folder that cannot be created, claimed or resumed; the message says which folder and why. */
+export class RunFolderError extends Error {
+  override name = 'RunFolderError';
+}
+
+/** A run folder whose files a resume needs are missing or damaged; the message holds the diagnosis. */
+export class DamagedRunError extends Error {
+  override name = 'DamagedRunError';
+}
+
+/** A name safe in a folder name on every OS: letters, digits, dot, dash, underscore. */
+export function safeName(name: string): string {
+  return name.trim().replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+|[-.]+$/g, '').slice(0, 80) || 'run';
+}
+
+const issued = new Set<string>();
+
+/**
+ * `2025-01-31_12-00-00_<name>-<4 hex>`: sortable by start time; never the same twice in one process, and random
+ * across processes (claimRunFolder makes a clash between processes an error, never a mix).
+ */
+export function newRunId(name: string, now = new Date()): string {
+  const stamp = now.toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
+  for (;;) {
+    const id = `${stamp}_${safeName(name)}-${randomBytes(2).toString('hex')}`;
+    if (!issued.has(id)) {
+      issued.add(id);
+      return id;
+    }
+  }
+}
+
+/** A path under `runsDir` that does not exist yet (claimRunFolder still claims it exclusively). */
+export function freshRunDir(runsDir: string, name: string, now = new Date()): string {
+  for (let i = 0; i < 100; i++) {
+    const dir = path.join(runsDir, newRunId(name, now));
+    if (!fs.existsSync(dir)) return dir;
+  }
+  throw new RunFolderError(`Could not find a free run folder name under ${runsDir}.`);
+}
+
+/**
+ * Why `dir` cannot become a new run's folder, or null when it can: it must not exist, or be an empty folder.
+ * Checked before any work so a refused run costs nothing; claimRunFolder enforces it again, atomically.
+ */
+export function runFolderProblem(dir: string): string | null {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(dir);
+  } catch {
+    return null;
+  }
+  if (!stat.isDirectory()) return `${dir} exists and is not a folder.`;
+  const entries = fs.readdirSync(dir);
+  if (entries.length === 0) return null;
+  const shown = entries.slice(0, 4).join(', ') + (entries.length > 4 ? `, … (${entries.length} entries)` : '');
+  const isRun = entries.includes(RUN_FILES.checkpoint) || entries.includes(RUN_FILES.metrics) || isRunConfig(path.join(dir, RUN_FILES.config));
+  return isRun
+    ? `${dir} already holds a run (${shown}); a fresh run never reuses a run folder. Continue it with --resume ${dir}, or choose a new folder.`
+    : `${dir} is not empty (${shown}); a run folder must be new or empty, so nothing in it is overwritten. Choose a new folder.`;
+}
+
+/** A run's config.json (not, say, a model's): it names the training data and the method. */
+function isRunConfig(file: string): boolean {
+  try {
+    const json = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    return typeof json.train === 'string' && typeof json.method === 'string';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes `dir` this run's folder by creating its config.json exclusively (a hard link from a fully written temp
+ * file: readers never see a half-written config, and of two runs claiming one folder exactly one wins).
+ * Creates the folder (and its parents) when missing. Throws RunFolderError when the folder is taken.
+ */
+export function claimRunFolder(dir: string, config: TrainConfig): void {
+  const problem = runFolderProblem(dir);
+  if (problem) throw new RunFolderError(problem);
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, RUN_FILES.config);
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(config, null, 2) + '\n');
+  try {
+    fs.linkSync(tmp, file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new RunFolderError(`${dir} was just taken by another run; start again (a new folder is chosen).`);
+    throw e;
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
+// ---- Diagnosis
+
+export type FileState = 'ok' | 'missing' | 'damaged';
+
+export interface FileReport {
+  file: string;
+  state: FileState;
+  /** What is in it (ok) or what is wrong (damaged). */
+  detail: string;
+}
+
+export interface RunDiagnosis {
+  dir: string;
+  files: FileReport[];
+  /** config.json parsed and valid, else null. */
+  config: TrainConfig | null;
+  /** The checkpoint's step when it is readable, else null. */
+  checkpointStep: number | null;
+  /** Resumable: valid config and readable checkpoint. */
+  resumable: boolean;
+  /** Files a user can still use as they are, with how ("best.ulpt: adapter from step 150, accuracy 0.92"). */
+  usable: string[];
+}
+
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0];
+}
+
+function checkConfig(dir: string): { report: FileReport; config: TrainConfig | null } {
+  const file = path.join(dir, RUN_FILES.config);
+  if (!fs.existsSync(file)) return { report: { file: RUN_FILES.config, state: 'missing', detail: 'no config.json' }, config: null };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    return { report: { file: RUN_FILES.config, state: 'damaged', detail: `not valid JSON (${firstLine(e)})` }, config: null };
+  }
+  const problems = typeof raw === 'object' && raw !== null ? configProblemList(raw) : [{ field: '(config)', message: 'must be an object' }];
+  const requiredPaths = ['model', 'train', 'out'].filter((k) => typeof (raw as Record<string, unknown>)?.[k] !== 'string');
+  for (const k of requiredPaths) if (!problems.some((p) => p.field === k)) problems.push({ field: k, message: 'is missing' });
+  if (problems.length) {
+    return { report: { file: RUN_FILES.config, state: 'damaged', detail: problems.map((p) => `${p.field} ${p.message}`).join('; ') }, config: null };
+  }
+  const config = raw as TrainConfig;
+  return { report: { file: RUN_FILES.config, state: 'ok', detail: `${config.method}, ${config.steps} steps` }, config };
+}
+
+function checkCheckpoint(dir: string): { report: FileReport; step: number | null } {
+  const file = path.join(dir, RUN_FILES.checkpoint);
+  if (!fs.existsSync(file)) return { report: { file: RUN_FILES.checkpoint, state: 'missing', detail: 'no checkpoint' }, step: null };
+  try {
+    const st = SafetensorsFile.open(file);
+    try {
+      const meta = st.header.metadata['ulpt-checkpoint'];
+      if (!meta) throw new Error('no "ulpt-checkpoint" metadata');
+      const step = (JSON.parse(meta) as { step?: unknown }).step;
+      if (typeof step !== 'number' || !Number.isInteger(step) || step < 0) throw new Error('its step counter is missing');
+      for (const key of st.keys()) st.float32(key); // every tensor readable
+      return { report: { file: RUN_FILES.checkpoint, state: 'ok', detail: `step ${step}` }, step };
+    } finally {
+      st.close();
+    }
+  } catch (e) {
+    return { report: { file: RUN_FILES.checkpoint, state: 'damaged', detail: firstLine(e) }, step: null };
+  }
+}
+
+function checkMetrics(dir: string): FileReport {
+  const file = path.join(dir, RUN_FILES.metrics);
+  if (!fs.existsSync(file)) return { file: RUN_FILES.metrics, state: 'missing', detail: 'no metrics yet' };
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  let good = 0;
+  let lastStep = 0;
+  const bad: number[] = [];
+  lines.forEach((l, i) => {
+    if (!l.trim()) return;
+    try {
+      const m = JSON.parse(l) as { step?: unknown };
+      if (typeof m.step !== 'number') throw new Error('no step');
+      good++;
+      lastStep = Math.max(lastStep, m.step);
+    } catch {
+      bad.push(i + 1);
+    }
+  });
+  // A torn last line is what a crash mid-write leaves; resume drops it. Anything else is damage.
+  const tornLastOnly = bad.length === 1 && bad[0] === lines.length - (lines.at(-1) === '' ? 1 : 0);
+  if (bad.length && !tornLastOnly) return { file: RUN_FILES.metrics, state: 'damaged', detail: `unreadable line${bad.length > 1 ? 's' : ''} ${bad.slice(0, 5).join(', ')}; ${good} lines readable, up to step ${lastStep}` };
+  return { file: RUN_FILES.metrics, state: 'ok', detail: `${good} lines up to step ${lastStep}${tornLastOnly ? ' (a torn last line, dropped on resume)' : ''}` };
+}
+
+function checkAdapter(dir: string, name: string): { report: FileReport; usable: string | null } {
+  const file = path.join(dir, name);
+  if (!fs.existsSync(file)) return { report: { file: name, state: 'missing', detail: 'not written' }, usable: null };
+  try {
+    const { meta } = readAdapter(file);
+    const metrics = Object.entries(meta.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
+    const detail = `adapter from step ${String(meta.training.steps_done ?? '?')}${metrics ? `, ${metrics}` : ''}`;
+    return { report: { file: name, state: 'ok', detail }, usable: `${file}: ${detail} — usable with ulpt predict/eval --adapter` };
+  } catch (e) {
+    return { report: { file: name, state: 'damaged', detail: firstLine(e).replace(file + ': ', '') }, usable: null };
+  }
+}
+
+function checkSummary(dir: string): FileReport {
+  const file = path.join(dir, RUN_FILES.summary);
+  if (!fs.existsSync(file)) return { file: RUN_FILES.summary, state: 'missing', detail: 'the run has not finished' };
+  try {
+    const s = JSON.parse(fs.readFileSync(file, 'utf8')) as { reason?: string; steps?: number };
+    return { file: RUN_FILES.summary, state: 'ok', detail: `${s.reason ?? '?'} after ${s.steps ?? '?'} steps` };
+  } catch (e) {
+    return { file: RUN_FILES.summary, state: 'damaged', detail: `not valid JSON (${firstLine(e)})` };
+  }
+}
+
+/** Reads every file of a run folder and says what is wrong and what can still be used. Never throws for damage. */
+export function diagnoseRun(dir: string): RunDiagnosis {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new RunFolderError(`${dir} is not a folder.`);
+  const config = checkConfig(dir);
+  const checkpoint = checkCheckpoint(dir);
+  const best = checkAdapter(dir, RUN_FILES.best);
+  const final = checkAdapter(dir, RUN_FILES.final);
+  const files = [config.report, checkpoint.report, checkMetrics(dir), best.report, final.report, checkSummary(dir)];
+  const usable = [best.usable, final.usable].filter((u): u is string => !!u);
+  if (checkpoint.step !== null) usable.push(`${path.join(dir, RUN_FILES.checkpoint)}: step ${checkpoint.step}${config.config ? ' — resumable' : ' — resumable once config.json is repaired'}`);
+  return { dir, files, config: config.config, checkpointStep: checkpoint.step, resumable: config.config !== null && checkpoint.step !== null, usable };
+}
+
+/** The diagnosis for people: one line per damaged or missing file that matters, then what can still be used. */
+export function describeDiagnosis(d: RunDiagnosis): string {
+  const wrong = d.files.filter((f) => f.state === 'damaged' || (f.state === 'missing' && (f.file === RUN_FILES.config || f.file === RUN_FILES.checkpoint)));
+  const lines = wrong.map((f) => `  ${f.file}: ${f.state === 'missing' ? 'missing' : `damaged — ${f.detail}`}`);
+  const usable = d.usable.length ? `\nStill usable:\n${d.usable.map((u) => `  ${u}`).join('\n')}` : '\nNothing in it can be used.';
+  return `${d.dir}:\n${lines.join('\n')}${usable}`;
+}
