@@ -2,12 +2,15 @@
 // median of several runs, against the JS CPU backend and — when Debian's python3-torch is there — PyTorch doing
 // the same step on the same checkpoint (scripts/bench_torch.py).
 //
-//   npm run bench -- [--model DIR] [--batch 16] [--seq 24] [--prompt-length 10] [--rank 2] [--runs 10] [--backends cpu,wasm]
+//   npm run bench -- [--model DIR] [--batch 16] [--seq 24] [--prompt-length 10] [--rank 2] [--runs 10] [--backends cpu,wasm,webgpu]
+// On webgpu a row also counts, per timed step, the transfers back to the CPU, the uploads, the kernel launches and
+// the pipelines compiled, and the most GPU memory the backend held (`gpu`).
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend, tf, type ConcreteBackend, type Scalar } from '../src/backend';
+import { gpuCounters } from '../src/kernels/webgpu/counters';
 import { loadModel } from '../src/models/loader';
 import { createPrompt } from '../src/ulpt/prompt';
 import { SplitMix64 } from '../src/ulpt/projection';
@@ -34,7 +37,8 @@ function fixedBatch(vocab: number): TokenPair[] {
   });
 }
 
-interface Row { backend: string; device: string; medianMs: number; minMs: number; tokensPerSecond: number }
+interface GpuRow { readbacksPerStep: number; uploadsPerStep: number; uploadBytesPerStep: number; dispatchesPerStep: number; pipelinesCompiledWhileTimed: number; peakGpuMemoryMb: number }
+interface Row { backend: string; device: string; medianMs: number; minMs: number; tokensPerSecond: number; gpu?: GpuRow }
 
 async function benchBackend(name: ConcreteBackend): Promise<Row | { backend: string; skipped: string }> {
   let report;
@@ -59,12 +63,23 @@ async function benchBackend(name: ConcreteBackend): Promise<Row | { backend: str
   };
   for (let i = 0; i < 2; i++) await step();
   const times: number[] = [];
-  for (let i = 0; i < runs; i++) times.push(await step());
+  const c0 = name === 'webgpu' ? gpuCounters() : null;
+  let peakGpu = 0;
+  for (let i = 0; i < runs; i++) {
+    times.push(await step());
+    peakGpu = Math.max(peakGpu, (tf.memory() as { numBytesAllocatedInGPU?: number }).numBytesAllocatedInGPU ?? 0);
+  }
+  const c1 = c0 ? gpuCounters()! : null;
+  const gpu: GpuRow | undefined = c0 && c1 ? {
+    readbacksPerStep: (c1.readbacks - c0.readbacks) / runs, uploadsPerStep: (c1.uploads - c0.uploads) / runs,
+    uploadBytesPerStep: (c1.uploadBytes - c0.uploadBytes) / runs, dispatchesPerStep: (c1.dispatches - c0.dispatches) / runs,
+    pipelinesCompiledWhileTimed: c1.pipelines - c0.pipelines, peakGpuMemoryMb: peakGpu / 2 ** 20,
+  } : undefined;
   opt.dispose();
   prompt.dispose();
   model.dispose();
   const med = median(times);
-  return { backend: name, device: report.device, medianMs: med, minMs: Math.min(...times), tokensPerSecond: (B * (n + S)) / (med / 1000) };
+  return { backend: name, device: report.device, medianMs: med, minMs: Math.min(...times), tokensPerSecond: (B * (n + S)) / (med / 1000), ...(gpu ? { gpu } : {}) };
 }
 
 function torchPeer(): Row | { backend: string; skipped: string } {
@@ -87,6 +102,11 @@ async function main() {
   for (const x of rows) {
     if ('skipped' in x) console.log(`${x.backend.padEnd(12)} skipped: ${x.skipped}`);
     else console.log(`${x.backend.padEnd(12)} ${x.medianMs.toFixed(1).padStart(14)} ${x.minMs.toFixed(1).padStart(8)} ${Math.round(x.tokensPerSecond).toString().padStart(10)} ${ref ? (ref.medianMs / x.medianMs).toFixed(2).padStart(7) + 'x' : ''}   ${x.device}`);
+  }
+  for (const x of rows) {
+    if (!('gpu' in x) || !x.gpu) continue;
+    const g = x.gpu;
+    console.log(`${x.backend} per step: ${g.readbacksPerStep} reads back, ${g.uploadsPerStep} uploads (${Math.round(g.uploadBytesPerStep)} bytes), ${g.dispatchesPerStep} kernel launches; ${g.pipelinesCompiledWhileTimed} pipelines compiled while timed; peak GPU memory ${g.peakGpuMemoryMb.toFixed(1)} MB`);
   }
 }
 main().catch((e) => {
