@@ -122,8 +122,8 @@ interface DawnModule {
 }
 
 /** Dawn's folder name for this machine: the `webgpu` package ships dist/<platform>-<arch>/dawn.node (macOS: universal). */
-export function dawnPlatformDir(platform: string = process.platform, arch: string = process.arch): string {
-  return `${platform}-${platform === 'darwin' ? 'universal' : arch}`;
+function dawnPlatformDir(): string {
+  return `${process.platform}-${process.platform === 'darwin' ? 'universal' : process.arch}`;
 }
 
 /** dawn.node beside the bundle (esbuild.mjs copies it to dist/dawn/<dir>/), else from the installed `webgpu` package. */
@@ -177,7 +177,8 @@ function noAdapterReason(diagnostics: string): string {
   return `no WebGPU adapter${lines.length ? `; Dawn said: ${lines.slice(0, 2).join(' / ')}` : ''}`;
 }
 
-export function describeAdapter(a: GpuAdapter): string {
+/** "GPU: NVIDIA H200 (WebGPU; vendor nvidia, architecture hopper)"; a software adapter says it is the CPU. */
+function describeAdapter(a: GpuAdapter): string {
   const name = a.description || [a.vendor, a.architecture].filter(Boolean).join(' ') || 'unnamed adapter';
   const ids = `vendor ${a.vendor || '?'}, architecture ${a.architecture || '?'}`;
   return a.software ? `CPU: ${name} (software WebGPU adapter, not a GPU; ${ids})` : `GPU: ${name} (WebGPU; ${ids})`;
@@ -185,11 +186,11 @@ export function describeAdapter(a: GpuAdapter): string {
 
 /** Makes navigator.gpu what tfjs-backend-webgpu expects. Node 20 has no navigator; Node 21+ has its own object
  * (defined lazily on globalThis), to which `gpu` is added rather than replacing it. */
-function exposeGpu(gpu: GPU | undefined): void {
+function exposeGpu(gpu: GPU): void {
   const g = globalThis as { navigator?: object };
   if (g.navigator && typeof g.navigator === 'object') {
     Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true, writable: true, enumerable: true });
-  } else if (gpu) {
+  } else {
     Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true, enumerable: false });
   }
 }
@@ -243,20 +244,9 @@ async function tryWebGPU(auto: boolean): Promise<{ device: string; adapter: GpuA
 }
 
 /**
- * Lets the process end: Dawn keeps a Node process alive while its GPU object is reachable. Called when a command
- * is done with the backend (a later initBackend starts it again).
- */
-export function releaseBackend(): void {
-  if (!webgpu) return;
-  if (tfCore.findBackend('webgpu')) tfCore.removeBackend('webgpu');
-  webgpu.device.destroy();
-  webgpu = null;
-  exposeGpu(undefined);
-}
-
-/**
- * Starts the requested backend. `auto` walks CUDA → WebGPU (a hardware adapter) → native CPU → WASM → JS CPU and records why each better one
- * was skipped; a named backend that fails is an error (the user asked for it), not a silent fallback.
+ * Starts the requested backend. `auto` walks CUDA → WebGPU (a hardware adapter) → native CPU → WASM → JS CPU and
+ * records why each better one was skipped; a named backend that fails is an error (the user asked for it), not a
+ * silent fallback.
  */
 export async function initBackend(requested: BackendName = 'auto', opts: { nativeSearchPath?: string } = {}): Promise<BackendReport> {
   const candidates = requested === 'auto' ? ORDER : [requested];
