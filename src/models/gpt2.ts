@@ -2,7 +2,7 @@
 // Weight names are the checkpoint's keys without the `transformer.` prefix; Conv1D weights are stored [in, out],
 // so a projection is x @ W + b with no transpose.
 import { tf, type Tensor } from '../backend';
-import { activation, attention, attentionBias, layerNorm, linear, type Activation } from './layers';
+import { activation, attentionBias, layerNorm, linear, selfAttentionQKV, type Activation } from './layers';
 import type { Architecture, CausalLM, HostTensor, ModelInfo } from './types';
 import type { TextTokenizer } from './tokenizer';
 
@@ -142,13 +142,9 @@ class GPT2 implements CausalLM {
   private attention(x: Tensor, bias: Tensor, p: string, B: number, T: number): Tensor {
     const d = this.config.n_embd;
     const H = this.config.n_head;
-    const hd = d / H;
-    const qkv = this.linear(tf.reshape(x, [B * T, d]), p + 'attn.c_attn'); // [B·T, 3d]
-    const heads = (k: number) => tf.transpose(tf.reshape(tf.slice(qkv, [0, k * d], [B * T, d]), [B, T, H, hd]), [0, 2, 1, 3]); // [B, H, T, hd]
-    const [q, k, v] = [heads(0), heads(1), heads(2)];
-    const y = attention(q, k, v, bias, 1 / Math.sqrt(hd)); // [B, H, T, hd]
-    const merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, d]); // [B·T, d]
-    return tf.reshape(this.linear(merged, p + 'attn.c_proj'), [B, T, d]);
+    const qkv = this.linear(tf.reshape(x, [B * T, d]), p + 'attn.c_attn'); // [B·T, 3d]: q, k, v side by side
+    const y = selfAttentionQKV(tf.reshape(qkv, [B, T, 3 * d]), bias, H, 1 / Math.sqrt(d / H)); // [B, T, d], heads merged
+    return tf.reshape(this.linear(tf.reshape(y, [B * T, d]), p + 'attn.c_proj'), [B, T, d]);
   }
 
   private mlp(x: Tensor, p: string, B: number, T: number): Tensor {

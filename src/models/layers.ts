@@ -4,7 +4,7 @@
 // webgpu backend, layer norm, the tanh GELU, attention and the target log-probability run fused WGSL kernels
 // (src/kernels/webgpu/); the `…Reference` functions are the compositions those kernels are tested against.
 import { tf, type Tensor } from '../backend';
-import { fusedAttention, fusedGeluTanh, fusedKernelsActive, fusedLayerNorm, fusedTargetLogProb, MAX_HEAD_SIZE } from '../kernels/webgpu';
+import { fusedAttention, fusedAttentionQKV, fusedGeluTanh, fusedKernelsActive, fusedLayerNorm, fusedTargetLogProb, MAX_HEAD_SIZE } from '../kernels/webgpu';
 
 /** y = x @ W (+ b), W stored [in, out]: x [N, in] → [N, out]. */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
@@ -81,4 +81,24 @@ export function targetLogProb(logits: Tensor, targets: Tensor): Tensor {
 export function targetLogProbReference(logits: Tensor, targets: Tensor): Tensor {
   const onehot = tf.oneHot(targets, logits.shape[1] as number); // [N, V]
   return tf.sum(tf.mul(tf.logSoftmax(logits), onehot), 1);
+}
+
+/**
+ * Self-attention straight from a fused q/k/v projection (GPT-2's c_attn): qkv [B, T, 3d] holding q, k, v side by
+ * side, each d = H·hd with the heads contiguous → [B, T, d] with the heads merged back. On webgpu one kernel reads
+ * and writes these layouts directly; elsewhere the heads are split and merged with reshapes and transposes.
+ */
+export function selfAttentionQKV(qkv: Tensor, bias: Tensor, heads: number, scale: number): Tensor {
+  const d = (qkv.shape[2] as number) / 3;
+  if (fusedKernelsActive() && d / heads <= MAX_HEAD_SIZE) return fusedAttentionQKV(qkv, bias, heads, scale);
+  return selfAttentionQKVReference(qkv, bias, heads, scale);
+}
+
+export function selfAttentionQKVReference(qkv: Tensor, bias: Tensor, heads: number, scale: number): Tensor {
+  const [B, T] = qkv.shape as [number, number, number];
+  const d = (qkv.shape[2] as number) / 3;
+  const split = (x: Tensor) => tf.transpose(tf.reshape(x, [B, T, heads, d / heads]), [0, 2, 1, 3]); // [B, H, T, hd]
+  const [q, k, v] = tf.split(qkv, 3, 2).map(split);
+  const y = attentionReference(q, k, v, bias, scale); // [B, H, T, hd]
+  return tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B, T, d]);
 }

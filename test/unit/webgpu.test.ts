@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { gpuErrors, initBackend, tf, type Scalar, type Tensor } from '../../src/backend';
 import { resolveConfig } from '../../src/config';
 import { gpuCounters, takeUploadLog } from '../../src/kernels/webgpu/counters';
-import { activation, attention, attentionBias, layerNorm, targetLogProb } from '../../src/models/layers';
+import { activation, attention, attentionBias, layerNorm, selfAttentionQKV, targetLogProb } from '../../src/models/layers';
 import { loadModel } from '../../src/models/loader';
 import type { TrainerMessage } from '../../src/protocol';
 import { collate, type TokenPair } from '../../src/train/batch';
@@ -54,6 +54,13 @@ const KERNEL_CASES: Record<string, () => Record<string, Tensor>> = {
     const bias = tf.tensor4d([...new Array(Tq * Tk)].map((_, x) => (x % Tk <= Math.floor(x / Tk) + Tk - Tq ? 0 : -1e9)), [1, 1, Tq, Tk]);
     return attentionCase([2, 2, Tq, Tk, 16], bias, false);
   },
+  // GPT-2's layout: q, k, v read out of one [B, T, 3d] projection, heads merged on the way out.
+  'attention from a fused QKV projection, causal and padding mask': () => {
+    const [B, T, H, hd] = [2, 70, 3, 8];
+    const mask = tf.tensor2d([...new Array(B * T)].map((_, i) => (i >= T + 50 ? 0 : 1)), [B, T]);
+    return qkvCase([B, T, H, hd], attentionBias(mask, T), false);
+  },
+  'attention from a fused QKV projection, head size 80, learned bias': () => qkvCase([1, 5, 2, 80], rand(16, [1, 2, 5, 5], 2), true),
   'layer norm, d 50': () => layerNormCase([2, 7, 50]),
   'layer norm, d 130': () => layerNormCase([3, 130]),
   'GELU (tanh), -8…8 and ±30': () => {
@@ -73,6 +80,15 @@ function attentionCase([B, H, Tq, Tk, hd]: number[], bias: Tensor, biasGrad: boo
   const f = (...x: Tensor[]) => tf.sum(tf.mul(attention(x[0], x[1], x[2], x[3] ?? bias, scale), dy));
   const grads = tf.grads(f)(biasGrad ? [q, k, v, bias] : [q, k, v]);
   return { y: attention(q, k, v, bias, scale), dq: grads[0], dk: grads[1], dv: grads[2], ...(biasGrad ? { dbias: grads[3] } : {}) };
+}
+
+function qkvCase([B, T, H, hd]: number[], bias: Tensor, biasGrad: boolean): Record<string, Tensor> {
+  const qkv = rand(17, [B, T, 3 * H * hd]);
+  const dy = rand(18, [B, T, H * hd]);
+  const scale = 1 / Math.sqrt(hd);
+  const f = (...x: Tensor[]) => tf.sum(tf.mul(selfAttentionQKV(x[0], x[1] ?? bias, H, scale), dy));
+  const grads = tf.grads(f)(biasGrad ? [qkv, bias] : [qkv]);
+  return { y: selfAttentionQKV(qkv, bias, H, scale), dqkv: grads[0], ...(biasGrad ? { dbias: grads[1] } : {}) };
 }
 
 function layerNormCase(shape: number[]): Record<string, Tensor> {

@@ -2,7 +2,7 @@
 // compositions (the references each kernel is tested against) when the webgpu backend is active.
 import { tf } from '../../backend';
 
-export { fusedAttention, MAX_HEAD_SIZE } from './attention';
+export { fusedAttention, fusedAttentionQKV, MAX_HEAD_SIZE } from './attention';
 export { fusedLayerNorm } from './layerNorm';
 export { fusedGeluTanh } from './gelu';
 export { fusedTargetLogProb } from './targetLogProb';

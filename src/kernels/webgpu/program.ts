@@ -111,9 +111,10 @@ export function elementwiseProgram(name: string, variableNames: string[], output
 /** The largest float32, standing in for -infinity where WGSL has none. */
 export const NEG_BIG = '-3.402823e38';
 
-/** Runs a program on the webgpu backend inside a registered kernel. */
-export function run(backend: WebGPUBackend, program: Program, inputs: TensorInfo[], uniforms: Uniform[]): TensorInfo {
-  return backend.runWebGPUProgram(program as never, inputs, 'float32', uniforms);
+/** Runs a program on the webgpu backend inside a registered kernel (into `output` when given: programs that
+ * write disjoint parts of one tensor). */
+export function run(backend: WebGPUBackend, program: Program, inputs: TensorInfo[], uniforms: Uniform[], output?: TensorInfo): TensorInfo {
+  return backend.runWebGPUProgram(program as never, inputs, 'float32', uniforms, output);
 }
 
 /** Registers a kernel for the webgpu backend (forward or backward of a fused op). */
