@@ -1,8 +1,9 @@
 // Fused attention for the WebGPU backend: softmax(q·kᵀ·scale + bias)·v in one pass per query row, never
 // materialising the [B, H, Tq, Tk] score or probability matrices, and its backward in four kernels.
 //
-// Reference: `attentionReference` in src/models/layers.ts (matMul, mul, add, softmax, matMul — five kernels and two
-// [B, H, Tq, Tk] tensors forward, about twelve kernels backward). This is FlashAttention's arithmetic (Dao et al.
+// Reference: `attentionReference` / `selfAttentionQKVReference` in src/models/layers.ts (matMul, mul, add, softmax,
+// matMul — five kernels and two [B, H, Tq, Tk] tensors forward, about twelve backward; GPT-2 adds slices and
+// transposes to split and merge heads). This is FlashAttention's arithmetic (Dao et al.
 // 2022) without its tiling of K/V through shared memory:
 //   forward   one workgroup per query row; keys in tiles of WG: each thread scores one key, the tile's maximum
 //             rescales the running sum and output (online softmax), then the tile's probabilities weight V.
@@ -24,7 +25,7 @@ const UNIFORMS = 'scale : f32, heads : i32, tq : i32, tk : i32, bs0 : i32, bs1 :
  * head's hd values contiguous from there. Heads split ([B, H, T, hd]) or GPT-2's fused projection ([B, T, 3d]
  * with q, k, v side by side) are just different strides, so the kernels never need a transpose.
  */
-export interface Layouts {
+interface Layouts {
   q: [number, number, number, number];
   k: [number, number, number, number];
   v: [number, number, number, number];
@@ -373,7 +374,7 @@ function splitHeads(x: Tensor, heads: number): Tensor {
 }
 
 /** q, k, v [B, H, T, hd] out of qkv [B, T, 3d]. */
-export function splitQKV(qkv: Tensor, heads: number): [Tensor, Tensor, Tensor] {
+function splitQKV(qkv: Tensor, heads: number): [Tensor, Tensor, Tensor] {
   const [q, k, v] = tf.split(qkv, 3, 2);
   return [splitHeads(q, heads), splitHeads(k, heads), splitHeads(v, heads)];
 }
