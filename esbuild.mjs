@@ -56,11 +56,11 @@ function copyDawn(dir) {
 }
 
 const builds = [
-  { ...node, entryPoints: { cli: 'src/cli.ts', trainer: 'src/process/trainer.ts', extension: 'extension/extension.ts' }, outdir: 'dist' },
+  { ...node, entryPoints: { cli: 'src/cli.ts', trainer: 'src/process/trainer.ts', tokenize: 'src/process/tokenize.ts', extension: 'extension/extension.ts' }, outdir: 'dist' },
 ];
-if (existsSync('webview/main.ts')) {
+if (existsSync('webview/panel/main.ts')) {
   builds.push({ bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: !production, minify: production,
-    entryPoints: { webview: 'webview/main.ts' }, outdir: 'dist', logLevel: 'warning' });
+    entryPoints: { webview: 'webview/panel/main.ts' }, outdir: 'dist', logLevel: 'warning' });
 }
 if (args.has('--bench')) builds.push({ ...node, entryPoints: { bench: 'scripts/bench.ts', experiment: 'scripts/experiment.ts' }, outdir: 'out' });
 const only = args.has('--only-tests') ? process.argv.slice(2).filter((a) => a.endsWith('.ts')) : null;

@@ -2,8 +2,8 @@
 // "ULPT" output channel. The engine (src/) runs in a trainer child process; this host only starts, follows and
 // stops it, and reads the run folders it writes.
 import type * as vscode from 'vscode';
-import { registerCommands } from './commands';
-import { TrainingPanel } from './panel';
+import { registerCommands } from './commands/commands';
+import { TrainingPanel } from './views/panel';
 import { TrainingStatusBar } from './statusBar';
 import { Studio } from './studio';
 import { UlptTaskProvider } from './taskProvider';

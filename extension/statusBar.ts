@@ -1,8 +1,7 @@
 // The status bar item of the run in progress: step, loss, ETA in the tooltip; a click opens its panel.
 import * as vscode from 'vscode';
-import { formatDuration, formatNumber } from '../webview/series';
-import { runName } from './runStore';
-import type { TrainingSession } from './session';
+import { formatDuration, formatNumber } from '../webview/shared/series';
+import type { TrainingSession } from './runs/session';
 import type { Studio } from './studio';
 
 export class TrainingStatusBar implements vscode.Disposable {
@@ -38,9 +37,9 @@ export class TrainingStatusBar implements vscode.Disposable {
     const others = this.studio.manager.all().length - 1;
     const step = s.lastStep;
     const progress = step ? `${step.step}/${step.totalSteps} · loss ${formatNumber(step.loss, 3)}` : 'starting…';
-    this.item.text = s.state === 'stopping' ? `$(debug-stop) ULPT stopping… ${progress}` : `$(sync~spin) ULPT ${progress}${others > 0 ? ` (+${others})` : ''}`;
+    this.item.text = s.state === 'stopping' ? `$(debug-stop) ${s.title} stopping… ${progress}` : `$(sync~spin) ${s.title}: ${progress}${others > 0 ? ` (+${others} more)` : ''}`;
     const tip = new vscode.MarkdownString(undefined, true);
-    tip.appendMarkdown(`**${runName(s.name)}**\n\n`);
+    tip.appendMarkdown(`**ULPT: ${s.title}**\n\n`);
     if (step) tip.appendMarkdown(`step ${step.step} of ${step.totalSteps}, loss ${formatNumber(step.loss)}, ETA ${formatDuration(step.etaMs)}\n\n`);
     if (s.started) tip.appendMarkdown(`${s.started.backend.name} — ${s.started.backend.device}\n\n`);
     tip.appendMarkdown('Click to open the training panel.');

@@ -6,10 +6,10 @@ import * as vscode from 'vscode';
 import type { BackendName } from '../src/backend';
 import schema from '../src/config.schema.json';
 import type { TrainConfig } from '../src/config';
-import { failureLines, messageLines } from './format';
-import { trainerLaunch, type LaunchSettings } from './launch';
-import { listRuns, runName, RUNS_DIR, type RunListing } from './runStore';
-import { RunManager, type TrainingSession } from './session';
+import { failureLines, messageLines } from './runs/format';
+import { trainerLaunch, type LaunchSettings } from './runs/launch';
+import { listRuns, RUNS_DIR, type RunListing } from './runs/runStore';
+import { RunManager, type TrainingSession } from './runs/session';
 
 /** A problem the user can fix: shown as it is, without a stack in the log. */
 export class UserError extends Error {
@@ -37,10 +37,35 @@ export class Studio implements vscode.Disposable {
     this.disposables.push(this.output);
     const script = path.join(context.extensionPath, 'dist', 'trainer.js');
     this.manager = new RunManager(script, () => trainerLaunch(this.launchSettings(), { execPath: process.execPath, versions: process.versions, env: process.env }));
+    // Deactivation (window reload or close) only stops following: the trainers are detached and keep training.
     this.disposables.push({ dispose: () => this.manager.dispose() });
     this.disposables.push(this.logSessions());
+    this.disposables.push(this.manager.onDidStart((s) => this.notifyEnd(s)));
     const setContext = () => void vscode.commands.executeCommand('setContext', 'ulpt.training', this.manager.all().length > 0);
     this.disposables.push(this.manager.onDidStart(setContext), this.manager.onEvent((_s, e) => e.kind === 'ended' && setContext()));
+    this.disposables.push(this.watchForRuns());
+  }
+
+  /**
+   * Attaches to the runs that are training now (started before a reload, by another window, or by `ulpt train` in
+   * a terminal), and to every run that starts later anywhere in the workspace (its lock.json appears).
+   */
+  private watchForRuns(): vscode.Disposable {
+    const folders = vscode.workspace.workspaceFolders ?? [];
+    for (const s of this.manager.scan(folders.map((f) => this.runsDir(f.uri.fsPath)))) {
+      this.output.info(`[${s.title}] training in ${s.pid !== undefined ? `process ${s.pid}` : 'another process'}: following it (${vscode.workspace.asRelativePath(s.runDir)}).`);
+    }
+    const watchers = folders.map((f) => {
+      const w = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(f, '**/.ulpt/runs/*/lock.json'), false, true, true);
+      w.onDidCreate((uri) => {
+        const runDir = path.dirname(uri.fsPath);
+        if (this.manager.get(runDir)) return;
+        const s = this.manager.attach(runDir);
+        if (s) this.output.info(`[${s.title}] started in ${s.pid !== undefined ? `process ${s.pid}` : 'another process'}: following it (${vscode.workspace.asRelativePath(runDir)}).`);
+      });
+      return w;
+    });
+    return vscode.Disposable.from(...watchers);
   }
 
   launchSettings(): LaunchSettings {
@@ -89,26 +114,38 @@ export class Studio implements vscode.Disposable {
     }
   }
 
-  /** Starts a trainer process for a run folder. Everything about the run from here on is in the run folder. */
+  /**
+   * Asks before a run that would write the same adapter file (`out`) as a run training now. True: go ahead.
+   */
+  async confirmOut(config: TrainConfig): Promise<boolean> {
+    const clash = this.manager.all().find((s) => s.out !== null && path.resolve(s.out) === path.resolve(config.out));
+    if (!clash) return true;
+    const choice = await vscode.window.showWarningMessage(
+      `ULPT: ${clash.title} is training now and will write ${vscode.workspace.asRelativePath(config.out)} when it finishes. Start another run that writes the same file?`,
+      { modal: true, detail: 'The run that finishes last replaces the other\'s adapter. Each run also keeps its own adapter in its run folder.' },
+      'Start Anyway',
+    );
+    return choice === 'Start Anyway';
+  }
+
+  /** Starts a detached trainer process for a run folder. Everything about the run from here on is in the run folder. */
   start(config: TrainConfig, runDir: string, resume: boolean): TrainingSession {
     this.assertTrusted();
     const ulptDir = path.dirname(path.dirname(runDir));
     if (path.basename(ulptDir) === '.ulpt') writeUlptGitignore(ulptDir);
-    const session = this.manager.start(config, runDir, resume);
-    this.notifyEnd(session);
-    return session;
+    return this.manager.start(config, runDir, resume);
   }
 
   /** First call: stop after this step (checkpoint kept). Second call: end the process now. */
   stop(session: TrainingSession): void {
     const r = session.stop();
-    if (r === 'stopping') this.output.info(`[${session.name}] stop requested: the run ends after this step and keeps a checkpoint.`);
-    if (r === 'killed') this.output.warn(`[${session.name}] second stop: the trainer process was ended at once; the last checkpoint is kept.`);
+    if (r === 'stopping') this.output.info(`[${session.title}] stop requested: the run ends after this step and keeps a checkpoint.`);
+    if (r === 'killed') this.output.warn(`[${session.title}] second stop: the trainer process was ended at once; the last checkpoint is kept.`);
   }
 
   private notifyEnd(session: TrainingSession): void {
     void session.ended.then(async (end) => {
-      const name = runName(session.name);
+      const name = session.title;
       if (end.failure) {
         const tail = end.failure.tail.slice(-3).join(' | ');
         const first = end.failure.message.split('\n')[0];
@@ -123,7 +160,12 @@ export class Studio implements vscode.Disposable {
       }
       if (end.killed) return void vscode.window.showWarningMessage(`ULPT: ${name} was ended at once; resume it from its last checkpoint with "ULPT: Resume Training".`);
       const s = end.summary;
-      if (!s) return;
+      if (!s) {
+        const choice = await vscode.window.showWarningMessage(`ULPT: ${name} was interrupted: ${end.interruption ?? 'its trainer process ended without finishing.'}`, 'Resume', 'Open Panel');
+        if (choice === 'Resume') void vscode.commands.executeCommand('ulpt.resume', session.runDir);
+        if (choice === 'Open Panel') this.showPanel(session.runDir);
+        return;
+      }
       if (s.reason === 'stopped') {
         const choice = await vscode.window.showInformationMessage(`ULPT: ${name} stopped at step ${s.steps}; its checkpoint is kept.`, 'Resume', 'Open Panel');
         if (choice === 'Resume') void vscode.commands.executeCommand('ulpt.resume', session.runDir);
@@ -140,7 +182,7 @@ export class Studio implements vscode.Disposable {
   /** Every session's story in the output channel: started (with backend), evaluations, errors with the last lines. */
   private logSessions(): vscode.Disposable {
     return this.manager.onEvent((session, e) => {
-      const tag = `[${session.name}]`;
+      const tag = `[${session.title}]`;
       switch (e.kind) {
         case 'message':
           if (e.message.type === 'error') break; // reported with the exit, together with the last lines
@@ -155,9 +197,12 @@ export class Studio implements vscode.Disposable {
         case 'state':
           break;
         case 'ended':
-          if (e.end.failure) for (const line of failureLines(e.end.failure)) this.output.error(`${tag} ${line}`);
-          else if (e.end.killed) this.output.warn(`${tag} trainer process ended at once (killed); resumable from its last checkpoint.`);
-          else if (!e.end.summary) this.output.warn(`${tag} trainer process exited (code ${e.end.code}).`);
+          if (e.end.failure) {
+            for (const line of failureLines(e.end.failure)) this.output.error(`${tag} ${line}`);
+            // Only a fault in the program deserves its stack; a bad config or dataset is the one line above.
+            if (e.end.failure.internal && e.end.failure.stack) this.output.error(`${tag} ${e.end.failure.stack}`);
+          } else if (e.end.killed) this.output.warn(`${tag} trainer process ended at once (killed); resumable from its last checkpoint.`);
+          else if (!e.end.summary) this.output.warn(`${tag} interrupted: ${e.end.interruption ?? `trainer process exited (code ${e.end.code})`}`);
           break;
       }
     });

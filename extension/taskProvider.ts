@@ -5,12 +5,12 @@
 //   { "type": "ulpt", "resume": ".ulpt/runs/<run-id>" }           continue a run from its checkpoint
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { ConfigError } from '../src/config';
-import { failureLines, messageLines } from './format';
-import { taskConfig, checkInputs, type ConfigSource, type UlptTaskDefinition } from './configFile';
-import { SEARCH_EXCLUDE } from './discovery';
-import { newRunId, readRunFiles } from './runStore';
-import type { SessionEvent, TrainingSession } from './session';
+import { isInternalError } from '../src/train/runFolder';
+import { failureLines, messageLines } from './runs/format';
+import { taskConfig, checkInputs, type ConfigSource, type UlptTaskDefinition } from './commands/configFile';
+import { SEARCH_EXCLUDE } from './commands/discovery';
+import { newRunId, readRunFiles } from './runs/runStore';
+import type { SessionEvent, TrainingSession } from './runs/session';
 import { UserError, type Studio } from './studio';
 
 export const TASK_TYPE = 'ulpt';
@@ -84,15 +84,26 @@ export class TrainingTaskTerminal implements vscode.Pseudoterminal {
   }
 
   open(): void {
+    void this.begin();
+  }
+
+  private async begin(): Promise<void> {
     try {
       this.studio.assertTrusted();
       if (!this.folder) throw new UserError('The ulpt task needs a workspace folder.');
       const { config, runDir, resume, source } = this.resolve(this.folder.uri.fsPath);
+      if (!resume && !(await this.studio.confirmOut(config))) {
+        this.print('not started: another run is writing the same adapter file.', RED);
+        return this.finish(1);
+      }
+      if (this.closed) return;
       this.print(`${BOLD}ULPT${RESET} ${resume ? 'resuming' : 'training'} from ${source}`);
       this.session = this.studio.start(config, runDir, resume);
+      this.print(`${DIM}${this.session.title}: ${runDir} (the run goes on if this window closes; "ULPT: Stop Training" or Ctrl+C here stops it)${RESET}`);
       this.listener = this.session.on((e) => this.onEvent(e));
     } catch (e) {
-      const message = e instanceof UserError || e instanceof ConfigError ? e.message : e instanceof Error ? e.stack ?? e.message : String(e);
+      // A problem with the config or the data is one line; only a fault in the program shows its stack.
+      const message = e instanceof Error ? (isInternalError(e) ? e.stack ?? e.message : e.message) : String(e);
       this.print(message, RED);
       this.finish(1);
     }
@@ -133,6 +144,7 @@ export class TrainingTaskTerminal implements vscode.Pseudoterminal {
           this.print('ended at once; resume the run from its last checkpoint with "ULPT: Resume Training".', RED);
           return this.finish(137);
         }
+        if (!summary) this.print(`interrupted: ${e.end.interruption ?? 'the trainer process ended without finishing'}`, RED);
         return this.finish(summary?.reason === 'stopped' ? 130 : summary ? 0 : 1);
       }
     }

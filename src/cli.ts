@@ -261,7 +261,7 @@ async function cmdTrain(flags: Flags): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const summary = await train(config, { runDir, backend, resume, force: !!flags.force, fieldNames: names, shouldStop: () => stop, onMessage: printer(!!flags.json) });
+  const summary = await train(config, { runDir, backend, resume, owner: 'ulpt train', force: !!flags.force, fieldNames: names, shouldStop: () => stop, onMessage: printer(!!flags.json) });
   if (summary.reason === 'stopped') process.exitCode = 130;
 }
 

@@ -61,7 +61,7 @@ export interface RunSummary {
   warnings?: number;
 }
 
-/** Trainer process → extension host (over IPC) and → CLI printer. */
+/** Trainer → the run folder's trainer.log (one JSON line each; the extension follows it), the CLI printer, `ulpt train --json`. */
 export type TrainerMessage =
   | { type: 'started'; runDir: string; config: TrainConfig; backend: BackendReport; model: ModelSummary; trainableParameters: number;
       vanillaParameters: number; totalSteps: number; startStep: number; examples: { train: number; validation: number };
@@ -76,10 +76,6 @@ export type TrainerMessage =
   | { type: 'finished'; summary: RunSummary }
   | { type: 'error'; message: string; stack?: string };
 
-/** Extension host → trainer process. */
-export type HostMessage =
-  | { type: 'start'; config: TrainConfig; runDir: string; resume: boolean }
-  | { type: 'stop' };
 
 /** One line of a run's append-only metrics.jsonl. */
 export type MetricsLine = ({ type: 'train' } & StepPoint) | ({ type: 'eval' } & EvalPoint) | ({ type: 'baseline'; step: 0 } & BaselinePoint);
@@ -87,10 +83,13 @@ export type MetricsLine = ({ type: 'train' } & StepPoint) | ({ type: 'eval' } & 
 // ---- Extension host ↔ training panel (webview). The run folder is the source of truth: the panel asks for the
 // full state whenever it (re)loads and then receives deltas; it keeps nothing the host could not rebuild.
 
-/** running/stopping: a trainer process of this window works on the run; the others are read from the run folder. */
+/** running/stopping: a live process holds the run's lock.json (stopping: a stop was requested); the others come from the files. */
 export type RunStatus = 'running' | 'stopping' | 'completed' | 'early-stopped' | 'stopped' | 'interrupted' | 'failed';
 
-/** failure.json in a run folder: written by the extension host when the trainer process ends without finishing. */
+/**
+ * failure.json in a run folder: written by the trainer when training throws, or by the extension host when the
+ * trainer process it started dies without finishing (crash, out of memory).
+ */
 export interface RunFailure {
   message: string;
   /** The last lines the process printed. */
@@ -98,26 +97,40 @@ export interface RunFailure {
   /** The last step in metrics.jsonl when it failed. */
   step: number;
   time: string;
+  /** A fault in the program rather than in the user's input (config, data, files): only then is `stack` kept. */
+  internal?: boolean;
+  stack?: string;
 }
 
-/** What only the live trainer knows (it is not in the run folder until summary.json). */
-export interface LiveInfo {
+/** What a run started on (started.json, written by the trainer): shown while it runs and after it ended. */
+export interface StartedInfo {
   backend: string;
   device: string;
-  etaMs: number | null;
   startStep: number;
   model: string;
   trainableParameters: number;
+  examples: { train: number; validation: number };
   /** The data warnings the trainer reported before its first step. */
   warnings: string[];
+}
+
+/** The process that trains a run now (its lock.json). */
+export interface RunOwnerInfo {
+  pid: number;
+  host: string;
+  /** "ulpt train" (a terminal) or "ULPT Studio". */
+  owner: string;
+  since: string;
 }
 
 /** Everything the panel shows about a run except its points. */
 export interface RunHeader {
   /** The run folder's name, e.g. 2025-01-31_12-00-00_sentiment. */
   id: string;
-  /** For people: the id without its timestamp. */
+  /** For people: config or dataset name, method and a short suffix that tells runs apart ("sentiment · ULPT r=2 · 7f3a"). */
   name: string;
+  /** When the run was created (from its folder name, else the folder's time), ISO. */
+  created: string;
   dir: string;
   status: RunStatus;
   /** config.json of the run (absolute paths); null before the trainer wrote it. */
@@ -128,7 +141,11 @@ export interface RunHeader {
   adapters: { best: boolean; final: boolean };
   /** Not running, not finished, and a checkpoint exists. */
   resumable: boolean;
-  live: LiveInfo | null;
+  started: StartedInfo | null;
+  /** Set while a live process trains the run (this window's, another window's, or `ulpt train` in a terminal). */
+  owner: RunOwnerInfo | null;
+  /** Why an interrupted run stopped, when known (e.g. its trainer process is gone). */
+  interruption: string | null;
 }
 
 /** The points of a run: metrics.jsonl parsed (or the lines appended since the last message). */
@@ -159,6 +176,17 @@ export interface PanelState {
   smoothing: number;
   logScale: boolean;
 }
+
+// ---- Extension host ↔ tokenizer worker (dist/tokenize.js, a worker thread: the wizard's template preview tokenizes
+// off the host's main thread, and without TensorFlow.js, which the worker does not load).
+
+/** Extension host → tokenizer worker. */
+export type TokenizeRequest = { type: 'tokenize'; id: number; model: string; texts: string[] }; // host → worker: tokenize with the model folder's tokenizer.json
+
+/** Tokenizer worker → extension host. */
+export type TokenizeReply =
+  | { type: 'tokens'; id: number; results: { ids: number[]; pieces: string[] }[] } // worker → host: per text, the ids and each id's text
+  | { type: 'error'; id: number; message: string }; // worker → host: the tokenizer could not be loaded or used
 
 export function assertNever(x: never): never {
   throw new Error(`Unexpected message: ${JSON.stringify(x)}`);

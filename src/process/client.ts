@@ -1,86 +1,75 @@
-// Host side of the trainer process: forks dist/trainer.js, types the channel, and turns an unexpected exit
-// (crash, out of memory, kill) into an error that carries the last lines the process printed.
-import { fork, type ChildProcess } from 'node:child_process';
-import type { HostMessage, TrainerMessage } from '../protocol';
-import type { TrainConfig } from '../config';
+// Host side of the trainer process: starts dist/trainer.js detached (its own process group, no IPC, stdout and
+// stderr appended to the run folder's trainer.log) so that it outlives the window, and reports how it ended while
+// the starter is still there to see it. Everything else (progress, stop) goes through the run folder.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { logTail, RUN_FILES } from '../train/runFolder';
 
-export interface TrainerProcessOptions {
+export interface TrainerLaunchOptions {
   /** Path of the bundled trainer entry (dist/trainer.js). */
   script: string;
   /** Node executable for the child; default: the one running the host. */
   execPath?: string;
   env?: NodeJS.ProcessEnv;
-  /** Lines of stdout/stderr kept for crash reports. */
-  tailLines?: number;
+  runDir: string;
+  resume: boolean;
 }
 
 export interface TrainerExit {
   code: number | null;
   signal: NodeJS.Signals | null;
-  /** Set when the process ended without a `finished` message: what went wrong, with its last output. */
+  /** Set when the process could not start or ended by a signal / non-zero code: what happened, in words. */
   error: string | null;
+  /** The last lines it printed (from trainer.log, JSON message lines left out). */
   tail: string[];
 }
 
-export class TrainerProcess {
-  private readonly child: ChildProcess;
-  private readonly tail: string[] = [];
-  private finished = false;
-  private reportedError: string | null = null;
-  readonly exited: Promise<TrainerExit>;
+export interface LaunchedTrainer {
+  pid: number | undefined;
+  /** Resolves when the process ends (only observable while the process that launched it lives). */
+  exited: Promise<TrainerExit>;
+  /** Ends it at once (SIGKILL), if it still runs: the pid is known to be this child, not a reused one. */
+  kill(): void;
+}
 
-  constructor(opts: TrainerProcessOptions, onMessage: (m: TrainerMessage) => void, onOutput?: (line: string) => void) {
-    const keep = opts.tailLines ?? 40;
-    this.child = fork(opts.script, [], { execPath: opts.execPath, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-    const collect = (chunk: Buffer) => {
-      for (const line of chunk.toString('utf8').split(/\r?\n/)) {
-        if (!line.trim()) continue;
-        this.tail.push(line);
-        if (this.tail.length > keep) this.tail.shift();
-        onOutput?.(line);
-      }
-    };
-    this.child.stdout?.on('data', collect);
-    this.child.stderr?.on('data', collect);
-    this.child.on('message', (m: TrainerMessage) => {
-      if (m.type === 'finished') this.finished = true;
-      if (m.type === 'error') this.reportedError = m.message;
-      onMessage(m);
+/** Starts the trainer for a run folder that holds config.json. */
+export function launchTrainer(opts: TrainerLaunchOptions): LaunchedTrainer {
+  const log = path.join(opts.runDir, RUN_FILES.log);
+  fs.mkdirSync(opts.runDir, { recursive: true });
+  const fd = fs.openSync(log, 'a');
+  let child;
+  try {
+    child = spawn(opts.execPath ?? process.execPath, [opts.script, '--run-dir', opts.runDir, ...(opts.resume ? ['--resume'] : [])], {
+      cwd: opts.runDir,
+      env: opts.env ?? process.env,
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      windowsHide: true,
     });
-    this.exited = new Promise((resolve) => {
-      const done = (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal, error: this.describeExit(code, signal), tail: [...this.tail] });
-      this.child.on('exit', done);
-      this.child.on('error', (e) => resolve({ code: null, signal: null, error: `The trainer process could not start: ${e.message}`, tail: [...this.tail] }));
-    });
+  } finally {
+    fs.closeSync(fd); // the child has its own copy
   }
+  child.unref();
+  const exited = new Promise<TrainerExit>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal, error: describeExit(opts.runDir, code, signal), tail: logTail(opts.runDir) }));
+    child.on('error', (e) => resolve({ code: null, signal: null, error: `The trainer process could not start: ${e.message}`, tail: logTail(opts.runDir) }));
+  });
+  let over = false;
+  void exited.then(() => (over = true));
+  return {
+    pid: child.pid,
+    exited,
+    kill: () => {
+      if (!over && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+}
 
-  private describeExit(code: number | null, signal: NodeJS.Signals | null): string | null {
-    if (this.finished && code === 0) return null;
-    if (this.reportedError) return this.reportedError;
-    const oom = this.tail.some((l) => /heap out of memory|Allocation failed|ENOMEM/i.test(l));
-    const how = oom ? 'ran out of memory' : signal ? `was killed (${signal})` : `exited with code ${code}`;
-    return `The trainer process ${how} before finishing.${this.tail.length ? ` Last output:\n${this.tail.slice(-10).join('\n')}` : ''}`;
-  }
-
-  private post(m: HostMessage): void {
-    if (this.child.connected) this.child.send(m);
-  }
-
-  start(config: TrainConfig, runDir: string, resume = false): void {
-    this.post({ type: 'start', config, runDir, resume });
-  }
-
-  /** Ends the run after the current step; the trainer writes a checkpoint first. */
-  stop(): void {
-    this.post({ type: 'stop' });
-  }
-
-  /** Immediate end (deactivation, a second Stop). */
-  kill(): void {
-    if (this.child.exitCode === null) this.child.kill('SIGKILL');
-  }
-
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
+function describeExit(runDir: string, code: number | null, signal: NodeJS.Signals | null): string | null {
+  if (code === 0) return null;
+  const tail = logTail(runDir, 10);
+  const oom = tail.some((l) => /heap out of memory|Allocation failed|ENOMEM/i.test(l));
+  const how = oom ? 'ran out of memory' : signal ? `was killed (${signal})` : `exited with code ${code}`;
+  return `The trainer process ${how} before finishing.${tail.length ? ` Last output:\n${tail.join('\n')}` : ''}`;
 }

@@ -1,13 +1,19 @@
 // A run folder (`.ulpt/runs/<run-id>/`) belongs to one run. It is created exclusively — never reused by a fresh
 // run, never shared by two runs started together — and only `--resume` continues an existing one. A damaged
-// folder is diagnosed file by file so the user learns what is wrong and what can still be used.
+// folder is diagnosed file by file so the user learns what is wrong and what can still be used. Besides the
+// training's own files, a run folder tells readers that were not there what happened: trainer.log (every
+// TrainerMessage as a JSON line, plus anything the process printed), started.json (what the run started on) and
+// failure.json (why it ended without finishing); lock.json and stop-request.json are src/train/runLock.ts's.
 // Plain Node (no TensorFlow.js): the extension host and the CLI use it as well as the trainer.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { configProblemList, type TrainConfig } from '../config';
 import { readAdapter } from '../io/adapter';
+import { writeFileAtomic } from '../io/atomic';
 import { SafetensorsFile } from '../io/safetensors';
+import type { RunFailure, TrainerMessage } from '../protocol';
+import { RUN_LOCK_FILE, STOP_REQUEST_FILE } from './runLock';
 
 /** The files of a run folder (see README "The run folder"). */
 export const RUN_FILES = {
@@ -17,6 +23,11 @@ export const RUN_FILES = {
   best: 'best.ulpt',
   final: 'final.ulpt',
   summary: 'summary.json',
+  failure: 'failure.json',
+  started: 'started.json',
+  log: 'trainer.log',
+  lock: RUN_LOCK_FILE,
+  stopRequest: STOP_REQUEST_FILE,
 } as const;
 
 /** Where runs go under a workspace (or the CLI's working directory). */
@@ -250,4 +261,76 @@ export function describeDiagnosis(d: RunDiagnosis): string {
   const lines = wrong.map((f) => `  ${f.file}: ${f.state === 'missing' ? 'missing' : `damaged — ${f.detail}`}`);
   const usable = d.usable.length ? `\nStill usable:\n${d.usable.map((u) => `  ${u}`).join('\n')}` : '\nNothing in it can be used.';
   return `${d.dir}:\n${lines.join('\n')}${usable}`;
+}
+
+// ---- What readers that were not there need: the log, what the run started on, why it failed
+
+export type StartedMessage = Extract<TrainerMessage, { type: 'started' }>;
+
+/** One message as a line of trainer.log. Best effort: a log that cannot be written must not end the run. */
+export function appendLogMessage(runDir: string, m: TrainerMessage): void {
+  try {
+    fs.appendFileSync(path.join(runDir, RUN_FILES.log), JSON.stringify(m) + '\n');
+  } catch {
+    /* the folder went away or the disk is full: the run itself reports the problem when it writes metrics */
+  }
+}
+
+export function writeStarted(runDir: string, m: StartedMessage): void {
+  writeFileAtomic(path.join(runDir, RUN_FILES.started), JSON.stringify(m, null, 2) + '\n');
+}
+
+export function readStarted(runDir: string): StartedMessage | null {
+  try {
+    const m = JSON.parse(fs.readFileSync(path.join(runDir, RUN_FILES.started), 'utf8')) as StartedMessage;
+    return m?.type === 'started' ? m : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A fault in the program (a TypeError, an assertion…) rather than in what the user gave it. Errors written for
+ * people (bad config, bad dataset, a missing file, a model that does not fit) are plain Errors or named ones
+ * (ConfigError, DatasetError); only the others deserve a stack trace in a log.
+ */
+export function isInternalError(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  return e instanceof TypeError || e instanceof RangeError || e instanceof ReferenceError || e instanceof SyntaxError && !/JSON/.test(e.message);
+}
+
+export function failureOf(e: unknown, step: number): RunFailure {
+  const err = e instanceof Error ? e : new Error(String(e));
+  const internal = isInternalError(err);
+  return { message: err.message, tail: [], step, time: new Date().toISOString(), internal, ...(internal && err.stack ? { stack: err.stack } : {}) };
+}
+
+/** failure.json: why the run ended without finishing. Best effort, like the log. */
+export function writeFailure(runDir: string, failure: RunFailure): void {
+  try {
+    writeFileAtomic(path.join(runDir, RUN_FILES.failure), JSON.stringify(failure, null, 2) + '\n');
+  } catch {
+    /* the run folder is gone or read-only; the failure is still reported where the run was started */
+  }
+}
+
+/** The last `n` lines of trainer.log that are not messages (what the process printed: warnings, a crash). */
+export function logTail(runDir: string, n = 20): string[] {
+  let text = '';
+  try {
+    const file = path.join(runDir, RUN_FILES.log);
+    const size = fs.statSync(file).size;
+    const fd = fs.openSync(file, 'r');
+    try {
+      const len = Math.min(size, 64 * 1024);
+      const buf = Buffer.alloc(len);
+      fs.readSync(fd, buf, 0, len, size - len);
+      text = buf.toString('utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return [];
+  }
+  return text.split(/\r?\n/).filter((l) => l.trim() && !l.startsWith('{"type":')).slice(-n);
 }

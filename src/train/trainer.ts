@@ -21,7 +21,8 @@ import { evaluate, labelSetFor, primaryMetric, type LabelSet } from './evaluate'
 import { batchLoss } from './objective';
 import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from './optimizer';
 import { learningRate } from './schedule';
-import { claimRunFolder, describeDiagnosis, diagnoseRun, runFolderProblem, RunFolderError, DamagedRunError } from './runFolder';
+import { appendLogMessage, claimRunFolder, DamagedRunError, describeDiagnosis, diagnoseRun, failureOf, RUN_FILES, runFolderProblem, RunFolderError, writeFailure, writeStarted } from './runFolder';
+import { acquireRunLock, type RunLockHandle } from './runLock';
 
 export interface TrainOptions {
   runDir: string;
@@ -29,8 +30,12 @@ export interface TrainOptions {
   resume?: boolean;
   /** End this session after this many optimiser steps in total (the schedule still spans config.steps). */
   stopAtStep?: number;
-  /** Polled between steps; true ends the run cleanly with a checkpoint (the Stop button, Ctrl+C). */
+  /** Polled between steps; true ends the run cleanly with a checkpoint (Ctrl+C). A stop-request.json in the run folder does the same. */
   shouldStop?: () => boolean;
+  /** Who trains, for the run folder's lock.json ("ulpt train", "ULPT Studio"); readers show it. */
+  owner?: string;
+  /** The caller already claimed the run folder (claimRunFolder, with this config): train there, do not claim it again. */
+  claimed?: boolean;
   onMessage?: (m: TrainerMessage) => void;
   /** An already loaded model (the experiment runner reuses one across runs). */
   model?: CausalLM;
@@ -194,16 +199,81 @@ class RunFiles {
 }
 
 /**
+/**
+ * The run folder as this process holds it, from the moment it is this run's (claimed, or resumed): lock.json with
+ * a heartbeat, so other processes see that it trains and can ask it to stop; every message also in trainer.log,
+ * what the run started on in started.json, an error in failure.json, so a reader that was not there (a reloaded
+ * window) has it all. Messages from before (preflight warnings) are written once the folder is held: a refused
+ * run leaves nothing behind.
+ */
+class RunHolder {
+  private lock: RunLockHandle | null = null;
+  private pending: TrainerMessage[] = [];
+  private step = 0;
+
+  constructor(readonly dir: string, private readonly owner: string, private readonly onMessage?: (m: TrainerMessage) => void) {}
+
+  hold(): void {
+    if (this.lock) return;
+    this.lock = acquireRunLock(this.dir, this.owner);
+    // A new attempt: the failure of the previous one no longer describes the run.
+    fs.rmSync(path.join(this.dir, RUN_FILES.failure), { force: true });
+    for (const m of this.pending.splice(0)) appendLogMessage(this.dir, m);
+  }
+
+  readonly emit = (m: TrainerMessage): void => {
+    if (m.type === 'step') this.step = m.step;
+    if (this.lock) {
+      if (m.type === 'started') writeStarted(this.dir, m);
+      appendLogMessage(this.dir, m);
+    } else {
+      this.pending.push(m);
+    }
+    this.onMessage?.(m);
+  };
+
+  stopRequested(): boolean {
+    return this.lock?.stopRequested() ?? false;
+  }
+
+  /** Records why the run failed, in the folder, when it is this run's (a refused fresh run has no folder). */
+  fail(e: unknown): void {
+    if (!this.lock) return;
+    const failure = failureOf(e, this.step);
+    writeFailure(this.dir, failure);
+    appendLogMessage(this.dir, { type: 'error', message: failure.message, ...(failure.stack ? { stack: failure.stack } : {}) });
+  }
+
+  release(): void {
+    this.lock?.release();
+  }
+}
+
+/**
  * Preflight, then training. Everything that can refuse the run (run folder, out path, model, context length, data,
- * strict warnings) is checked before the run folder is claimed, so a refused run leaves nothing behind.
+ * strict warnings) is checked before the run folder is claimed, so a refused run leaves nothing behind. A resumed
+ * run, or one whose folder the caller claimed (`claimed`), is held from the start; a fresh one from its claim.
  */
 export async function train(requested: TrainConfig, opts: TrainOptions): Promise<RunSummary> {
-  const emit = opts.onMessage ?? (() => {});
+  const holder = new RunHolder(opts.runDir, opts.owner ?? 'ulpt', opts.onMessage);
+  if (opts.resume || opts.claimed) holder.hold();
+  try {
+    return await trainChecked(requested, { ...opts, shouldStop: () => !!opts.shouldStop?.() || holder.stopRequested() }, holder);
+  } catch (e) {
+    holder.fail(e);
+    throw e;
+  } finally {
+    holder.release();
+  }
+}
+
+async function trainChecked(requested: TrainConfig, opts: TrainOptions, holder: RunHolder): Promise<RunSummary> {
+  const emit = holder.emit;
   const names = opts.fieldNames ?? ((f: string) => f);
   if (opts.resume) {
     const diagnosis = diagnoseRun(opts.runDir);
     if (!diagnosis.resumable) throw new DamagedRunError(`This run cannot be resumed. ${describeDiagnosis(diagnosis)}`);
-  } else {
+  } else if (!opts.claimed) {
     const problem = runFolderProblem(opts.runDir);
     if (problem) throw new RunFolderError(problem);
   }
@@ -214,7 +284,8 @@ export async function train(requested: TrainConfig, opts: TrainOptions): Promise
     const config = fitToModel(requested, model, names);
     const data = await prepareData(config, model);
     const warnings = reportWarnings(data.warnings, config.strict, emit);
-    if (!opts.resume) claimRunFolder(opts.runDir, config);
+    if (!opts.resume && !opts.claimed) claimRunFolder(opts.runDir, config);
+    holder.hold();
     const files = new RunFiles(opts.runDir);
     const seed = parseSeed(config.seed);
     const prompt = await createPrompt(
@@ -353,7 +424,7 @@ async function loop(
       emit({ type: 'log', level: 'info', message: `No improvement in ${metric} for ${state.evalsWithoutImprovement} evaluations: stopping early at step ${state.step}.` });
       break;
     }
-    await new Promise((r) => setImmediate(r)); // let a Stop request (IPC, signal) arrive between steps
+    await new Promise((r) => setImmediate(r)); // let a Stop request (signal) arrive between steps
   }
   // However the loop ended (done, stopped, early-stopped), the run can be resumed from where it is.
   if (checkpointedAt !== state.step) await checkpoint();

@@ -1,14 +1,14 @@
 // End-to-end harness: the built extension in a real VS Code (code-server, installed by scripts/setup-e2e.sh)
 // driven by Debian's Chromium through playwright-core.
 //
-// One `Session` = one code-server on a free port with its own temp extensions dir (holding this extension as
-// `<publisher>.<name>-<version>`), user-data dir (settings) and a copy of the example workspace, plus one headless
-// browser page on it. `withSession` runs a test body against a session under a time limit and, whatever happens,
+// One `Session` = one code-server on a free port with its own temp extensions dir (where the packaged .vsix is
+// installed with `code-server --install-extension`, as a user would), user-data dir (settings) and a copy of the
+// example workspace, plus one headless browser page on it. `withSession` runs a test body against a session under a time limit and, whatever happens,
 // kills code-server and the browser; on failure it saves a screenshot, the browser console and VS Code's logs to
 // test-results/e2e/<session>/ and appends the last log lines to the error, so a CI log alone says what went wrong.
 //
-// Environment: ULPT_E2E_CODE_SERVER (binary; default .e2e/code-server/…/code-server), ULPT_E2E_CHROMIUM (default
-// /usr/bin/chromium), ULPT_E2E_TIMEOUT_MS (per session, default 180 s), ULPT_E2E_KEEP=1 (keep the temp folders),
+// Environment: ULPT_E2E_CODE_SERVER (binary; default .e2e/code-server/…/code-server), ULPT_E2E_VSIX (default
+// out/<name>-<version>.vsix, which `npm run test:e2e` packages), ULPT_E2E_CHROMIUM (default /usr/bin/chromium), ULPT_E2E_TIMEOUT_MS (per session, default 180 s), ULPT_E2E_KEEP=1 (keep the temp folders),
 // and for training.test.ts ULPT_E2E_TRAIN_TIMEOUT_MS (default 480 s) and ULPT_E2E_STEPS (train fewer steps).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -16,6 +16,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
+import { readRunOwner } from '../../src/train/runLock';
 
 /** The repo root, found from the bundled test's location (out/test/e2e) or the source (test/e2e). */
 export const ROOT = (() => {
@@ -100,53 +101,35 @@ export function alwaysInPalette(m = manifest()): string[] {
   return [...contributedCommandTitles(m)].filter(([id]) => !conditional.has(id)).map(([, title]) => title);
 }
 
+/** The packaged extension: ULPT_E2E_VSIX, else out/<name>-<version>.vsix (`npm run test:e2e` packages it first). */
+export function vsixPath(m = manifest()): string {
+  const p = process.env.ULPT_E2E_VSIX ?? path.join(ROOT, 'out', `${m.name}-${m.version}.vsix`);
+  if (!fs.existsSync(p)) {
+    throw new Error(`${p} is missing: package the extension first (npm run package -- --out ${path.relative(ROOT, p)}), or run npm run test:e2e, which does.`);
+  }
+  return p;
+}
+
 /**
- * Copies what the .vsix would ship into `<extensionsDir>/<publisher>.<name>-<version>/`, so that a file the
- * extension needs but .vscodeignore leaves out fails here too. The list comes from `vsce ls` when @vscode/vsce is
- * installed; otherwise: package.json, the bundles, README/LICENSE/CHANGELOG, media folders and every relative path
- * the manifest points at.
+ * Installs the packaged .vsix the way a user does: `code-server --install-extension <vsix>` into `extensionsDir`.
+ * A file the extension needs but the package leaves out fails here, as it would for users. Returns the folder
+ * code-server installed it into.
  */
-export function installExtension(extensionsDir: string): string {
+export function installExtension(extensionsDir: string, userDataDir: string): string {
   const m = manifest();
-  const main = m.main ? path.join(ROOT, m.main.endsWith('.js') ? m.main : `${m.main}.js`) : null;
-  if (main && !fs.existsSync(main)) throw new Error(`${path.relative(ROOT, main)} is missing: build the extension first (npm run build).`);
-  const dest = path.join(extensionsDir, `${m.publisher}.${m.name}-${m.version}`);
-  fs.mkdirSync(dest, { recursive: true });
-  for (const rel of packagedFiles(m)) {
-    const src = path.resolve(ROOT, rel);
-    if (!src.startsWith(ROOT + path.sep) || !fs.existsSync(src)) continue;
-    fs.cpSync(src, path.join(dest, path.relative(ROOT, src)), { recursive: true });
+  const vsix = vsixPath(m);
+  fs.mkdirSync(extensionsDir, { recursive: true });
+  fs.mkdirSync(userDataDir, { recursive: true });
+  const config = path.join(userDataDir, 'config.yaml');
+  if (!fs.existsSync(config)) fs.writeFileSync(config, 'auth: none\ncert: false\n');
+  const r = spawnSync(codeServerPath(), ['--install-extension', vsix, '--force', '--extensions-dir', extensionsDir, '--user-data-dir', userDataDir,
+    '--config', config], { encoding: 'utf8', timeout: 120_000 });
+  if (r.status !== 0) throw new Error(`code-server --install-extension ${vsix} failed (${r.status ?? r.signal}): ${r.stderr}${r.stdout}`);
+  const dest = path.join(extensionsDir, `${m.publisher}.${m.name}-${m.version}`.toLowerCase());
+  if (!fs.existsSync(path.join(dest, 'package.json'))) {
+    throw new Error(`code-server reported success but ${dest} has no package.json:\n${r.stdout}${r.stderr}\n(in ${extensionsDir}: ${fs.readdirSync(extensionsDir).join(', ')})`);
   }
   return dest;
-}
-
-let packaged: string[] | null = null;
-/** Files (or folders) of the package, relative to the repo root. */
-export function packagedFiles(m = manifest()): string[] {
-  if (packaged) return packaged;
-  const vsce = path.join(ROOT, 'node_modules', '.bin', 'vsce');
-  if (fs.existsSync(vsce)) {
-    // `vsce ls` applies .vscodeignore / `files` without running vscode:prepublish.
-    const r = spawnSync(vsce, ['ls', '--no-dependencies'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
-    const files = r.stdout?.split('\n').map((l) => l.trim()).filter((l) => l && fs.existsSync(path.join(ROOT, l))) ?? [];
-    if (r.status === 0 && files.includes('package.json')) return (packaged = files);
-    process.stderr.write(`vsce ls failed (${r.status ?? r.error?.message}); copying the usual files instead.\n${r.stderr ?? ''}\n`);
-  }
-  const wanted = new Set<string>(['package.json', 'dist', 'media', 'resources', 'images', 'assets', 'icons', 'syntaxes', 'schemas']);
-  for (const f of fs.readdirSync(ROOT)) if (/^(README|LICENSE|CHANGELOG|package\.nls)/i.test(f)) wanted.add(f);
-  for (const p of [m.main, m.browser, m.icon]) if (p) wanted.add(p);
-  collectRelativePaths(m.contributes, wanted);
-  return (packaged = [...wanted]);
-}
-
-function collectRelativePaths(value: unknown, out: Set<string>): void {
-  if (typeof value === 'string') {
-    if (/^\.\.?\//.test(value) && !value.includes('${')) out.add(value);
-  } else if (Array.isArray(value)) {
-    for (const v of value) collectRelativePaths(v, out);
-  } else if (value && typeof value === 'object') {
-    for (const v of Object.values(value)) collectRelativePaths(v, out);
-  }
 }
 
 /** `code-server --list-extensions` for an extensions dir: what VS Code itself will load from it. */
@@ -156,6 +139,21 @@ export function listExtensions(extensionsDir: string, userDataDir: string): stri
   if (r.status !== 0) throw new Error(`code-server --list-extensions failed (${r.status ?? r.signal}): ${r.stderr}${r.stdout}`);
   // Lines other than `publisher.name@version` are code-server's own log lines.
   return r.stdout.split('\n').map((l) => l.trim()).filter((l) => /^[\w-]+\.[\w.-]+@\S+$/.test(l));
+}
+
+/** Ends every trainer that holds a run under `workspace/.ulpt/runs` (its lock.json names it; the pid is checked). */
+export function killTrainers(workspace: string): number[] {
+  const runs = path.join(workspace, '.ulpt', 'runs');
+  const killed: number[] = [];
+  for (const id of fs.existsSync(runs) ? fs.readdirSync(runs) : []) {
+    const owner = readRunOwner(path.join(runs, id));
+    if (owner.state !== 'alive') continue;
+    try {
+      process.kill(owner.lock.pid, 'SIGKILL');
+      killed.push(owner.lock.pid);
+    } catch { /* gone meanwhile */ }
+  }
+  return killed;
 }
 
 // ---- small utilities ----------------------------------------------------------------------------------------
@@ -286,7 +284,7 @@ export class Session {
       filter: (src) => !['.ulpt', 'adapters'].includes(path.relative(source, src).split(path.sep)[0]),
     });
     this.opts.prepareWorkspace?.(this.workspace);
-    installExtension(this.extensionsDir);
+    await this.timed('install .vsix', async () => installExtension(this.extensionsDir, this.userDataDir));
     fs.mkdirSync(path.join(this.userDataDir, 'User'), { recursive: true });
     fs.writeFileSync(path.join(this.userDataDir, 'User', 'settings.json'),
       JSON.stringify({ ...BASE_SETTINGS, ...this.opts.settings }, null, 2));
@@ -444,6 +442,20 @@ export class Session {
     return file;
   }
 
+  /** A screenshot of the first element matching `selector` (with `pad` px around it), e.g. for the README. */
+  async screenshotOf(name: string, selector: string, pad = 0): Promise<string> {
+    const box = await this.page.locator(selector).first().boundingBox({ timeout: 15_000 });
+    if (!box) throw new Error(`${selector} is not visible: no screenshot ${name}`);
+    const vp = this.page.viewportSize() ?? { width: 1400, height: 900 };
+    const x = Math.max(0, box.x - pad);
+    const y = Math.max(0, box.y - pad);
+    const clip = { x, y, width: Math.min(vp.width - x, box.width + 2 * pad), height: Math.min(vp.height - y, box.height + 2 * pad) };
+    const file = path.join(this.results, `${name}.png`);
+    await this.page.screenshot({ path: file, clip, timeout: 15_000 });
+    this.log(`screenshot: ${path.relative(ROOT, file)}`);
+    return file;
+  }
+
   /** VS Code's own log files (extension host, server, output channels) of this session. */
   vscodeLogs(): string[] {
     return filesUnder(path.join(this.userDataDir, 'logs')).filter((f) => f.endsWith('.log'));
@@ -464,6 +476,49 @@ export class Session {
     return this.page.$$eval('.notification-toast .notification-list-item', (items) => items
       .filter((i) => i.querySelector('.codicon-error'))
       .map((i) => i.querySelector('.notification-list-item-message')?.textContent ?? ''));
+  }
+
+  /** The editor tabs' titles (aria-labels start with the title). */
+  async tabTitles(): Promise<string[]> {
+    return this.page.$$eval('.tabs-container .tab .label-name', (els) => els.map((e) => (e.textContent ?? '').trim()));
+  }
+
+  /** Brings the editor tab with this title to the front (a hidden webview has no frame until it is shown). */
+  async showTab(title: string): Promise<void> {
+    await this.page.locator('.tabs-container .tab').filter({ has: this.page.locator('.label-name', { hasText: title }) }).first().click({ timeout: 15_000 });
+  }
+
+  /** The texts of the status bar items. */
+  async statusBarTexts(): Promise<string[]> {
+    return this.page.$$eval('.statusbar-item', (els) => els.map((e) => (e.textContent ?? '').trim()).filter(Boolean));
+  }
+
+  /** Clicks the button of the modal dialog whose label matches; returns the dialog's message. */
+  async answerModal(button: RegExp, timeoutMs = 30_000): Promise<string> {
+    const modal = this.page.locator('.monaco-dialog-box');
+    await modal.waitFor({ state: 'visible', timeout: timeoutMs });
+    const text = ((await modal.locator('.dialog-message-text').textContent()) ?? '').trim();
+    const buttons = modal.locator('.dialog-buttons .monaco-button');
+    const labels = await buttons.allTextContents();
+    const i = labels.findIndex((l) => button.test(l));
+    if (i < 0) throw new Error(`The dialog "${text}" has no button matching ${button}: ${JSON.stringify(labels)}`);
+    await buttons.nth(i).click();
+    await modal.waitFor({ state: 'hidden', timeout: 10_000 });
+    return text;
+  }
+
+  /** "Developer: Reload Window", then waits for the workbench and a new extension host. */
+  async reloadWindow(): Promise<void> {
+    const hosts = (this.extensionHostLog().match(/Eager extensions activated/g) ?? []).length;
+    const t0 = Date.now();
+    await this.runCommand('Developer: Reload Window');
+    await waitFor('the window to reload', async () => {
+      await this.page.waitForSelector('.monaco-workbench', { timeout: 5_000 });
+      return (this.extensionHostLog().match(/Eager extensions activated/g) ?? []).length > hosts;
+    }, 90_000, 500);
+    await this.page.waitForSelector('.statusbar', { timeout: 60_000 });
+    this.timings['reload'] = Date.now() - t0;
+    this.log(`reload: ${this.timings['reload']} ms`);
   }
 
   // ---- failure report and teardown --------------------------------------------------------------------------
@@ -506,10 +561,11 @@ export class Session {
       const gone = new Promise<void>((r) => (server.exitCode !== null || server.signalCode !== null ? r() : server.once('exit', () => r())));
       try { process.kill(-pgid, 'SIGTERM'); } catch { /* already gone */ }
       await Promise.race([gone, sleep(5_000)]);
-      // The extension host and anything it forked (a trainer) share the group: make sure none outlives the test.
       try { process.kill(-pgid, 'SIGKILL'); } catch { /* all gone */ }
       liveGroups.delete(pgid);
     }
+    // Trainers run detached from the window (their own process group, on purpose): end the ones this test started.
+    killTrainers(this.workspace);
     if (!process.env.ULPT_E2E_KEEP) fs.rmSync(this.tmp, { recursive: true, force: true, maxRetries: 3 });
     else this.log(`kept ${this.tmp}`);
   }

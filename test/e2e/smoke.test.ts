@@ -6,17 +6,27 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { alwaysInPalette, extensionId, installExtension, listExtensions, manifest, waitFor, withSession } from './harness';
 
-test('code-server finds the extension in the extensions dir', { timeout: 90_000 }, () => {
+test('code-server installs the packaged .vsix: bundles, icon and the user README are in it', { timeout: 120_000 }, () => {
   const m = manifest();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ulpt-e2e-list-'));
   try {
-    const dest = installExtension(path.join(tmp, 'extensions'));
+    const dest = installExtension(path.join(tmp, 'extensions'), path.join(tmp, 'user-data'));
     assert.equal(path.basename(dest), `${m.publisher}.${m.name}-${m.version}`);
-    assert.ok(fs.existsSync(path.join(dest, 'package.json')), 'package.json copied');
-    fs.mkdirSync(path.join(tmp, 'user-data'));
-    fs.writeFileSync(path.join(tmp, 'user-data', 'config.yaml'), 'auth: none\n');
     const listed = listExtensions(path.join(tmp, 'extensions'), path.join(tmp, 'user-data'));
     assert.ok(listed.includes(`${extensionId(m)}@${m.version}`), `listed: ${JSON.stringify(listed)}`);
+    for (const f of ['package.json', 'dist/extension.js', 'dist/trainer.js', 'dist/webview.js', 'dist/config.schema.json', 'dist/tfjs-backend-wasm-simd.wasm']) {
+      assert.ok(fs.existsSync(path.join(dest, f)), `${f} is in the package`);
+    }
+    assert.ok(m.icon && fs.statSync(path.join(dest, m.icon)).size > 1000, `the icon ${m.icon} is in the package`);
+    // The Extensions page shows the README written for users (media/README.md), not the developer one.
+    const readme = fs.readdirSync(dest).filter((f) => /^readme(\.md)?$/i.test(f));
+    assert.equal(readme.length, 1, `one README in the package: ${JSON.stringify(readme)}`);
+    const text = fs.readFileSync(path.join(dest, readme[0]), 'utf8');
+    assert.match(text, /## Requirements/);
+    assert.doesNotMatch(text, /scripts\/setup\.sh|npm test/, 'no developer set-up in the user README');
+    const images = [...text.matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)].map((m) => m[1]);
+    assert.ok(images.length >= 2, 'the README shows screenshots');
+    for (const src of images) assert.ok(src.startsWith('data:image/png;base64,') || fs.existsSync(path.join(dest, src)), `the README's image ${src.slice(0, 40)}… is in the package`);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
@@ -41,6 +51,17 @@ test('the workbench loads, lists the extension and offers its commands', { timeo
       return names.some((n) => n.trim() === name);
     }, 30_000);
     await s.screenshot('extensions-installed');
+    // Its page: the README for users (a webview) and the icon.
+    await s.page.locator('.extensions-viewlet .extension-list-item').filter({ hasText: name }).first().click();
+    await waitFor('the extension page', async () => (await s.page.locator('.extension-editor .header .name').first().textContent().catch(() => ''))?.trim() === name, 30_000);
+    const readme = await s.findWebviewFrame(async (f) => ((await f.textContent('body').catch(() => '')) ?? '').includes('Close the window, keep training'), 'the README on the extension page', 30_000);
+    const images = await readme.$$eval('img', (els) => els.map((e) => ({ src: e.getAttribute('src') ?? '', w: (e as HTMLImageElement).naturalWidth })));
+    t.diagnostic(`README images: ${JSON.stringify(images.map((i) => ({ ...i, src: i.src.slice(0, 40) })))}`);
+    assert.ok(images.length >= 2 && images.every((i) => i.w > 100), 'the README\'s screenshots render on the extension page');
+    const icon = await s.page.locator('.extension-editor .header .icon').first().evaluate((e) => ({ src: (e as HTMLImageElement).src, w: (e as HTMLImageElement).naturalWidth }));
+    t.diagnostic(`icon: ${icon.src.slice(-60)}, ${icon.w} px`);
+    assert.ok(icon.w >= 128 && /icon\.png/.test(icon.src), 'the icon shows on the extension page');
+    await s.screenshot('extension-page');
 
     // Every contributed "ULPT: …" command that is not conditional is in the palette.
     const titles = alwaysInPalette(m).filter((title) => title.startsWith('ULPT: '));

@@ -1,5 +1,7 @@
 // The real scenario: train the example workspace's ulpt.config.json from VS Code, watch the training panel fill
-// in, save the adapter through VS Code's save dialog, and read the file back from disk.
+// in, save the adapter through VS Code's save dialog, and read the file back from disk. Then start the config twice
+// more (the second start asks first: both runs would write the same adapter file), see three runs with distinct
+// names in the tabs and the status bar, and stop the two running ones (the palette's picker, a panel's button).
 //
 // Contract with the extension (package.json `contributes` and webview/):
 //   command `ulpt.trainFromConfig` ("ULPT: Train from Config File") trains ulpt.config.json without questions and
@@ -12,88 +14,48 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import type { Frame } from 'playwright-core';
 import { readAdapter } from '../../src/io/adapter';
 import { contributedCommandTitles, ROOT, sleep, WaitAbort, waitFor, withSession, type Session } from './harness';
+import { ownerPid, panelFinder, readPanel, readSummary, runDirs, setConfigSteps, waitForFinish, waitForStatus } from './panel';
 
 const TRAIN_COMMAND = 'ulpt.trainFromConfig';
 /** Limit for the whole session; the waits for training end a minute earlier, so their own message is reported. */
 const SESSION_TIMEOUT_MS = Number(process.env.ULPT_E2E_TRAIN_TIMEOUT_MS) || 480_000;
 const TRAIN_TIMEOUT_MS = Math.max(SESSION_TIMEOUT_MS - 60_000, SESSION_TIMEOUT_MS / 2);
 
-// Matched against `data-status` and the text of #status.
-const FINISHED = /\b(finished|completed?|done|early-stopped|stopped early)\b/i;
-const FAILED = /^(stopped|interrupted)$|\b(failed|error|cancell?ed)\b/i;
-
-test('train from the config file, watch the panel, save the adapter', { timeout: SESSION_TIMEOUT_MS + 60_000 }, async (t) => {
+test('train from the config file, watch the panel, save the adapter; two more runs of it have distinct names', { timeout: SESSION_TIMEOUT_MS + 60_000 }, async (t) => {
   const title = contributedCommandTitles().get(TRAIN_COMMAND);
-  if (!title) {
-    t.skip(`package.json does not contribute ${TRAIN_COMMAND} yet`);
-    return;
-  }
+  assert.ok(title, `package.json contributes ${TRAIN_COMMAND}`);
   assert.ok(fs.existsSync(path.join(ROOT, 'examples', 'workspace', 'ulpt.config.json')), 'examples/workspace/ulpt.config.json exists');
 
-  const session = { name: 'training', settings: { 'ulpt.backend': 'wasm' }, timeoutMs: SESSION_TIMEOUT_MS, log: (l: string) => t.diagnostic(l), prepareWorkspace: shortenConfig };
+  const session = { name: 'training', settings: { 'ulpt.backend': 'wasm' }, timeoutMs: SESSION_TIMEOUT_MS, log: (l: string) => t.diagnostic(l), prepareWorkspace: (w: string) => setConfigSteps(w) };
   await withSession(session, async (s) => {
     const t0 = Date.now();
     await s.runCommand(title);
-
-    // The panel can be re-created (reload, moved editor): always look the frame up again when it went away.
-    let frame: Frame | null = null;
-    const panel = async () => {
-      if (!frame || frame.isDetached()) frame = await s.frameWith('#status', 60_000);
-      return frame;
-    };
-    const read = async () => {
-      const f = await panel();
-      const text = (await f.textContent('#status'))?.trim() ?? '';
-      const state = (await f.getAttribute('#status', 'data-status')) ?? '';
-      return {
-        step: (await f.textContent('#step'))?.trim() ?? '',
-        status: state && state !== text ? `${text} [${state}]` : text,
-        failed: FAILED.test(state) || FAILED.test(text),
-        finished: FINISHED.test(state) || FINISHED.test(text),
-        points: Number(await f.getAttribute('[data-points]', 'data-points')) || 0,
-      };
-    };
-    // What the panel says about a failure (message and log tail), for the error.
-    const failureText = async (status: string) => {
-      const f = await panel();
-      const extra = await f.$$eval('#message-text, #message-tail', (els) => els.map((e) => e.textContent ?? '').join('\n')).catch(() => '');
-      return `training failed: status "${status}"${extra.trim() ? `\n--- panel message ---\n${extra.trim()}` : ''}`;
-    };
-    // Stop waiting as soon as the panel or an error toast says the run failed.
-    const checkFailed = async (r: { failed: boolean; status: string }) => {
-      if (r.failed) throw new WaitAbort(await failureText(r.status));
-      const errors = await s.errorNotifications();
-      if (errors.length) throw new WaitAbort(`an error notification appeared: ${errors.join(' | ')}`);
-    };
+    const panel = panelFinder(s);
     await panel();
     s.timings['panel shown'] = Date.now() - t0;
     t.diagnostic(`training panel shown after ${s.timings['panel shown']} ms`);
 
     const first = await waitFor('the chart to show points', async () => {
-      const r = await read();
-      await checkFailed(r);
+      const r = await readPanel(await panel());
+      if (r.status === 'failed') throw new WaitAbort(`training failed: ${r.message}`);
       return r.points > 0 ? r : null;
     }, TRAIN_TIMEOUT_MS, 500);
-    t.diagnostic(`first points after ${Date.now() - t0} ms: step "${first.step}", ${first.points} points`);
+    t.diagnostic(`first points after ${Date.now() - t0} ms: step ${first.step}, ${first.points} points`);
     await s.screenshot('training-running');
 
-    const done = await waitFor('the run to finish', async () => {
-      const r = await read();
-      await checkFailed(r);
-      return r.finished ? r : null;
-    }, TRAIN_TIMEOUT_MS, 1000);
+    const done = await waitForFinish(s, panel, TRAIN_TIMEOUT_MS);
     s.timings['training'] = Date.now() - t0;
-    t.diagnostic(`finished after ${s.timings['training']} ms: step "${done.step}", status "${done.status}", ${done.points} points`);
+    t.diagnostic(`finished after ${s.timings['training']} ms: step ${done.step}, status ${done.status}, ${done.points} points`);
     assert.ok(done.points >= first.points, 'the chart kept its points');
+    assert.match(done.name, /^sentiment · ULPT r=2 · [0-9a-f]{4}$/, 'the run is named after the config, the method and a suffix');
+    for (const v of [done.params, done.backend, done.device]) assert.notEqual(v, '—');
     await s.screenshot('training-finished');
 
     // The run is on disk, as the monitor and panels expect.
-    const runs = path.join(s.workspace, '.ulpt', 'runs');
-    const runDirs = fs.existsSync(runs) ? fs.readdirSync(runs) : [];
-    assert.ok(runDirs.some((d) => fs.existsSync(path.join(runs, d, 'metrics.jsonl'))), `a run with metrics.jsonl under .ulpt/runs (found ${JSON.stringify(runDirs)})`);
+    const [runDir] = runDirs(s.workspace);
+    assert.ok(runDir && fs.existsSync(path.join(runDir, 'metrics.jsonl')), `a run with metrics.jsonl under .ulpt/runs`);
 
     const saved = await saveThroughDialog(s, async () => {
       const f = await panel();
@@ -110,20 +72,53 @@ test('train from the config file, watch the panel, save the adapter', { timeout:
     assert.ok(adapter.meta.num_virtual_tokens > 0);
     if (adapter.meta.method === 'ulpt') assert.ok(adapter.tensors.z && adapter.tensors.z.length === adapter.meta.num_virtual_tokens * adapter.meta.rank);
     else assert.ok(adapter.tensors.prompt);
+
+    // Two more runs of the same config: the second is started while the first trains and writes the same `out`,
+    // so it asks first; both then have names that tell them apart, in the tabs and in the panels. The config is
+    // made long enough that both still train when they are stopped.
+    setConfigSteps(s.workspace, 1000);
+    await s.runCommand(title);
+    await waitFor('a second run to start', () => runDirs(s.workspace).length === 2 && ownerPid(runDirs(s.workspace)[1]) !== null, 60_000);
+    await s.runCommand(title);
+    const question = await s.answerModal(/start anyway/i);
+    t.diagnostic(`asked: ${question}`);
+    assert.match(question, /sentiment · ULPT r=2 · [0-9a-f]{4} is training now and will write adapters\/sentiment\.ulpt/);
+    await waitFor('a third run to start', () => runDirs(s.workspace).length === 3, 60_000);
+    const names = await waitFor('three distinct run tabs', async () => {
+      const tabs = (await s.tabTitles()).filter((n) => n.startsWith('ULPT: sentiment'));
+      return new Set(tabs).size === 3 ? tabs : null;
+    }, 60_000);
+    t.diagnostic(`tabs: ${JSON.stringify(names)}`);
+    const bar = (await s.statusBarTexts()).find((x) => x.includes('sentiment · ULPT r=2'));
+    assert.ok(bar, `the status bar names the run: ${JSON.stringify(await s.statusBarTexts())}`);
+    await s.screenshot('two-runs');
+
+    // Stop both: one through the palette, whose picker tells them apart (name, date, status), one from its panel.
+    const [second, third] = names.slice(1).map((n) => n.replace(/^ULPT: /, ''));
+    await s.runCommand('ULPT: Stop Training');
+    await waitFor('the Stop picker', async () => (await s.quickInputRows()).some((r) => r.includes(third)), 15_000);
+    const rows = await s.quickInputRows();
+    t.diagnostic(`stop picker: ${JSON.stringify(rows)}`);
+    assert.ok(rows.some((r) => r.includes(second)) && rows.some((r) => r.includes(third)), 'both running runs are offered, by name');
+    assert.ok(rows.every((r) => /running|stopping/.test(r)), 'with their status');
+    await s.screenshot('stop-picker');
+    // By keyboard, as people pick from a list: filter to the one run, Enter.
+    await s.page.locator('.quick-input-widget .quick-input-box input').fill(third);
+    await waitFor('the filter to leave one run', async () => (await s.quickInputRows()).length === 1, 10_000);
+    await s.page.locator('.quick-input-widget .quick-input-box input').press('Enter');
+    await s.showTab(`ULPT: ${second}`);
+    const f2 = await panelFinder(s, (n) => n === second)();
+    await f2.waitForSelector('#stop:not([disabled])', { timeout: 30_000 });
+    await f2.click('#stop');
+    for (const name of [second, third]) {
+      await s.showTab(`ULPT: ${name}`);
+      await waitForStatus(s, panelFinder(s, (n) => n === name), ['stopped'], TRAIN_TIMEOUT_MS);
+    }
+    await s.screenshot('two-runs-stopped');
+    const dirs = runDirs(s.workspace);
+    assert.deepEqual(dirs.map((d) => readSummary(d)?.reason), ['completed', 'stopped', 'stopped']);
   });
 });
-
-/** ULPT_E2E_STEPS=N trains N steps instead of the config's (in the workspace copy; evaluation every ≤ N steps). */
-function shortenConfig(workspace: string): void {
-  const steps = Number(process.env.ULPT_E2E_STEPS);
-  if (!steps) return;
-  const file = path.join(workspace, 'ulpt.config.json');
-  const config = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-  config.steps = steps;
-  if (typeof config.evalEvery === 'number' && config.evalEvery > steps) config.evalEvery = steps;
-  if (typeof config.warmupSteps === 'number' && config.warmupSteps >= steps) config.warmupSteps = Math.floor(steps / 10);
-  fs.writeFileSync(file, JSON.stringify(config, null, 2));
-}
 
 /**
  * Goes through VS Code's save dialog as a user accepting the default would. In code-server that is the "simple"

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { readAdapter, materializePrompt } from '../../src/io/adapter';
 import { SafetensorsFile } from '../../src/io/safetensors';
 import { resolveConfig } from '../../src/config';
-import { TrainerProcess } from '../../src/process/client';
+import { acquireRunLock } from '../../src/train/runLock';
 import type { TrainerMessage } from '../../src/protocol';
 import { FIXTURES, ROOT, TINY, tempDir, maxAbsDiff } from './helpers';
 
@@ -127,41 +127,19 @@ test('an adapter is refused for a model it was not trained for, naming that mode
   assert.match(r.stderr, /was trained for gpt2 model "tiny-gpt2" \(fingerprint sha256:/);
 });
 
-function runProcess(config: ReturnType<typeof resolveConfig>, runDir: string, resume: boolean, onMessage: (m: TrainerMessage, p: TrainerProcess) => void) {
-  const proc: TrainerProcess = new TrainerProcess({ script: path.join(ROOT, 'dist', 'trainer.js') }, (m) => onMessage(m, proc));
-  proc.start(config, runDir, resume);
-  return proc.exited;
-}
-
-test('trainer process: Stop ends cleanly with a checkpoint, and a new process resumes to the end', async () => {
+test('a run another process trains is not touched: ulpt train --resume names the owner and exits 1', () => {
   const dir = tempDir();
-  const config = resolveConfig({ model: TINY, train: dataset(dir, GOOD), steps: 40, promptLength: 4, maxLength: 16, batchSize: 4, backend: 'cpu', evalEvery: 0, checkpointEvery: 0 }, dir);
   const runDir = path.join(dir, 'run');
-  const first: TrainerMessage[] = [];
-  const exit1 = await runProcess(config, runDir, false, (m, p) => {
-    first.push(m);
-    if (m.type === 'step' && m.step === 2) p.stop();
-  });
-  assert.equal(exit1.error, null, exit1.error ?? '');
-  const fin = first.find((m) => m.type === 'finished');
-  assert.ok(fin && fin.type === 'finished' && fin.summary.reason === 'stopped');
-  const stoppedAt = fin.summary.steps;
-  assert.ok(stoppedAt >= 2 && stoppedAt < 40);
-  const second: TrainerMessage[] = [];
-  const exit2 = await runProcess(config, runDir, true, (m) => second.push(m));
-  assert.equal(exit2.error, null);
-  const started = second.find((m) => m.type === 'started');
-  assert.ok(started && started.type === 'started' && started.startStep === stoppedAt);
-  const end = second.at(-1)!;
-  assert.ok(end.type === 'finished' && end.summary.reason === 'completed' && end.summary.steps === 40);
-});
-
-test('trainer process: a failure is reported as an error message with the reason', async () => {
-  const dir = tempDir();
-  const config = resolveConfig({ model: path.join(dir, 'no-model'), train: dataset(dir, GOOD), backend: 'cpu' }, dir);
-  const messages: TrainerMessage[] = [];
-  const exit = await runProcess(config, path.join(dir, 'run'), false, (m) => messages.push(m));
-  assert.match(exit.error ?? '', /The model folder .*no-model does not exist/);
-  assert.ok(messages.some((m) => m.type === 'error'));
-  assert.equal(exit.code, 1);
+  assert.equal(ulpt(trainArgs(dir, ['--steps', '2']), dir).code, 0);
+  // This test process holds the run, as a trainer would.
+  const handle = acquireRunLock(runDir, 'ULPT Studio');
+  try {
+    const before = fs.readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8');
+    const r = ulpt(['train', '--resume', runDir], dir);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`already being trained by ULPT Studio \\(pid ${process.pid}`));
+    assert.equal(fs.readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8'), before, 'metrics untouched');
+  } finally {
+    handle.release();
+  }
 });

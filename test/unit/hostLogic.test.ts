@@ -4,15 +4,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadConfigFile, parseJsonText, taskConfig } from '../../extension/configFile';
+import { loadConfigFile, parseJsonText, taskConfig } from '../../extension/commands/configFile';
 import {
-  defaultRunName, findCachedModels, findValidationFile, guessTask, hfHubCacheDir, isConfigFileName, isDatasetFile, isModelFolder, METHOD_PRESETS, modelMaxPositions,
-} from '../../extension/discovery';
-import { failureLines, messageLines } from '../../extension/format';
-import { trainerLaunch } from '../../extension/launch';
-import { contentSecurityPolicy, makeNonce, panelHtml } from '../../extension/panelHtml';
+  configsUsingDataset, defaultRunName, defaultTemplate, findCachedModels, findValidationFile, guessTask, hfHubCacheDir, isConfigFileName, isDatasetFile, isModelFolder,
+  METHOD_PRESETS, modelMaxPositions, verbalizer, WIZARD_DEFAULTS,
+} from '../../extension/commands/discovery';
+import { TokenizerClient } from '../../extension/commands/tokenizer';
+import { configFileText, describeLabelWord, showTokens } from '../../extension/commands/wizardText';
+import { failureLines, messageLines } from '../../extension/runs/format';
+import { trainerLaunch } from '../../extension/runs/launch';
+import { contentSecurityPolicy, makeNonce, panelHtml } from '../../extension/views/panelHtml';
 import type { TrainerMessage } from '../../src/protocol';
-import { TINY, tempDir } from './helpers';
+import { ROOT, TINY, tempDir } from './helpers';
 
 function touch(file: string, text = ''): string {
   fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -86,8 +89,9 @@ test('guessTask: label → classification, target → generation, with the input
 
 test('method presets: ULPT r=2 first (recommended), then r=64, then vanilla; run names from them', () => {
   assert.deepEqual(METHOD_PRESETS.map((p) => [p.method, p.rank]), [['ulpt', 2], ['ulpt', 64], ['prompt-tuning', 0]]);
-  assert.equal(defaultRunName('/d/sentiment-train.jsonl', METHOD_PRESETS[0]), 'sentiment-train-ulpt-r2');
-  assert.equal(defaultRunName('/d/x.csv', METHOD_PRESETS[2]), 'x-prompt-tuning');
+  assert.equal(defaultRunName('/d/sentiment-train.jsonl'), 'sentiment', 'the method and a suffix are added to the display name');
+  assert.equal(defaultRunName('/d/train_reviews.csv'), 'reviews');
+  assert.equal(defaultRunName('/d/x.csv'), 'x');
 });
 
 test('trainerLaunch: ulpt.nodePath wins; Electron runs as Node; tfjsNodePath reaches the child', () => {
@@ -188,4 +192,56 @@ test('messageLines: every trainer message has text; steps are thinned for the lo
   assert.match(started.join('\n'), /backend wasm — CPU, 2 threads \(not used: tensorflow: not installed\)/);
   assert.deepEqual(failureLines({ message: 'The trainer process exited with code 1.', tail: ['x', 'y'] }), ['The trainer process exited with code 1.', 'last output:', '  x', '  y']);
   assert.deepEqual(failureLines({ message: 'crashed. Last output:\nx\ny', tail: ['x', 'y'] }), ['crashed. Last output:', 'x', 'y']);
+});
+
+test('wizard: label words follow the template with a separating space; defaults name the run after the dataset', () => {
+  assert.equal(verbalizer('positive', 'input: {input} output:'), ' positive');
+  assert.equal(verbalizer('  positive', 'input: {input} output:'), ' positive', 'one space, whatever was typed');
+  assert.equal(verbalizer('positive', 'Review: {text}\nSentiment: '), 'positive', 'the template already ends in a space');
+  assert.equal(defaultTemplate('text'), 'input: {text} output:');
+  assert.deepEqual(METHOD_PRESETS.map((p) => p.lr), [0.03, 0.1, 0.03], 'the learning rates the README experiment chose');
+  assert.equal(WIZARD_DEFAULTS.scaleInit, 'embedding');
+});
+
+test('wizard: the config files that train on a dataset are offered (paths relative to each file)', () => {
+  const dir = tempDir();
+  const data = touch(path.join(dir, 'data', 'sentiment-train.jsonl'));
+  const a = touch(path.join(dir, 'ulpt.config.json'), JSON.stringify({ model: 'model', train: 'data/sentiment-train.jsonl' }));
+  const b = touch(path.join(dir, 'sub', 'b.ulpt.json'), JSON.stringify({ model: 'm', train: '../data/sentiment-train.jsonl' }));
+  const other = touch(path.join(dir, 'c.ulpt.json'), JSON.stringify({ model: 'm', train: 'data/reverse-train.jsonl' }));
+  const broken = touch(path.join(dir, 'd.ulpt.json'), '{ nope');
+  assert.deepEqual(configsUsingDataset([a, b, other, broken], data).map((c) => c.file), [a, b]);
+});
+
+test('wizard: the answers saved as a config file use paths relative to it and leave the backend to the settings', () => {
+  const dir = tempDir();
+  const text = configFileText({ model: path.join(dir, 'model'), train: path.join(dir, 'data', 't.jsonl'), out: path.join(dir, 'adapters', 's.ulpt'), backend: 'wasm', steps: 150, task: { type: 'classification' } }, dir);
+  const saved = JSON.parse(text);
+  assert.deepEqual(saved, { model: 'model', train: 'data/t.jsonl', out: 'adapters/s.ulpt', steps: 150, task: { type: 'classification' } });
+  const file = touch(path.join(dir, 's.ulpt.json'), text);
+  touch(path.join(dir, 'model', 'config.json'), '{}');
+  touch(path.join(dir, 'data', 't.jsonl'), '{"input":"a","label":"b"}\n');
+  assert.equal(loadConfigFile(file, { defaultBackend: 'cpu' }).config.train, path.join(dir, 'data', 't.jsonl'), 'it loads as a config');
+});
+
+test('wizard: tokens shown with visible spaces; a label word of several tokens is flagged', () => {
+  assert.equal(showTokens(['input', ':', ' the']), '[input][:][␣the]');
+  assert.equal(showTokens(['a', 'b', 'c'], 2), '[a][b]… (+1)');
+  assert.deepEqual(describeLabelWord({ text: ' positive', tokens: { ids: [7], pieces: [' positive'] } }), { description: '→ " positive" · 1 token [␣positive]', warning: false });
+  const two = describeLabelWord({ text: ' so so', tokens: { ids: [1, 2], pieces: [' so', ' so'] } });
+  assert.equal(two.warning, true);
+  assert.match(two.description, /2 tokens \[␣so\]\[␣so\] · several tokens/);
+});
+
+test('the tokenizer worker tokenizes off the main thread with the model folder\'s tokenizer', async () => {
+  const client = new TokenizerClient(path.join(ROOT, 'dist', 'tokenize.js'));
+  try {
+    const [a, b] = await client.tokenize(TINY, ['word 1 =', ' 3']);
+    assert.ok(a.ids.length >= 2 && a.ids.length === a.pieces.length);
+    assert.equal(a.pieces.join(''), 'word 1 =');
+    assert.equal(b.pieces.join(''), ' 3');
+    await assert.rejects(client.tokenize(path.join(TINY, 'missing'), ['x']), /tokenizer\.json/);
+  } finally {
+    client.dispose();
+  }
 });

@@ -1,9 +1,9 @@
-// The training panel's numbers (webview/series.ts): debiased EMA smoothing, the aligned chart columns, merging
+// The training panel's numbers (webview/shared/series.ts): debiased EMA smoothing, the aligned chart columns, merging
 // deltas, and the stat texts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EvalPoint, StepPoint } from '../../src/protocol';
-import { debiasedEma, formatDuration, formatNumber, lossColumns, mergeByStep, metricColumns, modelLabel, recentThroughput } from '../../webview/series';
+import { debiasedEma, etaFromPoints, fitRange, formatDuration, formatNumber, lossColumns, mergeByStep, metricColumns, modelLabel, recentThroughput, type Columns } from '../../webview/shared/series';
 
 const step = (s: number, loss: number, tps = 100): StepPoint => ({ step: s, loss, lr: 0.01, gradNorm: 1, tokens: 10, tokensPerSecond: tps, elapsedMs: s });
 const ev = (s: number, loss: number, accuracy: number): EvalPoint => ({ step: s, loss, metrics: { accuracy, macro_f1: accuracy / 2 }, metric: 'accuracy', value: accuracy, best: false });
@@ -69,4 +69,22 @@ test('modelLabel names a Hugging Face cache snapshot by its repo id', () => {
   assert.equal(modelLabel('/home/u/.cache/huggingface/hub/models--openai-community--gpt2/snapshots/607a30d783dfa663caf39e06633721c8d4cfcd7e'), 'openai-community/gpt2');
   assert.equal(modelLabel('/w/examples/workspace/model/'), 'model');
   assert.equal(modelLabel('C:\\models\\tiny'), 'tiny');
+});
+
+test('the loss axis fits the curves, not a far-away reference line (the un-prompted loss)', () => {
+  // x, train, smoothed, eval, un-prompted
+  const cols: Columns = [[0, 1, 2], [null, 3, 1], [null, 3, 2], [2.9, null, 0.5], [5.2, 5.2, 5.2]];
+  assert.deepEqual(fitRange(cols, (i) => i !== 4), [0.5 - 0.125, 3 + 0.125], 'the curves with 5 % headroom; the reference at 5.2 is left out');
+  assert.deepEqual(fitRange(cols, () => true)?.[1], 5.2 + (5.2 - 0.5) * 0.05);
+  assert.equal(fitRange([[0], [null]], () => true), null);
+  const neg = fitRange([[0, 1], [-1, 1]], () => true)!;
+  assert.ok(neg[0] < -1 && neg[1] > 1);
+});
+
+test('ETA from the run\'s own pace, across a resume (elapsedMs continues)', () => {
+  const pts = [1, 2, 3, 4].map((step) => ({ step, loss: 1, lr: 0, gradNorm: 0, tokens: 0, tokensPerSecond: 0, elapsedMs: step * 500 }));
+  assert.equal(etaFromPoints(pts, 10), 6 * 500);
+  assert.equal(etaFromPoints(pts.slice(0, 1), 10), null, 'one step says nothing about the pace');
+  assert.equal(etaFromPoints(pts, 4), null, 'done');
+  assert.equal(etaFromPoints(pts, null), null);
 });

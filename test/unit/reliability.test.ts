@@ -10,8 +10,7 @@ import * as path from 'node:path';
 import { readAdapter } from '../../src/io/adapter';
 import { claimRunFolder, diagnoseRun, RunFolderError } from '../../src/train/runFolder';
 import { resolveConfig } from '../../src/config';
-import { TrainerProcess } from '../../src/process/client';
-import type { TrainerMessage } from '../../src/protocol';
+import { RunManager } from '../../extension/runs/session';
 import { ROOT, TINY, tempDir } from './helpers';
 
 const CLI = process.env.ULPT_CLI ?? path.join(ROOT, 'dist', 'cli.js');
@@ -147,17 +146,15 @@ test('a run folder is claimed exclusively: the second claim of one folder fails,
   assert.throws(() => claimRunFolder(run, config), RunFolderError);
 });
 
-test('the trainer process (palette and tasks) obeys the same rule: a used run folder is refused, untouched', async () => {
+test('the extension (palette and tasks) obeys the same rule: a used run folder is refused, untouched', () => {
   const dir = tempDir();
   const run = path.join(dir, 'run');
   fs.mkdirSync(run);
   fs.writeFileSync(path.join(run, 'metrics.jsonl'), '{"type":"train","step":1,"loss":1}\n');
   const config = resolveConfig({ model: TINY, train: writeLines(dir, 'swap.jsonl', GOOD), steps: 2, backend: 'cpu', out: path.join(dir, 'a.ulpt') }, dir);
-  const messages: TrainerMessage[] = [];
-  const proc = new TrainerProcess({ script: path.join(ROOT, 'dist', 'trainer.js') }, (m) => messages.push(m));
-  proc.start(config, run, false);
-  const exit = await proc.exited;
-  assert.match(exit.error ?? '', /already holds a run/);
+  // The extension claims a fresh run's folder before it starts the (detached) trainer in it.
+  const manager = new RunManager(path.join(ROOT, 'dist', 'trainer.js'), () => ({ execPath: process.execPath, env: process.env, description: 'test' }));
+  assert.throws(() => manager.start(config, run, false), (e: Error) => e instanceof RunFolderError && /already holds a run/.test(e.message));
   assert.deepEqual(fs.readdirSync(run), ['metrics.jsonl']);
 });
 

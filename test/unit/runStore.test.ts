@@ -1,13 +1,13 @@
-// The run store (extension/runStore.ts) and the CSV export: parsing metrics.jsonl as the trainer writes it, status
+// The run store (extension/runs/runStore.ts) and the CSV export: parsing metrics.jsonl as the trainer writes it, status
 // from the run folder, listing runs, and following a folder while lines are appended, torn and rewritten.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { metricsCsv } from '../../extension/csv';
+import { metricsCsv } from '../../extension/commands/csv';
 import {
-  FILES, MetricsAccumulator, RunFollower, deriveStatus, listRuns, newRunId, parseMetrics, readRunFiles, runHeader, runName, safeName, type FollowEvent,
-} from '../../extension/runStore';
+  FILES, MetricsAccumulator, RunFollower, deriveStatus, listRuns, newRunId, parseMetrics, readRunFiles, runDisplayName, runHeader, runName, safeName, type FollowEvent,
+} from '../../extension/runs/runStore';
 import type { MetricsLine, RunSummary } from '../../src/protocol';
 import { tempDir } from './helpers';
 
@@ -72,6 +72,21 @@ test('deriveStatus: live beats files; the newer of summary and failure decides; 
   assert.equal(deriveStatus({ summary: summary(8), failure, summaryTime: 3, failureTime: 2 }, 8, null), 'completed');
 });
 
+test('display names tell runs of one config apart: name, method and a stable suffix; the best metric is listed', () => {
+  const root = tempDir();
+  const a = makeRun(root, '2025-01-31_12-00-00_sentiment', { metrics: [train(1), evalLine(1, 0.7, true), train(2), evalLine(2, 0.6)] });
+  const b = makeRun(root, '2025-01-31_12-00-01_sentiment', { metrics: [train(1)] });
+  const [ra, rb] = [a, b].map((d) => listRuns(root).find((r) => r.dir === d)!);
+  assert.match(ra.name, /^sentiment · ULPT r=2 · [0-9a-f]{4}$/);
+  assert.notEqual(ra.name, rb.name);
+  assert.equal(runDisplayName('2025-01-31_12-00-00_sentiment', { method: 'ulpt', rank: 2 }), ra.name, 'stable: derived from the folder name');
+  assert.match(runDisplayName('x', { method: 'prompt-tuning', rank: 0 }), /^x · prompt tuning · [0-9a-f]{4}$/);
+  assert.equal(runDisplayName(newRunId('sentiment').replace(/-[0-9a-f]{4}$/, '-7f3a'), { method: 'ulpt', rank: 64 }), 'sentiment · ULPT r=64 · 7f3a', 'an engine run id\'s own suffix is the one shown');
+  assert.deepEqual(ra.best, { metric: 'accuracy', value: 0.7, step: 1 });
+  assert.equal(rb.best, null);
+  assert.equal(runHeader(a, readRunFiles(a), 2, null).name, ra.name);
+});
+
 test('run names and ids: timestamp prefix, safe characters', () => {
   const id = newRunId('my run/1', new Date('2025-01-31T12:00:00.123Z'));
   assert.match(id, /^2025-01-31_12-00-00_my-run-1-[0-9a-f]{4}$/);
@@ -103,7 +118,8 @@ test('listRuns lists run folders newest first with status, resumability and adap
   fs.mkdirSync(path.join(root, 'empty-folder'));
   fs.writeFileSync(path.join(root, 'stray.txt'), '');
   const runs = listRuns(root);
-  assert.deepEqual(runs.map((r) => [r.name, r.status, r.resumable, r.lastStep, r.adapters.best]), [['cut', 'interrupted', true, 1, false], ['done', 'completed', false, 2, true]]);
+  assert.deepEqual(runs.map((r) => [runName(r.id), r.status, r.resumable, r.lastStep, r.adapters.best]), [['cut', 'interrupted', true, 1, false], ['done', 'completed', false, 2, true]]);
+  assert.equal(runs[1].created, Date.UTC(2025, 0, 1), 'created: from the folder name');
   assert.equal(listRuns(root, new Map([[cut, 'running']]))[0].status, 'running');
   assert.deepEqual(listRuns(path.join(root, 'missing')), []);
 });
@@ -111,15 +127,15 @@ test('listRuns lists run folders newest first with status, resumability and adap
 test('runHeader hides a stale summary while a resumed run is live, and shows the failure of a failed run', () => {
   const root = tempDir();
   const dir = makeRun(root, 'r', { metrics: [train(1)], summary: summary(1, 'stopped'), checkpoint: true });
-  const live = runHeader(dir, readRunFiles(dir), 1, null, 'running');
+  const live = runHeader(dir, readRunFiles(dir), 1, 'running');
   assert.equal(live.summary, null);
   assert.equal(live.resumable, false);
-  const stopped = runHeader(dir, readRunFiles(dir), 1, null, null);
+  const stopped = runHeader(dir, readRunFiles(dir), 1, null);
   assert.equal(stopped.status, 'stopped');
   assert.equal(stopped.resumable, true);
   fs.writeFileSync(path.join(dir, FILES.failure), JSON.stringify({ message: 'out of memory', tail: ['a'], step: 1, time: '' }));
   fs.utimesSync(path.join(dir, FILES.summary), new Date(1000), new Date(1000));
-  const failed = runHeader(dir, readRunFiles(dir), 1, null, null);
+  const failed = runHeader(dir, readRunFiles(dir), 1, null);
   assert.equal(failed.status, 'failed');
   assert.equal(failed.failure?.message, 'out of memory');
 });

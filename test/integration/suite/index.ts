@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { FILES, listRuns } from '../../../extension/runStore';
+import { FILES, listRuns } from '../../../extension/runs/runStore';
 import type { RunSummary } from '../../../src/protocol';
 
 const EXTENSION_ID = 'ulpt-studio.ulpt-studio';

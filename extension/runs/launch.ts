@@ -1,6 +1,6 @@
 // How the trainer child process is started, from the user's settings. Kept apart from VS Code so the rules can be
 // tested: which Node runs it, and what its environment says.
-import type { BackendName } from '../src/backend';
+import type { BackendName } from '../../src/backend';
 
 export interface LaunchSettings {
   /** ulpt.nodePath: a Node executable (e.g. a system Node that has @tensorflow/tfjs-node-gpu). */

@@ -1,4 +1,4 @@
-// The training panel's page: a static skeleton that webview/main.ts fills from the host's state. Everything it loads
+// The training panel's page: a static skeleton that webview/panel/main.ts fills from the host's state. Everything it loads
 // comes from dist/ through the webview's own origin; scripts and styles need the nonce of this page.
 import { randomBytes } from 'node:crypto';
 
@@ -64,6 +64,7 @@ export function panelHtml(o: PanelHtmlOptions): string {
       <vscode-progress-ring id="busy" class="busy" hidden></vscode-progress-ring>
       <span id="run-detail" class="detail" data-testid="run-detail"></span>
     </header>
+    <p id="owner" class="detail owner" data-testid="owner" hidden></p>
     <section class="stats" aria-label="Progress">
 ${stats}
     </section>
@@ -75,8 +76,9 @@ ${stats}
       <vscode-button id="show-log" data-testid="show-log" appearance="secondary">Show Log</vscode-button>
     </div>
     <div id="message" class="message" data-testid="message" role="alert" hidden>
-      <p id="message-text"></p>
-      <pre id="message-tail"></pre>
+      <p id="message-text" data-testid="message-text"></p>
+      <pre id="message-tail" data-testid="message-tail"></pre>
+      <p id="message-usable" class="usable" data-testid="message-usable"></p>
     </div>
     <div class="controls">
       <label for="smoothing">Smoothing</label>
@@ -84,11 +86,11 @@ ${stats}
       <span id="smoothing-value" class="detail">0.60</span>
       <vscode-checkbox id="log-scale" data-testid="log-scale">Log scale</vscode-checkbox>
     </div>
-    <section class="chart">
-      <h2>Loss</h2>
+    <section class="chart" id="loss-section" hidden>
+      <h2 id="loss-title" data-testid="loss-title">Loss</h2>
       <div id="loss-chart" class="plot" data-testid="loss-chart" data-points="0" data-eval-points="0" data-scale="linear"></div>
     </section>
-    <section class="chart">
+    <section class="chart" id="metric-section" hidden>
       <h2 id="metric-title">Evaluation</h2>
       <div id="metric-chart" class="plot" data-testid="metric-chart" data-points="0"></div>
     </section>

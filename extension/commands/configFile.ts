@@ -3,8 +3,8 @@
 // workspace folder. Every problem names the file (and the line, for bad JSON).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { BackendName } from '../src/backend';
-import { ConfigError, resolveConfig, type TrainConfig } from '../src/config';
+import type { BackendName } from '../../src/backend';
+import { ConfigError, resolveConfig, type TrainConfig } from '../../src/config';
 
 /** JSON.parse with an error that says where: "ulpt.config.json, line 3, column 5: Expected ',' …". */
 export function parseJsonText(text: string, file: string): unknown {

@@ -1,7 +1,7 @@
 // The two uPlot charts of the training panel, coloured from the editor theme. A chart is rebuilt when the theme or
 // the y scale changes (uPlot fixes both at creation) and only fed new columns otherwise.
 import uPlot from 'uplot';
-import type { Columns } from './series';
+import { fitRange, type Columns } from './series';
 
 /** A theme colour from VS Code's CSS variables (set on <html>), with a fallback for a page outside VS Code. */
 export function themeColor(name: string, fallback: string): string {
@@ -47,6 +47,10 @@ export interface SeriesSpec {
   spanGaps?: boolean;
   /** How the legend shows a value on hover. */
   format?: (v: number) => string;
+  /** A reference line: drawn where it falls, but the y range is fitted to the other series (linear scale). */
+  reference?: boolean;
+  /** Point size in px (default 6). */
+  pointSize?: number;
 }
 
 export interface ChartSpec {
@@ -55,6 +59,7 @@ export interface ChartSpec {
   /** Fixed y range (metrics live in [0, 1]); auto when absent. */
   yRange?: [number, number];
 }
+
 
 const HEIGHT = 240;
 
@@ -89,7 +94,11 @@ export class Chart {
       scales: {
         // The x axis spans the whole run (0 … total steps) so the curves show how far it has come.
         x: { time: false, range: (_u, min, max) => [Math.min(0, min ?? 0), Math.max(max ?? 1, this.xMax ?? 1, 1)] },
-        y: this.logScale ? { distr: 3, log: 10 } : this.spec.yRange ? { range: this.spec.yRange } : {},
+        y: this.logScale
+          ? { distr: 3, log: 10 }
+          : this.spec.yRange
+            ? { range: this.spec.yRange }
+            : { range: (_u, min, max) => fitRange(this.data, (i) => !this.spec.series[i - 1]?.reference) ?? [min ?? 0, max ?? 1] },
       },
       axes: [
         { ...axis, label: 'step' },
@@ -104,7 +113,7 @@ export class Chart {
           alpha: s.alpha ?? 1,
           dash: s.dash,
           spanGaps: s.spanGaps ?? false,
-          points: { show: s.points ?? false, size: 6, fill: color(s.color) },
+          points: { show: s.points ?? false, size: s.pointSize ?? 6, fill: color(s.color) },
           value: (_u, v) => (v === null || v === undefined ? '—' : s.format ? s.format(v) : String(v)),
         })),
       ],

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Method, TaskType } from '../src/config';
+import type { Method, TaskType } from '../../src/config';
 
 // ---- Models
 
@@ -156,18 +156,54 @@ export interface MethodPreset {
   detail: string;
   method: Method;
   rank: number;
+  /** The learning rate that worked for this method in the README's experiment (and on the shipped example). */
+  lr: number;
 }
 
+// Learning rates from the README's experiment (ULPT vs vanilla prompt tuning on the example, scaleInit "embedding"):
+// the rates each method's dev split chose. ULPT presets start the prompt at the embeddings' spread, which keeps
+// every rank trainable (with the paper's scale 1, r = 64 stayed at chance on 2 of 3 seeds there).
 export const METHOD_PRESETS: readonly MethodPreset[] = [
-  { id: 'ulpt-2', label: 'ULPT, r = 2', detail: 'Recommended: 2 numbers per virtual token plus 2·d alignment values — an adapter of a few KB.', method: 'ulpt', rank: 2 },
-  { id: 'ulpt-64', label: 'ULPT, r = 64', detail: 'More capacity: 64 numbers per virtual token, still far below vanilla prompt tuning.', method: 'ulpt', rank: 64 },
-  { id: 'prompt-tuning', label: 'Vanilla prompt tuning', detail: 'The n × d prompt trained directly (the baseline ULPT compresses).', method: 'prompt-tuning', rank: 0 },
+  { id: 'ulpt-2', label: 'ULPT, r = 2', detail: 'Recommended: 2 numbers per virtual token plus 2·d alignment values — an adapter of a few KB.', method: 'ulpt', rank: 2, lr: 0.03 },
+  { id: 'ulpt-64', label: 'ULPT, r = 64', detail: 'More capacity: 64 numbers per virtual token, still far below vanilla prompt tuning.', method: 'ulpt', rank: 64, lr: 0.1 },
+  { id: 'prompt-tuning', label: 'Vanilla prompt tuning', detail: 'The n × d prompt trained directly (the baseline ULPT compresses).', method: 'prompt-tuning', rank: 0, lr: 0.03 },
 ];
 
-/** A default run name: the dataset's stem and the method, e.g. "sentiment-train-ulpt-r2". */
-export function defaultRunName(trainFile: string, preset: MethodPreset): string {
+/** What the wizard does not ask: settings that worked on the shipped example (its ulpt.config.json) and in the experiment. */
+export const WIZARD_DEFAULTS = { steps: 150, promptLength: 10, batchSize: 16, warmupSteps: 10, scaleInit: 'embedding' } as const;
+
+/** A default run name: the dataset's stem without its split word, e.g. "sentiment" for sentiment-train.jsonl. */
+export function defaultRunName(trainFile: string): string {
   const stem = path.basename(trainFile).replace(/\.[^.]+$/, '');
-  return `${stem}-${preset.method === 'ulpt' ? `ulpt-r${preset.rank}` : 'prompt-tuning'}`;
+  return stem.replace(/[-_. ]?(train|training)$/i, '').replace(/^(train|training)[-_. ]?/i, '') || stem;
+}
+
+/** The template the wizard proposes: a cue for the input and one for the answer, e.g. "input: {input} output:". */
+export function defaultTemplate(inputField: string): string {
+  return `input: {${inputField}} output:`;
+}
+
+/**
+ * The verbalizer the model learns to write for a label word: it follows the filled template directly, so a word
+ * after a template that does not end in whitespace gets a leading space (" positive", as tokenizers split words).
+ */
+export function verbalizer(word: string, template: string): string {
+  const w = word.replace(/^\s+/, '');
+  return /\s$/.test(template) || template === '' ? w : ` ${w}`;
+}
+
+/** The training config files among `files` whose `train` is `dataset` (relative paths from each file's folder). */
+export function configsUsingDataset(files: readonly string[], dataset: string, read: (file: string) => string = (f) => fs.readFileSync(f, 'utf8')): { file: string; config: Record<string, unknown> }[] {
+  const out: { file: string; config: Record<string, unknown> }[] = [];
+  for (const file of files) {
+    try {
+      const config = JSON.parse(read(file)) as Record<string, unknown>;
+      if (typeof config.train === 'string' && path.resolve(path.dirname(file), config.train) === path.resolve(dataset)) out.push({ file, config });
+    } catch {
+      /* not readable as JSON: the file's own problem, reported when it is trained */
+    }
+  }
+  return out;
 }
 
 /** A training config file by name: ulpt.config.json or anything.ulpt.json. */

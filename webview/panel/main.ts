@@ -4,10 +4,10 @@
 import 'uplot/dist/uPlot.min.css';
 import './panel.css';
 import { provideVSCodeDesignSystem, vsCodeButton, vsCodeCheckbox, vsCodeProgressRing } from '@vscode/webview-ui-toolkit';
-import type { BaselinePoint, EvalPoint, HostToWebview, PanelState, RunHeader, RunPoints, StepPoint, WebviewToHost } from '../src/protocol';
-import { assertNever } from '../src/protocol';
-import { Chart, type SeriesSpec } from './charts';
-import { formatDuration, formatNumber, lossColumns, mergeByStep, metricColumns, modelLabel, recentThroughput } from './series';
+import type { BaselinePoint, EvalPoint, HostToWebview, PanelState, RunHeader, RunPoints, StepPoint, WebviewToHost } from '../../src/protocol';
+import { assertNever } from '../../src/protocol';
+import { Chart, type SeriesSpec } from '../shared/charts';
+import { etaFromPoints, fitRange, formatDuration, formatNumber, lossColumns, mergeByStep, metricColumns, modelLabel, recentThroughput } from '../shared/series';
 
 // No vscode-tag: its template sets an inline style attribute, which the panel's CSP (rightly) refuses.
 provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeCheckbox(), vsCodeProgressRing());
@@ -44,11 +44,15 @@ const lossSeries = (withBaseline: boolean): SeriesSpec[] => [
   { label: 'train loss', color: 0, width: 1, alpha: 0.3, format: (v) => formatNumber(v) },
   { label: 'smoothed', color: 0, width: 2, format: (v) => formatNumber(v) },
   { label: 'eval loss', color: 1, width: 1.5, points: true, spanGaps: true, format: (v) => formatNumber(v) },
-  ...(withBaseline ? [{ label: 'un-prompted', color: -1, width: 1, dash: [4, 4], spanGaps: true, format: (v: number) => formatNumber(v) }] : []),
+  // A reference: the y range fits the curves, so a far higher un-prompted loss does not flatten them.
+  ...(withBaseline ? [{ label: 'un-prompted', color: -1, width: 1, dash: [4, 4], spanGaps: true, reference: true, format: (v: number) => formatNumber(v) }] : []),
 ];
+// Metrics are often almost equal (accuracy and macro-F1 on a balanced set): each later one is drawn thinner, dashed
+// and with smaller points over the earlier ones, so every metric stays visible where they coincide.
+const metricStyle = (i: number) => ({ width: Math.max(1, 3 - i), pointSize: Math.max(3, 8 - 2 * i), dash: i === 0 ? undefined : [6, 3] });
 const metricSeries = (names: string[], withBaseline: boolean): SeriesSpec[] => [
-  ...names.map((n, i) => ({ label: n, color: i, width: 1.5, points: true, spanGaps: true, format: (v: number) => formatNumber(v) })),
-  ...(withBaseline ? names.map((n, i) => ({ label: `${n} (un-prompted)`, color: i, width: 1, dash: [4, 4], spanGaps: true, format: (v: number) => formatNumber(v) })) : []),
+  ...names.map((n, i) => ({ label: n, color: i, ...metricStyle(i), points: true, spanGaps: true, format: (v: number) => formatNumber(v) })),
+  ...(withBaseline ? names.map((n, i) => ({ label: `${n} (un-prompted)`, color: i, width: 1, dash: [2, 4], spanGaps: true, format: (v: number) => formatNumber(v) })) : []),
 ];
 
 const lossEl = el('loss-chart');
@@ -70,6 +74,12 @@ function drawCharts(): void {
   metricChart.setXMax(total);
   const loss = lossColumns(train, evals, ui.smoothing, baseline, ui.logScale);
   lossChart.setData(baseline ? loss : [loss[0], loss[1], loss[2], loss[3]]);
+  // Say where the un-prompted loss is when the fitted range leaves it out.
+  const range = fitRange(loss, (i) => i !== 4);
+  const above = !ui.logScale && baseline && range && baseline.loss > range[1];
+  el('loss-title').textContent = above && baseline ? `Loss (un-prompted model: ${formatNumber(baseline.loss)}, above the chart)` : 'Loss';
+  el('loss-section').hidden = train.length === 0 && evals.length === 0;
+  el('metric-section').hidden = evals.length === 0;
   lossEl.dataset.points = String(train.length);
   lossEl.dataset.evalPoints = String(evals.length);
   lossEl.dataset.scale = ui.logScale ? 'log' : 'linear';
@@ -90,8 +100,11 @@ function drawCharts(): void {
 
 // ---- Text, buttons
 
+/** Sets a value; the full text is also the tooltip (the panel wraps long values, but a narrow one still helps). */
 const set = (id: string, text: string) => {
-  el(id).textContent = text;
+  const e = el(id);
+  e.textContent = text;
+  e.title = text;
 };
 
 function enable(id: string, on: boolean): void {
@@ -133,11 +146,37 @@ function drawHeader(): void {
   const message = el('message');
   if (run.failure) {
     message.hidden = false;
-    set('message-text', run.failure.message.split('\n')[0]);
-    set('message-tail', run.failure.tail.slice(-12).join('\n'));
+    message.dataset.kind = 'error';
+    const [first, ...rest] = run.failure.message.split('\n');
+    set('message-text', first);
+    const tail = [...rest, ...run.failure.tail.filter((l) => !rest.includes(l))].slice(-12);
+    set('message-tail', tail.join('\n'));
+    el('message-tail').hidden = tail.length === 0;
+    set('message-usable', usable());
+  } else if (run.status === 'interrupted') {
+    message.hidden = false;
+    message.dataset.kind = 'info';
+    set('message-text', `Interrupted: ${run.interruption ?? 'the trainer process ended without finishing (closed, killed or crashed).'}`);
+    el('message-tail').hidden = true;
+    set('message-usable', usable());
   } else {
     message.hidden = true;
   }
+  const o = run.owner;
+  el('owner').hidden = !o || (run.status !== 'running' && run.status !== 'stopping');
+  if (o) set('owner', `Trained by ${o.owner === 'ulpt train' ? 'ulpt train in a terminal' : o.owner} (process ${o.pid}${o.host ? ` on ${o.host}` : ''}) since ${new Date(o.since).toLocaleTimeString()}: it keeps training if this window closes.`);
+}
+
+/** After a failure or an interruption: what the run still offers. */
+function usable(): string {
+  if (!run) return '';
+  const parts: string[] = [];
+  const best = [...evals].reverse().find((e) => e.best);
+  if (run.adapters.best && best) parts.push(`the best adapter (step ${best.step}, ${best.metric} ${formatNumber(best.value)}): Save Adapter…`);
+  else if (run.adapters.best || run.adapters.final) parts.push('an adapter: Save Adapter…');
+  if (run.resumable) parts.push(`its checkpoint (step ${train.at(-1)?.step ?? 0} or just before): Resume`);
+  if (train.length || evals.length) parts.push(`${train.length} training steps and ${evals.length} evaluations: Export CSV…`);
+  return parts.length ? `Still usable: ${parts.join(' · ')}.` : 'Nothing was trained yet: fix the problem above and train again.';
 }
 
 function basename(p: string): string {
@@ -153,21 +192,23 @@ function drawStats(): void {
   set('lr', last ? last.lr.toExponential(2) : '—');
   const tps = recentThroughput(train);
   set('tokens-per-second', tps === null ? '—' : Math.round(tps).toLocaleString('en-US'));
-  const live = run?.live ?? null;
-  set('eta', live && run?.status === 'running' ? formatDuration(live.etaMs) : '—');
+  const started = run?.started ?? null;
+  set('eta', run?.status === 'running' ? formatDuration(etaFromPoints(train, total)) : '—');
   set('elapsed', formatDuration(last?.elapsedMs ?? null));
   const best = [...evals].reverse().find((e) => e.best);
   set('best', best ? `${best.metric} ${formatNumber(best.value)} @ ${best.step}` : '—');
-  const params = live?.trainableParameters ?? run?.summary?.trainableParameters ?? null;
+  const params = started?.trainableParameters ?? run?.summary?.trainableParameters ?? null;
   set('params', params === null ? '—' : params.toLocaleString('en-US'));
-  set('backend', live?.backend ?? run?.summary?.backend ?? '—');
-  set('device', live?.device ?? run?.summary?.device ?? '—');
+  set('backend', started?.backend ?? run?.summary?.backend ?? '—');
+  set('device', started?.device ?? run?.summary?.device ?? '—');
   // The count, with the messages as a tooltip (they are also in the ULPT output channel).
-  const warnings = live?.warnings ?? null;
+  const warnings = started?.warnings ?? null;
   const count = warnings?.length ?? run?.summary?.warnings ?? null;
   set('warnings', count === null ? '—' : String(count));
   el('warnings').title = warnings?.length ? warnings.join('\n') : count ? 'See the ULPT output channel for the details.' : '';
-  el('empty').hidden = train.length > 0 || evals.length > 0;
+  const nothing = train.length === 0 && evals.length === 0;
+  el('empty').hidden = !nothing || run?.status === 'failed';
+  if (nothing) set('empty', run?.status === 'running' || run?.status === 'stopping' || !run ? 'Waiting for the first step…' : 'No steps were recorded.');
   enable('export-csv', train.length > 0 || evals.length > 0);
 }
 

@@ -1,7 +1,7 @@
 // Trainer messages as lines for people: the "ULPT" output channel and the task terminal print the same text.
-import type { RunFailure, RunSummary, TrainerMessage } from '../src/protocol';
-import { assertNever } from '../src/protocol';
-import { formatDuration, formatNumber } from '../webview/series';
+import type { RunFailure, RunSummary, TrainerMessage } from '../../src/protocol';
+import { assertNever } from '../../src/protocol';
+import { formatDuration, formatNumber } from '../../webview/shared/series';
 
 const metricsText = (m: Record<string, number>) => Object.entries(m).map(([k, v]) => `${k} ${formatNumber(v)}`).join(', ');
 

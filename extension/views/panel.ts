@@ -4,13 +4,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { HostToWebview, LiveInfo, PanelState, RunHeader, WebviewToHost } from '../src/protocol';
-import { assertNever } from '../src/protocol';
-import { exportCsv, saveAdapter } from './adapters';
+import type { HostToWebview, PanelState, RunHeader, WebviewToHost } from '../../src/protocol';
+import { assertNever } from '../../src/protocol';
+import { isInternalError } from '../../src/train/runFolder';
+import { exportCsv, saveAdapter } from '../commands/adapters';
 import { makeNonce, panelHtml } from './panelHtml';
-import { readRunFiles, RunFollower, runHeader, runName, type FollowEvent } from './runStore';
-import type { TrainingSession } from './session';
-import { UserError, type Studio } from './studio';
+import { readRunFiles, RunFollower, runHeader, runTitle, type FollowEvent } from '../runs/runStore';
+import type { TrainingSession } from '../runs/session';
+import { UserError, type Studio } from '../studio';
 
 const VIEW_TYPE = 'ulpt.trainingPanel';
 const MESSAGE_TYPES = new Set<WebviewToHost['type']>(['ready', 'stop', 'resume', 'saveAdapter', 'exportCsv', 'showLog']);
@@ -48,7 +49,7 @@ export class TrainingPanel implements vscode.Disposable {
       open.panel.reveal(column);
       return open;
     }
-    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, `ULPT: ${runName(path.basename(key))}`, column, TrainingPanel.options(studio));
+    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, `ULPT: ${runTitle(key)}`, column, TrainingPanel.options(studio));
     return TrainingPanel.adopt(studio, panel, key);
   }
 
@@ -104,7 +105,7 @@ export class TrainingPanel implements vscode.Disposable {
       scriptUri: w.asWebviewUri(vscode.Uri.joinPath(dist, 'webview.js')).toString(),
       styleUri: w.asWebviewUri(vscode.Uri.joinPath(dist, 'webview.css')).toString(),
       runDir: this.runDir,
-      title: runName(path.basename(this.runDir)),
+      title: runTitle(this.runDir),
     });
   }
 
@@ -130,20 +131,11 @@ export class TrainingPanel implements vscode.Disposable {
   private header(): RunHeader {
     const session = this.studio.manager.get(this.runDir);
     const liveStatus = session ? (session.state === 'stopping' ? 'stopping' : session.state === 'running' ? 'running' : null) : null;
-    let live: LiveInfo | null = null;
-    if (session?.started && liveStatus) {
-      const s = session.started;
-      live = {
-        backend: s.backend.name,
-        device: s.backend.device,
-        etaMs: session.lastStep?.etaMs ?? null,
-        startStep: s.startStep,
-        model: s.model.name,
-        trainableParameters: s.trainableParameters,
-        warnings: s.warnings ?? [],
-      };
-    }
-    return runHeader(this.runDir, readRunFiles(this.runDir), this.follower.points().lastStep, live, liveStatus);
+    const header = runHeader(this.runDir, readRunFiles(this.runDir), this.follower.points().lastStep, liveStatus);
+    // The tab follows the name (a run's config.json, and so its method, may appear after the panel opened).
+    const title = `ULPT: ${header.name}`;
+    if (this.panel.title !== title) this.panel.title = title;
+    return header;
   }
 
   private post(m: HostToWebview): void {
@@ -217,15 +209,24 @@ export class TrainingPanel implements vscode.Disposable {
   }
 }
 
-/** Shows an error to the user: a UserError as it is (with its actions), anything else with a pointer to the log. */
+/** A message as one log line: "x.json has problems: steps: must be >= 1; lr: must be > 0". */
+export function oneLine(message: string): string {
+  const [first, ...rest] = message.split('\n').map((l) => l.trim()).filter(Boolean);
+  return rest.length ? `${first} ${rest.join('; ')}` : first ?? '';
+}
+
+/**
+ * Shows an error to the user and logs it. Problems with what the user gave (a config, a dataset, a busy run…) are
+ * logged as one readable line; only a fault in the program (TypeError and the like) gets its stack in the log.
+ */
 export async function reportError(studio: Studio, e: unknown): Promise<void> {
+  const err = e instanceof Error ? e : new Error(String(e));
+  studio.output.error(isInternalError(err) ? err.stack ?? err.message : oneLine(err.message));
   if (e instanceof UserError) {
     const choice = await vscode.window.showErrorMessage(`ULPT: ${e.message}`, ...e.actions.map((a) => a.title));
     await e.actions.find((a) => a.title === choice)?.run();
     return;
   }
-  const err = e instanceof Error ? e : new Error(String(e));
-  studio.output.error(err.stack ?? err.message);
   const choice = await vscode.window.showErrorMessage(`ULPT: ${err.message}`, 'Show Log');
   if (choice === 'Show Log') studio.output.show(true);
 }

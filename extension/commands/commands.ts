@@ -12,11 +12,11 @@ import * as vscode from 'vscode';
 import { exportPeftAdapter, saveAdapter } from './adapters';
 import { checkInputs, loadConfigFile } from './configFile';
 import { isConfigFileName, SEARCH_EXCLUDE } from './discovery';
-import { TrainingPanel, reportError } from './panel';
-import { folderDescription, pickRun } from './pickers';
-import { newRunId, readRunFiles, runName } from './runStore';
-import { UserError, type Studio } from './studio';
-import { CONFIG_GLOB } from './taskProvider';
+import { TrainingPanel, reportError } from '../views/panel';
+import { describeRun, folderDescription, pickRun } from './pickers';
+import { newRunId, readRunFiles, runTitle } from '../runs/runStore';
+import { UserError, type Studio } from '../studio';
+import { CONFIG_GLOB } from '../taskProvider';
 import { trainingSetupFromQuestions } from './trainFlow';
 
 const asPath = (a: unknown): string | undefined => (typeof a === 'string' ? a : a instanceof vscode.Uri ? a.fsPath : undefined);
@@ -38,6 +38,8 @@ export function registerCommands(context: vscode.ExtensionContext, studio: Studi
     studio.assertTrusted();
     const setup = await trainingSetupFromQuestions(studio);
     if (!setup) return undefined;
+    if (setup.kind === 'config') return vscode.commands.executeCommand('ulpt.trainFromConfig', vscode.Uri.file(setup.file));
+    if (!(await studio.confirmOut(setup.config))) return undefined;
     studio.start(setup.config, setup.runDir, false);
     TrainingPanel.show(studio, setup.runDir);
     return setup.runDir;
@@ -50,6 +52,7 @@ export function registerCommands(context: vscode.ExtensionContext, studio: Studi
     const doc = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === file);
     if (doc?.isDirty) await doc.save();
     const { config, runName: name } = loadConfigFile(file, { defaultBackend: studio.defaultBackend() });
+    if (!(await studio.confirmOut(config))) return undefined;
     const runDir = path.join(studio.runsDir(studio.rootFor(file)), newRunId(name));
     studio.start(config, runDir, false);
     TrainingPanel.show(studio, runDir);
@@ -67,7 +70,11 @@ export function registerCommands(context: vscode.ExtensionContext, studio: Studi
       }
       if (live.length === 1) session = live[0];
       else {
-        const picked = await vscode.window.showQuickPick(live.map((s) => ({ label: runName(s.name), description: s.lastStep ? `step ${s.lastStep.step}/${s.lastStep.totalSteps}` : 'starting', session: s })), { placeHolder: 'Stop which run?' });
+        const items = studio.listRuns().flatMap((r) => {
+          const s = studio.manager.get(r.dir);
+          return s ? [{ ...describeRun(r), session: s }] : [];
+        });
+        const picked = await vscode.window.showQuickPick(items, { placeHolder: 'Stop which run?', matchOnDescription: true });
         session = picked?.session;
       }
     }
@@ -84,7 +91,7 @@ export function registerCommands(context: vscode.ExtensionContext, studio: Studi
     }
     const { config, hasCheckpoint } = readRunFiles(runDir);
     if (!config) throw new UserError(`${runDir} is not a run folder: it has no config.json.`);
-    if (!hasCheckpoint) throw new UserError(`${runName(path.basename(runDir))} has no checkpoint to resume from.`);
+    if (!hasCheckpoint) throw new UserError(`${runTitle(runDir)} has no checkpoint to resume from.`);
     checkInputs(config, path.join(runDir, 'config.json'));
     studio.start(config, runDir, true);
     TrainingPanel.show(studio, runDir);

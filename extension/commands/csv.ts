@@ -1,6 +1,6 @@
 // A run's metrics as one CSV table: a row per step that has a training point, an evaluation or both (the
 // evaluation before the first step sits at step 0). Plain RFC 4180: comma-separated, quoted only when needed.
-import type { RunPoints } from '../src/protocol';
+import type { RunPoints } from '../../src/protocol';
 
 const TRAIN_COLUMNS = ['loss', 'lr', 'grad_norm', 'tokens', 'tokens_per_second', 'elapsed_ms'] as const;
 

@@ -1,6 +1,6 @@
 // The training panel's numbers, without the DOM: smoothing, the aligned columns the charts draw, and the short
 // texts of the stat line. Pure functions, shared by the webview and the unit tests.
-import type { BaselinePoint, EvalPoint, StepPoint } from '../src/protocol';
+import type { BaselinePoint, EvalPoint, StepPoint } from '../../src/protocol';
 
 /**
  * TensorBoard's smoothing: an exponential moving average, debiased so the first points are not dragged toward 0.
@@ -104,4 +104,39 @@ export function modelLabel(dir: string): string {
   const snap = parts.lastIndexOf('snapshots');
   if (snap > 0 && snap === parts.length - 2 && parts[snap - 1].startsWith('models--')) return parts[snap - 1].slice('models--'.length).split('--').join('/');
   return parts.at(-1) ?? dir;
+}
+
+/**
+ * Time left, from the run's own pace: the mean time per step over the last `window` steps (elapsedMs is cumulative
+ * and continues across a resume) times the steps still to go. Null before two steps or once done.
+ */
+export function etaFromPoints(train: readonly StepPoint[], totalSteps: number | null | undefined, window = 20): number | null {
+  if (!totalSteps || train.length < 2) return null;
+  const last = train[train.length - 1];
+  const first = train[Math.max(0, train.length - 1 - window)];
+  const steps = last.step - first.step;
+  const ms = last.elapsedMs - first.elapsedMs;
+  if (steps <= 0 || !(ms > 0) || last.step >= totalSteps) return null;
+  return (ms / steps) * (totalSteps - last.step);
+}
+
+/**
+ * A linear y range that fits the columns of the series `fit` accepts (1-based, as uPlot counts them), with 5 %
+ * headroom: a reference line far above the curves (the un-prompted model's loss) must not flatten them. Null when
+ * those series have no finite value.
+ */
+export function fitRange(data: Columns, fit: (seriesIndex: number) => boolean): [number, number] | null {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 1; i < data.length; i++) {
+    if (!fit(i)) continue;
+    for (const v of data[i] as (number | null)[]) {
+      if (v === null || !Number.isFinite(v)) continue;
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+    }
+  }
+  if (lo > hi) return null;
+  const pad = (hi - lo) * 0.05 || Math.abs(hi) * 0.05 || 0.1;
+  return [lo >= 0 && lo - pad < 0 ? 0 : lo - pad, hi + pad];
 }

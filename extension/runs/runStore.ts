@@ -1,22 +1,17 @@
 // The runs on disk, read without VS Code: `.ulpt/runs/<run-id>/` as the trainer writes it (config.json,
-// metrics.jsonl, checkpoint.safetensors, best.ulpt, final.ulpt, summary.json) plus failure.json, which the host
-// writes when a trainer process dies. Parsing is forgiving where the files can legitimately be odd (a torn last
-// line while the trainer writes, repeated steps after a resume) and strict nowhere else.
+// metrics.jsonl, checkpoint.safetensors, best.ulpt, final.ulpt, summary.json, started.json, trainer.log, lock.json
+// while a process trains it) plus failure.json. Parsing is forgiving where the files can legitimately be odd (a torn
+// last line while the trainer writes, repeated steps after a resume) and strict nowhere else.
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { TrainConfig } from '../src/config';
-import type { BaselinePoint, EvalPoint, RunFailure, RunHeader, RunPoints, RunStatus, RunSummary, StepPoint } from '../src/protocol';
+import type { TrainConfig } from '../../src/config';
+import type { BaselinePoint, EvalPoint, RunFailure, RunHeader, RunPoints, RunStatus, RunSummary, StartedInfo, StepPoint } from '../../src/protocol';
+import { readStarted, RUN_FILES, type StartedMessage } from '../../src/train/runFolder';
+import { readRunOwner, type RunOwner } from '../../src/train/runLock';
 
-export { RUNS_DIR } from '../src/train/runFolder';
-export const FILES = {
-  config: 'config.json',
-  metrics: 'metrics.jsonl',
-  checkpoint: 'checkpoint.safetensors',
-  best: 'best.ulpt',
-  final: 'final.ulpt',
-  summary: 'summary.json',
-  failure: 'failure.json',
-} as const;
+export { RUNS_DIR } from '../../src/train/runFolder';
+export const FILES = RUN_FILES;
 
 // ---- metrics.jsonl
 
@@ -145,18 +140,61 @@ function mtime(file: string): number {
   }
 }
 
+const STAMP = /^(\d{4})-(\d{2})-(\d{2})_(\d{2})-(\d{2})-(\d{2})_/;
+
 /** "2025-01-31_12-00-00_sentiment" → "sentiment"; other names stay as they are. */
 export function runName(id: string): string {
-  return id.replace(/^\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}_/, '') || id;
+  return id.replace(STAMP, '') || id;
+}
+
+/** When a run was created: the UTC stamp its folder name starts with, or null. */
+export function runCreated(id: string): Date | null {
+  const m = STAMP.exec(id);
+  return m ? new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6])) : null;
+}
+
+/** "ULPT r=2", "prompt tuning". */
+export function methodLabel(config: Pick<TrainConfig, 'method' | 'rank'> | null | undefined): string {
+  if (!config) return '';
+  return config.method === 'ulpt' ? `ULPT r=${config.rank}` : 'prompt tuning';
+}
+
+// The engine's run ids end in "-" and 4 hex characters that make them unique (newRunId).
+const ID_SUFFIX = /-([0-9a-f]{4})$/;
+
+/**
+ * Four characters that tell apart runs of the same name and method: the run id's own suffix, or (folders named
+ * before ids had one) four derived from the folder name. Stable either way.
+ */
+export function runSuffix(id: string): string {
+  return ID_SUFFIX.exec(runName(id))?.[1] ?? createHash('sha1').update(id).digest('hex').slice(0, 4);
+}
+
+/**
+ * The name people see in tabs, pickers, notifications and the status bar: config or dataset name, method and a
+ * short suffix, e.g. "sentiment · ULPT r=2 · 7f3a".
+ */
+export function runDisplayName(id: string, config: Pick<TrainConfig, 'method' | 'rank'> | null | undefined): string {
+  const name = runName(id);
+  const base = STAMP.test(id) ? name.replace(ID_SUFFIX, '') || name : name;
+  return [base, methodLabel(config), runSuffix(id)].filter(Boolean).join(' · ');
+}
+
+/** The display name of a run folder, reading its config. */
+export function runTitle(dir: string): string {
+  return runDisplayName(path.basename(dir), readJson<TrainConfig>(path.join(dir, FILES.config)));
 }
 
 // New run ids and safe names come from the engine, so palette, tasks and the CLI name runs alike.
-export { newRunId, safeName } from '../src/train/runFolder';
+export { newRunId, safeName } from '../../src/train/runFolder';
 
 export interface RunFiles {
   config: TrainConfig | null;
   summary: RunSummary | null;
   failure: RunFailure | null;
+  started: StartedMessage | null;
+  /** lock.json: the process training the run now, a stale lock left by one that is gone, or none. */
+  owner: RunOwner;
   hasCheckpoint: boolean;
   adapters: { best: boolean; final: boolean };
   /** The newer of summary.json and failure.json decides how a run ended. */
@@ -173,6 +211,8 @@ export function readRunFiles(dir: string): RunFiles {
     config: readJson<TrainConfig>(f(FILES.config)),
     summary: readJson<RunSummary>(f(FILES.summary)),
     failure: readJson<RunFailure>(f(FILES.failure)),
+    started: readStarted(dir),
+    owner: readRunOwner(dir),
     hasCheckpoint: exists(FILES.checkpoint),
     adapters: { best: exists(FILES.best), final: exists(FILES.final) },
     summaryTime: mtime(f(FILES.summary)),
@@ -182,12 +222,14 @@ export function readRunFiles(dir: string): RunFiles {
 }
 
 /**
- * How a run stands. `live` is what this window's trainer process says (it wins); otherwise the run folder decides:
- * the newer of summary.json / failure.json, and "interrupted" when neither exists, or when the metrics went past
- * the summary (a resumed run that was then cut off).
+ * How a run stands. `live` is what a session of this window says (it wins: a trainer just started has no lock yet);
+ * then a live lock.json (running, or stopping once a stop was requested); otherwise the run folder decides: the newer
+ * of summary.json / failure.json, and "interrupted" when neither exists, or when the metrics went past the summary
+ * (a resumed run that was then cut off).
  */
-export function deriveStatus(files: Pick<RunFiles, 'summary' | 'failure' | 'summaryTime' | 'failureTime'>, lastStep: number, live: 'running' | 'stopping' | null): RunStatus {
+export function deriveStatus(files: Pick<RunFiles, 'summary' | 'failure' | 'summaryTime' | 'failureTime'> & { owner?: RunOwner }, lastStep: number, live: 'running' | 'stopping' | null): RunStatus {
   if (live) return live;
+  if (files.owner?.state === 'alive') return files.owner.stopRequested ? 'stopping' : 'running';
   const { summary, failure } = files;
   if (failure && (!summary || files.failureTime >= files.summaryTime)) return 'failed';
   if (summary) {
@@ -201,12 +243,25 @@ export function isResumable(status: RunStatus, hasCheckpoint: boolean, config: T
   return hasCheckpoint && config !== null && (status === 'interrupted' || status === 'stopped' || status === 'failed');
 }
 
-export function runHeader(dir: string, files: RunFiles, lastStep: number, live: RunHeader['live'], liveStatus: 'running' | 'stopping' | null): RunHeader {
+export function startedInfo(m: StartedMessage | null): StartedInfo | null {
+  if (!m) return null;
+  return { backend: m.backend.name, device: m.backend.device, startStep: m.startStep, model: m.model.name, trainableParameters: m.trainableParameters, examples: m.examples, warnings: m.warnings ?? [] };
+}
+
+/** Why an interrupted run stopped, when the folder tells: a stale lock names the process that went away. */
+export function interruptionReason(files: Pick<RunFiles, 'owner'>, status: RunStatus): string | null {
+  if (status !== 'interrupted') return null;
+  return files.owner.state === 'stale' ? files.owner.reason : null;
+}
+
+export function runHeader(dir: string, files: RunFiles, lastStep: number, liveStatus: 'running' | 'stopping' | null): RunHeader {
   const id = path.basename(dir);
   const status = deriveStatus(files, lastStep, liveStatus);
+  const lock = files.owner.state === 'alive' ? files.owner.lock : null;
   return {
     id,
-    name: runName(id),
+    name: runDisplayName(id, files.config),
+    created: (runCreated(id) ?? new Date(files.modified || Date.now())).toISOString(),
     dir,
     status,
     config: files.config,
@@ -214,7 +269,9 @@ export function runHeader(dir: string, files: RunFiles, lastStep: number, live: 
     failure: status === 'failed' ? files.failure : null,
     adapters: files.adapters,
     resumable: isResumable(status, files.hasCheckpoint, files.config),
-    live,
+    started: startedInfo(files.started),
+    owner: lock ? { pid: lock.pid, host: lock.host, owner: lock.owner, since: lock.startedAt } : null,
+    interruption: interruptionReason(files, status),
   };
 }
 
@@ -230,6 +287,7 @@ export function readMetricsFile(dir: string): ReturnType<typeof parseMetrics> {
 
 export interface RunListing {
   id: string;
+  /** The display name (runDisplayName). */
   name: string;
   dir: string;
   status: RunStatus;
@@ -237,8 +295,13 @@ export interface RunListing {
   lastStep: number;
   totalSteps: number | null;
   modified: number;
+  /** From the folder name, else its modification time. */
+  created: number;
   adapters: { best: boolean; final: boolean };
   config: TrainConfig | null;
+  /** The best evaluation so far ("accuracy 0.9219 @ 150"), or null before the first. */
+  best: { metric: string; value: number; step: number } | null;
+  interruption: string | null;
 }
 
 /** The runs under `root` (a `.ulpt/runs` folder), newest first. `live` maps run folders to their live status. */
@@ -259,11 +322,16 @@ export function listRuns(root: string, live: ReadonlyMap<string, 'running' | 'st
     }
     const files = readRunFiles(dir);
     if (!files.config && !files.failure && !fs.existsSync(path.join(dir, FILES.metrics))) continue; // not a run folder (yet)
-    const { lastStep } = readMetricsFile(dir);
+    const metrics = readMetricsFile(dir);
+    const { lastStep } = metrics;
     const status = deriveStatus(files, lastStep, live.get(path.resolve(dir)) ?? null);
+    const best = [...metrics.eval].reverse().find((e) => e.best);
     runs.push({
-      id, name: runName(id), dir, status, lastStep, modified: files.modified, adapters: files.adapters, config: files.config,
+      id, name: runDisplayName(id, files.config), dir, status, lastStep, modified: files.modified, adapters: files.adapters, config: files.config,
+      created: runCreated(id)?.getTime() ?? files.modified,
       resumable: isResumable(status, files.hasCheckpoint, files.config), totalSteps: files.config?.steps ?? null,
+      best: best ? { metric: best.metric, value: best.value, step: best.step } : null,
+      interruption: interruptionReason(files, status),
     });
   }
   return runs.sort((a, b) => b.modified - a.modified);
@@ -281,8 +349,8 @@ export interface FollowEvent {
 
 /**
  * Follows metrics.jsonl by offset (reading only what was appended) and notices the other files changing. Driven by
- * fs.watch when the platform gives events and by a slow poll in any case; `poll()` reads at once (the host calls it
- * when its trainer process says a step is done, so the curves do not wait for either).
+ * fs.watch when the platform gives events and by a slow poll (a few stats every 2 s) in case it does not (network
+ * and some virtual file systems); `poll()` reads at once.
  */
 export class RunFollower {
   private offset = 0;
@@ -293,7 +361,7 @@ export class RunFollower {
   private timer: NodeJS.Timeout | null = null;
   private disposed = false;
 
-  constructor(readonly dir: string, private readonly onEvent: (e: FollowEvent) => void, pollMs = 1000) {
+  constructor(readonly dir: string, private readonly onEvent: (e: FollowEvent) => void, pollMs = 2000) {
     this.stamps = this.fileStamps();
     try {
       this.watcher = fs.watch(dir, () => this.poll());
@@ -364,7 +432,9 @@ export class RunFollower {
   }
 
   private fileStamps(): string {
-    return [FILES.config, FILES.summary, FILES.failure, FILES.best, FILES.final, FILES.checkpoint].map((f) => mtime(path.join(this.dir, f))).join(',');
+    // lock.json changes with every heartbeat and when the trainer ends or goes away: the live status follows it.
+    return [FILES.config, FILES.summary, FILES.failure, FILES.best, FILES.final, FILES.checkpoint, FILES.started, FILES.lock, FILES.stopRequest]
+      .map((f) => mtime(path.join(this.dir, f))).join(',');
   }
 
   private closeWatcher(): void {

@@ -3,13 +3,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { writeFileAtomic } from '../src/io/atomic';
-import { readAdapter } from '../src/io/adapter';
-import { exportPeft } from '../src/io/peft';
+import { writeFileAtomic } from '../../src/io/atomic';
+import { readAdapter } from '../../src/io/adapter';
+import { exportPeft } from '../../src/io/peft';
 import { metricsCsv } from './csv';
-import { folderDescription, pickRun } from './pickers';
-import { FILES, readMetricsFile, readRunFiles, runName } from './runStore';
-import { UserError, type Studio } from './studio';
+import { describeRun, folderDescription, pickRun } from './pickers';
+import { FILES, readMetricsFile, readRunFiles, runName, runTitle } from '../runs/runStore';
+import { UserError, type Studio } from '../studio';
 
 /** The adapter a run offers: the best evaluated one when there was validation data, else the last state. */
 export function runAdapter(runDir: string): { file: string; kind: 'best' | 'final' } | null {
@@ -42,7 +42,7 @@ export async function saveAdapter(studio: Studio, runDir?: string, target?: stri
     runDir = run.dir;
   }
   const source = runAdapter(runDir);
-  if (!source) throw new UserError(`${runName(path.basename(runDir))} has no adapter yet: it appears after the first evaluation, or when the run ends.`);
+  if (!source) throw new UserError(`${runTitle(runDir)} has no adapter yet: it appears after the first evaluation, or when the run ends.`);
   const adapter = readAdapter(source.file); // refuse to copy a file that would not load
   let dest: string;
   if (target) {
@@ -59,7 +59,7 @@ export async function saveAdapter(studio: Studio, runDir?: string, target?: stri
   const rel = vscode.workspace.asRelativePath(dest);
   const metric = Object.entries(adapter.meta.metrics).filter(([k]) => k !== 'loss').map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ');
   const what = `${source.kind === 'best' ? 'best' : 'last'} adapter (step ${adapter.meta.training.steps_done ?? '?'}${metric ? `, ${metric}` : ''}; ${fs.statSync(dest).size} bytes)`;
-  studio.output.info(`saved the ${what} of ${path.basename(runDir)} to ${dest}`);
+  studio.output.info(`saved the ${what} of ${runTitle(runDir)} to ${dest}`);
   void vscode.window.showInformationMessage(`ULPT: saved the ${what} to ${rel}.`, 'Export to PEFT…', 'Reveal').then((choice) => {
     if (choice === 'Export to PEFT…') void vscode.commands.executeCommand('ulpt.exportPeft', vscode.Uri.file(dest));
     if (choice === 'Reveal') void vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(dest));
@@ -70,7 +70,7 @@ export async function saveAdapter(studio: Studio, runDir?: string, target?: stri
 /** Writes the run's metrics as CSV (a save dialog proposes <run-name>-metrics.csv next to the adapters). */
 export async function exportCsv(studio: Studio, runDir: string, target?: string | vscode.Uri): Promise<string | undefined> {
   const points = readMetricsFile(runDir);
-  if (!points.train.length && !points.eval.length) throw new UserError(`${runName(path.basename(runDir))} has no metrics yet.`);
+  if (!points.train.length && !points.eval.length) throw new UserError(`${runTitle(runDir)} has no metrics yet.`);
   let dest: string;
   if (target) {
     dest = path.resolve(studio.rootOfRun(runDir), toPath(target));
@@ -98,7 +98,7 @@ export async function exportPeftAdapter(studio: Studio, source?: string | vscode
   let label: string;
   const fromRun = (runDir: string) => {
     const a = runAdapter(runDir);
-    if (!a) throw new UserError(`${runName(path.basename(runDir))} has no adapter yet.`);
+    if (!a) throw new UserError(`${runTitle(runDir)} has no adapter yet.`);
     file = a.file;
     baseModel = readRunFiles(runDir).config?.model;
     label = runName(path.basename(runDir));
@@ -148,7 +148,7 @@ async function pickAdapter(studio: Studio): Promise<{ runDir?: string; file?: st
   type Item = vscode.QuickPickItem & { runDir?: string; file?: string };
   const items: Item[] = [];
   if (files.length) items.push({ label: 'Adapter files', kind: vscode.QuickPickItemKind.Separator }, ...files.map((f) => ({ label: `$(file-binary) ${path.basename(f)}`, description: folderDescription(path.dirname(f)), file: f })));
-  if (runs.length) items.push({ label: 'Runs', kind: vscode.QuickPickItemKind.Separator }, ...runs.map((r) => ({ label: `$(graph-line) ${r.name}`, description: `${r.status}, step ${r.lastStep}`, runDir: r.dir })));
+  if (runs.length) items.push({ label: 'Runs', kind: vscode.QuickPickItemKind.Separator }, ...runs.map((r) => ({ ...describeRun(r), label: `$(graph-line) ${r.name}`, runDir: r.dir })));
   items.push({ label: '$(folder-opened) Browse…', file: '' });
   const picked = await vscode.window.showQuickPick(items, { placeHolder: 'Export which adapter to PEFT?' });
   if (!picked) return undefined;

@@ -1,0 +1,361 @@
+// "ULPT: Train Prompt Adapter…": quick picks and input boxes that end in a resolved TrainConfig. Dataset → the
+// workspace's config files that train on it (take one and train it as it is) → model → method → task type →
+// prompt template (with one record filled in and tokenized as you type) → label words (classification; a word of
+// several tokens is flagged) → steps → run name → train, or save the answers as a *.ulpt.json first. What it does
+// not ask comes from settings that worked on the shipped example (discovery.ts). Escape at any step cancels.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { resolveConfig, type TaskType, type TrainConfig } from '../../src/config';
+import { resolveLabels } from '../../src/data/examples';
+import { readRecords, type DataRecord } from '../../src/data/readers';
+import { fillTemplate, templateFields } from '../../src/data/template';
+import { newRunId, safeName } from '../runs/runStore';
+import { UserError, type Studio } from '../studio';
+import {
+  configsUsingDataset, DATASET_EXTENSIONS, DATASET_GLOB, defaultRunName, defaultTemplate, findCachedModels, findValidationFile, guessTask,
+  hfHubCacheDir, isDatasetFile, isModelFolder, METHOD_PRESETS, SEARCH_EXCLUDE, verbalizer, WIZARD_DEFAULTS, type MethodPreset,
+} from './discovery';
+import { folderDescription } from './pickers';
+import { TokenizerClient, type Tokenized } from './tokenizer';
+import { configFileText, describeLabelWord, showTokens } from './wizardText';
+
+export type TrainingSetup =
+  | { kind: 'run'; config: TrainConfig; runDir: string; name: string; savedConfig: string | null }
+  /** The user chose an existing config file: train it as it is. */
+  | { kind: 'config'; file: string };
+
+type Item<T> = vscode.QuickPickItem & { value?: T };
+const BROWSE = '$(folder-opened) Browse…';
+const STEPS = 10;
+const TITLE = (n: number) => `Train Prompt Adapter (${n}/${STEPS})`;
+
+async function pick<T>(items: Item<T>[], title: string, placeHolder: string): Promise<Item<T> | undefined> {
+  return vscode.window.showQuickPick(items, { title, placeHolder, matchOnDescription: true, matchOnDetail: true, ignoreFocusOut: true });
+}
+
+// ---- 1. Dataset, and the config files that already train on it
+
+async function pickDataset(): Promise<{ file: string; all: string[] } | undefined> {
+  const uris = await vscode.workspace.findFiles(DATASET_GLOB, SEARCH_EXCLUDE, 2000);
+  const all = uris.map((u) => u.fsPath).filter(isDatasetFile).sort((a, b) => Number(/train/i.test(path.basename(b))) - Number(/train/i.test(path.basename(a))) || a.localeCompare(b));
+  const items: Item<string>[] = all.map((f) => ({ label: `$(file) ${path.basename(f)}`, description: folderDescription(path.dirname(f)), value: f }));
+  items.push({ label: BROWSE });
+  const chosen = await pick(items, TITLE(1), 'Training data (.jsonl, .json, .csv, .tsv, .parquet)');
+  if (!chosen) return undefined;
+  if (chosen.value) return { file: chosen.value, all };
+  const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'Datasets': [...DATASET_EXTENSIONS] }, openLabel: 'Train on This' });
+  return picked?.[0] ? { file: picked[0].fsPath, all } : undefined;
+}
+
+const NEW_RUN = 'new';
+
+/** The config files that train on `dataset`: pick one to train it as it is, or set up a new run. Undefined: cancelled. */
+async function pickExistingConfig(dataset: string): Promise<string | typeof NEW_RUN | undefined> {
+  const files = (await vscode.workspace.findFiles('**/{ulpt.config.json,*.ulpt.json}', SEARCH_EXCLUDE, 200)).map((u) => u.fsPath).sort();
+  const open = (f: string) => vscode.workspace.textDocuments.find((d) => d.uri.fsPath === f)?.getText() ?? fs.readFileSync(f, 'utf8');
+  const using = configsUsingDataset(files, dataset, open);
+  if (!using.length) return NEW_RUN;
+  const items: Item<string>[] = using.map(({ file, config }) => {
+    const task = (config.task ?? {}) as Record<string, unknown>;
+    const method = config.method === 'prompt-tuning' ? 'prompt tuning' : `ULPT r=${(config.rank as number | undefined) ?? 2}`;
+    return {
+      label: `$(settings-gear) ${path.basename(file)}`,
+      description: [method, `${(config.steps as number | undefined) ?? 200} steps`, `lr ${(config.lr as number | undefined) ?? 0.01}`].join(' · '),
+      detail: `${folderDescription(path.dirname(file)) || '.'} · template ${JSON.stringify(task.template ?? '{input}')}${task.labels ? ` · labels ${Object.values(task.labels as Record<string, string>).map((w) => JSON.stringify(w)).join(', ')}` : ''}`,
+      value: file,
+    };
+  });
+  items.push({ label: '', kind: vscode.QuickPickItemKind.Separator }, { label: '$(add) Set up a new run…', detail: 'Choose the model, method, template and label words', value: NEW_RUN });
+  const chosen = await pick(items, TITLE(1), `${using.length === 1 ? 'A config file trains' : `${using.length} config files train`} on ${path.basename(dataset)}: use one as it is, or set up a new run`);
+  return chosen?.value;
+}
+
+// ---- 2–4. Model, method, task type
+
+async function pickModel(): Promise<string | undefined> {
+  const configs = await vscode.workspace.findFiles('**/config.json', SEARCH_EXCLUDE, 500);
+  const local = [...new Set(configs.map((u) => path.dirname(u.fsPath)))].filter(isModelFolder).sort();
+  const cacheDir = hfHubCacheDir();
+  const cached = findCachedModels(cacheDir);
+  const items: Item<string>[] = [];
+  if (local.length) {
+    items.push({ label: 'Workspace', kind: vscode.QuickPickItemKind.Separator });
+    items.push(...local.map((d) => ({ label: `$(folder) ${path.basename(d)}`, description: folderDescription(d), detail: modelDetail(d), value: d })));
+  }
+  if (cached.length) {
+    items.push({ label: `Hugging Face cache (${cacheDir})`, kind: vscode.QuickPickItemKind.Separator });
+    items.push(...cached.map((m) => ({ label: `$(database) ${m.repo}`, description: m.revision.slice(0, 10), detail: modelDetail(m.path), value: m.path })));
+  }
+  items.push({ label: '', kind: vscode.QuickPickItemKind.Separator }, { label: BROWSE, detail: 'A folder with config.json, *.safetensors and tokenizer.json' });
+  const chosen = await pick(items, TITLE(2), local.length || cached.length ? 'Frozen model' : `No model folders in the workspace or in ${cacheDir}: browse for one`);
+  if (!chosen) return undefined;
+  if (chosen.value) return chosen.value;
+  const picked = await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, canSelectMany: false, openLabel: 'Use This Model' });
+  if (!picked?.[0]) return undefined;
+  const dir = picked[0].fsPath;
+  if (!isModelFolder(dir)) throw new UserError(`${dir} is not a Hugging Face model folder: it needs config.json and the weights as *.safetensors.`);
+  return dir;
+}
+
+function modelDetail(dir: string): string | undefined {
+  try {
+    const c = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    const d = c.hidden_size ?? c.n_embd ?? c.d_model;
+    const layers = c.num_hidden_layers ?? c.n_layer ?? c.num_layers;
+    return [c.model_type, d !== undefined ? `d=${d}` : '', layers !== undefined ? `${layers} layers` : ''].filter(Boolean).join(' · ');
+  } catch {
+    return undefined;
+  }
+}
+
+async function pickMethod(): Promise<MethodPreset | undefined> {
+  const items: Item<MethodPreset>[] = METHOD_PRESETS.map((p, i) => ({ label: p.label, description: `${i === 0 ? 'recommended · ' : ''}lr ${p.lr}`, detail: p.detail, value: p }));
+  return (await pick(items, TITLE(3), 'Method'))?.value;
+}
+
+async function pickTask(fields: string[]): Promise<{ type: TaskType; inputField: string; targetField: string } | undefined> {
+  const guess = guessTask(fields);
+  const types: TaskType[] = guess?.type === 'classification' ? ['classification', 'generation'] : ['generation', 'classification'];
+  const detail: Record<TaskType, string> = {
+    classification: 'Pick one of a fixed set of labels (accuracy, macro F1)',
+    generation: 'Produce the target text (exact match)',
+  };
+  const items: Item<TaskType>[] = types.map((t) => ({ label: t, description: guess?.type === t ? `guessed: ${guess.reason}` : undefined, detail: detail[t], value: t }));
+  const chosen = await pick(items, TITLE(4), `Task type (fields: ${fields.join(', ')})`);
+  if (!chosen?.value) return undefined;
+  const type = chosen.value;
+  const wanted = type === 'classification' ? 'label' : 'target';
+  let targetField = guess && guess.type === type ? guess.targetField : fields.includes(wanted) ? wanted : '';
+  if (!targetField) {
+    const t = await pick(fields.map((f) => ({ label: f, value: f })), TITLE(4), `Which field holds the ${type === 'classification' ? 'label' : 'target text'}?`);
+    if (!t?.value) return undefined;
+    targetField = t.value;
+  }
+  let inputField = guess?.inputField && guess.inputField !== targetField ? guess.inputField : fields.find((f) => f === 'input') ?? '';
+  if (!inputField) {
+    const i = await pick(fields.filter((f) => f !== targetField).map((f) => ({ label: f, value: f })), TITLE(4), 'Which field holds the input text?');
+    if (!i?.value) return undefined;
+    inputField = i.value;
+  }
+  return { type, inputField, targetField };
+}
+
+// ---- 5. The template, previewed on one record
+
+async function askTemplate(records: DataRecord[], task: { type: TaskType; inputField: string; targetField: string }, model: string, tokenizer: TokenizerClient): Promise<string | undefined> {
+  const record = records[0];
+  const fields = Object.keys(record.fields);
+  const box = vscode.window.createInputBox();
+  box.title = TITLE(5);
+  box.placeholder = 'Prompt template, e.g. input: {input} output:';
+  box.value = defaultTemplate(task.inputField);
+  box.ignoreFocusOut = true;
+  const target = String(record.fields[task.targetField] ?? '');
+  let seq = 0;
+  let valid = false;
+  const preview = async (template: string) => {
+    const mine = ++seq;
+    let text: string;
+    try {
+      if (!templateFields(template).length) throw new Error(`The template uses no field: write {${task.inputField}} where the input goes (fields: ${fields.join(', ')}).`);
+      text = fillTemplate(template, record.fields, record.where);
+    } catch (e) {
+      valid = false;
+      box.validationMessage = (e as Error).message;
+      box.prompt = '';
+      return;
+    }
+    valid = true;
+    box.validationMessage = undefined;
+    box.prompt = `Record 1: ${JSON.stringify(text)} — tokenizing…`;
+    try {
+      const answer = task.type === 'classification' ? verbalizer(target, template) : target;
+      const [tokens, answerTokens] = await tokenizer.tokenize(model, [text, answer]);
+      if (mine !== seq) return;
+      box.prompt = `Record 1: ${JSON.stringify(text)} → ${tokens.ids.length} tokens ${showTokens(tokens.pieces)}, then the ${task.type === 'classification' ? 'label' : 'target'} ${JSON.stringify(answer)} (${answerTokens.ids.length} token${answerTokens.ids.length === 1 ? '' : 's'})`;
+    } catch (e) {
+      if (mine === seq) box.prompt = `Record 1: ${JSON.stringify(text)} (could not tokenize: ${(e as Error).message})`;
+    }
+  };
+  return new Promise<string | undefined>((resolve) => {
+    let done = false;
+    const finish = (v: string | undefined) => {
+      if (done) return;
+      done = true;
+      resolve(v);
+      box.dispose();
+    };
+    box.onDidChangeValue((v) => void preview(v));
+    box.onDidAccept(() => {
+      if (valid) finish(box.value);
+    });
+    box.onDidHide(() => finish(undefined));
+    box.show();
+    void preview(box.value);
+  });
+}
+
+// ---- 6. Label words (classification)
+
+interface LabelWord {
+  name: string;
+  /** What the model learns to write: the word as typed, with the separator verbalizer() adds. */
+  text: string;
+  tokens: Tokenized | null;
+}
+
+async function tokenizeWords(words: LabelWord[], model: string, tokenizer: TokenizerClient): Promise<void> {
+  try {
+    const res = await tokenizer.tokenize(model, words.map((w) => w.text));
+    words.forEach((w, i) => (w.tokens = res[i]));
+  } catch {
+    words.forEach((w) => (w.tokens = null));
+  }
+}
+
+async function askLabels(records: DataRecord[], task: { type: TaskType; inputField: string; targetField: string }, template: string, model: string, tokenizer: TokenizerClient): Promise<Record<string, string> | undefined> {
+  const { names } = resolveLabels({ ...task, template }, records);
+  const words: LabelWord[] = names.map((name) => ({ name, text: verbalizer(name, template), tokens: null }));
+  await tokenizeWords(words, model, tokenizer);
+  type Choice = Item<number | 'accept'>;
+  for (;;) {
+    const items: Choice[] = [{ label: '$(check) Use these label words', value: 'accept', detail: `The model learns to write the word of each label right after the prompt; the most likely word is the prediction.` }];
+    for (const [i, w] of words.entries()) {
+      const d = describeLabelWord(w);
+      items.push({ label: `${d.warning ? '$(warning) ' : ''}${w.name}`, description: d.description, value: i });
+    }
+    const several = words.filter((w) => (w.tokens?.ids.length ?? 1) !== 1).length;
+    const chosen = await pick(items, TITLE(6), `Label words (${words.length} labels${several ? `; ${several} of several tokens` : ''}): pick a label to change its word`);
+    if (!chosen) return undefined;
+    if (chosen.value === 'accept') return Object.fromEntries(words.map((w) => [w.name, w.text]));
+    const w = words[chosen.value as number];
+    const typed = await vscode.window.showInputBox({
+      title: TITLE(6),
+      prompt: `The word the model writes for label "${w.name}" (a separating space is added after a template that does not end in one)`,
+      value: w.text.trimStart(),
+      ignoreFocusOut: true,
+      validateInput: (s) => (s.trim() ? null : 'A word, please'),
+    });
+    if (typed === undefined) continue;
+    w.text = verbalizer(typed, template);
+    await tokenizeWords([w], model, tokenizer);
+  }
+}
+
+// ---- 7–10. Steps, name, and what to do with the answers
+
+async function askSteps(): Promise<number | undefined> {
+  const v = await vscode.window.showInputBox({
+    title: TITLE(7), prompt: `Optimiser steps (batch ${WIZARD_DEFAULTS.batchSize}, ${WIZARD_DEFAULTS.promptLength} virtual tokens)`, value: String(WIZARD_DEFAULTS.steps), ignoreFocusOut: true,
+    validateInput: (s) => (/^\s*[1-9]\d*\s*$/.test(s) && Number(s) <= 10_000_000 ? null : 'A whole number of steps, at least 1'),
+  });
+  return v === undefined ? undefined : Number(v);
+}
+
+async function askName(suggestion: string): Promise<string | undefined> {
+  const v = await vscode.window.showInputBox({
+    title: TITLE(8), prompt: 'Run name (shown with the method and a short suffix, and the default adapter file name)', value: suggestion, ignoreFocusOut: true,
+    validateInput: (s) => (s.trim() ? null : 'A name, please'),
+  });
+  return v === undefined ? undefined : safeName(v);
+}
+
+type Finish = 'train' | 'save-train' | 'save';
+
+async function askFinish(configName: string): Promise<Finish | undefined> {
+  const items: Item<Finish>[] = [
+    { label: '$(play) Train', detail: 'Start training now; the run keeps its settings and its adapter in .ulpt/runs/', value: 'train' },
+    { label: `$(save) Save as ${configName} and train`, detail: 'A config file for next time (ULPT: Train from Config File, or the ▶ button on it)', value: 'save-train' },
+    { label: `$(save) Save as ${configName} only`, value: 'save' },
+  ];
+  return (await pick(items, TITLE(STEPS), 'Ready'))?.value;
+}
+
+/** A file name in `dir` that does not exist yet: name.ulpt.json, name-2.ulpt.json, … */
+function freeConfigName(dir: string, name: string): string {
+  for (let i = 1; ; i++) {
+    const file = path.join(dir, `${name}${i === 1 ? '' : `-${i}`}.ulpt.json`);
+    if (!fs.existsSync(file)) return file;
+  }
+}
+
+async function readDataset(file: string): Promise<DataRecord[]> {
+  const records = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `Reading ${path.basename(file)}` }, () => readRecords(file));
+  if (!records.length) throw new UserError(`${file} has no records to train on.`);
+  return records;
+}
+
+/** Asks the questions; undefined when the user cancels. */
+export async function trainingSetupFromQuestions(studio: Studio): Promise<TrainingSetup | undefined> {
+  if (!vscode.workspace.workspaceFolders?.length) throw new UserError('Open a folder first: runs are kept in its .ulpt/runs folder.');
+  const dataset = await pickDataset();
+  if (!dataset) return undefined;
+  const existing = await pickExistingConfig(dataset.file);
+  if (!existing) return undefined;
+  if (existing !== NEW_RUN) return { kind: 'config', file: existing };
+  const records = await readDataset(dataset.file);
+  const fields = Object.keys(records[0].fields);
+  const model = await pickModel();
+  if (!model) return undefined;
+  const preset = await pickMethod();
+  if (!preset) return undefined;
+  const task = await pickTask(fields);
+  if (!task) return undefined;
+  const tokenizer = new TokenizerClient(path.join(studio.context.extensionPath, 'dist', 'tokenize.js'));
+  try {
+    const template = await askTemplate(records, task, model, tokenizer);
+    if (template === undefined) return undefined;
+    let labels: Record<string, string> | undefined;
+    if (task.type === 'classification') {
+      labels = await askLabels(records, task, template, model, tokenizer);
+      if (!labels) return undefined;
+    }
+    const steps = await askSteps();
+    if (!steps) return undefined;
+    const name = await askName(defaultRunName(dataset.file));
+    if (!name) return undefined;
+    const root = studio.rootFor(dataset.file);
+    const configFile = freeConfigName(root, name);
+    const finish = await askFinish(path.basename(configFile));
+    if (!finish) return undefined;
+
+    const runDir = path.join(studio.runsDir(root), newRunId(name));
+    const validation = findValidationFile(dataset.file, dataset.all);
+    // Evaluate and checkpoint about ten times per run (at most every 50 steps).
+    const every = Math.max(1, Math.min(50, Math.round(steps / 10)));
+    const saving = finish !== 'train';
+    const raw: Record<string, unknown> = {
+      model,
+      train: dataset.file,
+      ...(validation ? { validation } : { validationSplit: records.length >= 20 ? 0.1 : 0 }),
+      method: preset.method,
+      ...(preset.method === 'ulpt' ? { rank: preset.rank, scaleInit: WIZARD_DEFAULTS.scaleInit } : {}),
+      promptLength: WIZARD_DEFAULTS.promptLength,
+      steps,
+      lr: preset.lr,
+      batchSize: WIZARD_DEFAULTS.batchSize,
+      warmupSteps: Math.min(WIZARD_DEFAULTS.warmupSteps, Math.floor(steps / 10)),
+      // maxLength stays unset: the trainer fits it to the model's context after the virtual tokens.
+      evalEvery: every,
+      checkpointEvery: every,
+      task: { type: task.type, template, ...(task.inputField !== 'input' ? { inputField: task.inputField } : {}), targetField: task.targetField, ...(labels ? { labels } : {}) },
+      // A config file names its adapter in the project; a one-off run keeps it in its run folder ("Save Adapter…" copies it).
+      out: saving ? path.join(root, 'adapters', `${name}.ulpt`) : path.join(runDir, 'adapter.ulpt'),
+    };
+    let savedConfig: string | null = null;
+    if (saving) {
+      fs.writeFileSync(configFile, configFileText(raw, path.dirname(configFile)));
+      savedConfig = configFile;
+      studio.output.info(`saved the wizard's answers to ${configFile}`);
+      if (finish === 'save') {
+        await vscode.window.showTextDocument(vscode.Uri.file(configFile));
+        return undefined;
+      }
+    }
+    const config = resolveConfig({ ...raw, backend: studio.defaultBackend() } as Parameters<typeof resolveConfig>[0], root, 'the training settings');
+    return { kind: 'run', config, runDir, name, savedConfig };
+  } finally {
+    tokenizer.dispose();
+  }
+}
