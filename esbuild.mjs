@@ -1,5 +1,5 @@
 // Builds every bundle of ULPT Studio.
-//   node esbuild.mjs            extension host, trainer process, CLI (node) + webviews (browser) into dist/
+//   node esbuild.mjs            extension host, trainer and playground processes, CLI (node) + webviews (browser) into dist/
 //   node esbuild.mjs --tests    also the test files into out/test/ (one bundle per test file)
 //   node esbuild.mjs --only-tests test/unit/a.test.ts …   just those test files (for working on one test)
 //   node esbuild.mjs --e2e      also the end-to-end tests (test/e2e, real VS Code + browser) into out/test/e2e/
@@ -56,13 +56,23 @@ function copyDawn(dir) {
 }
 
 const builds = [
-  { ...node, entryPoints: { cli: 'src/cli.ts', trainer: 'src/process/trainer.ts', tokenize: 'src/process/tokenize.ts', extension: 'extension/extension.ts' }, outdir: 'dist' },
+  { ...node, entryPoints: { cli: 'src/cli.ts', trainer: 'src/process/trainer.ts', tokenize: 'src/process/tokenize.ts', playground: 'src/process/playground.ts', extension: 'extension/extension.ts' }, outdir: 'dist' },
 ];
-if (existsSync('webview/panel/main.ts')) {
+// The webviews: the training panel (dist/webview.js, .css) and the monitor, comparison, inspector and playground
+// pages (dist/views/<name>.js, .css).
+const webviews = {
+  webview: 'webview/panel/main.ts',
+  'views/monitor': 'webview/monitor/main.ts',
+  'views/compare': 'webview/compare/main.ts',
+  'views/inspector': 'webview/inspector/main.ts',
+  'views/playground': 'webview/playground/main.ts',
+};
+const pages = Object.fromEntries(Object.entries(webviews).filter(([, file]) => existsSync(file)));
+if (Object.keys(pages).length) {
   builds.push({ bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: !production, minify: production,
-    entryPoints: { webview: 'webview/panel/main.ts' }, outdir: 'dist', logLevel: 'warning' });
+    entryPoints: pages, outdir: 'dist', logLevel: 'warning' });
 }
-if (args.has('--bench')) builds.push({ ...node, entryPoints: { bench: 'scripts/bench.ts', experiment: 'scripts/experiment.ts' }, outdir: 'out' });
+if (args.has('--bench')) builds.push({ ...node, entryPoints: { bench: 'scripts/bench.ts', experiment: 'scripts/experiment.ts', 'bench-playground': 'scripts/bench_playground.ts', bench_models: 'scripts/bench_models.ts' }, outdir: 'out' });
 const only = args.has('--only-tests') ? process.argv.slice(2).filter((a) => a.endsWith('.ts')) : null;
 if (only) builds.length = 0;
 if (args.has('--tests') || only) {

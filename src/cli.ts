@@ -12,7 +12,8 @@ import { DatasetError } from './data/errors';
 import { readAdapter, checkAdapterMatchesModel, type Adapter } from './io/adapter';
 import { exportPeft } from './io/peft';
 import { loadModel } from './models/loader';
-import type { CausalLM } from './models/types';
+import type { LanguageModel } from './models/types';
+import { inputSpecials, wrapInput } from './models/tokenizer';
 import type { TrainerMessage } from './protocol';
 import { promptFromAdapter, type PromptModule } from './ulpt/prompt';
 import { evaluate, classify, generate, labelSetFor } from './train/evaluate';
@@ -28,8 +29,8 @@ const USAGE = `ulpt — Ultra-Low-dimensional Prompt Tuning
   ulpt eval --model DIR --adapter FILE --data FILE [--strict] [--json]
   ulpt predict --model DIR --adapter FILE (--input TEXT | --data FILE) [--truncate] [--json]
   ulpt inspect ADAPTER|RUN_DIR [--json]               what an adapter holds; what a run folder holds or lacks
-  ulpt export-peft ADAPTER --out DIR [--base-model NAME_OR_PATH] [--json]
-  ulpt forward --model DIR --ids 1,2,3 [--adapter FILE] --json      logits at every position
+  ulpt export-peft ADAPTER --out DIR [--base-model NAME_OR_PATH] [--task-type CAUSAL_LM|SEQ_2_SEQ_LM] [--json]
+  ulpt forward --model DIR --ids 1,2,3 [--decoder-ids 0,5] [--adapter FILE] --json   logits at every position
 
 Training options (config file field in brackets):
   --validation FILE [validation]          --validation-split F [validationSplit]   default 0
@@ -66,7 +67,7 @@ const OPTIONS = {
   task: { type: 'string' }, template: { type: 'string' }, 'input-field': { type: 'string' }, 'target-field': { type: 'string' },
   seed: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' }, 'run-dir': { type: 'string' }, resume: { type: 'string' },
   json: { type: 'boolean' }, adapter: { type: 'string' }, data: { type: 'string' }, input: { type: 'string' }, ids: { type: 'string' },
-  'base-model': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  'base-model': { type: 'string' }, 'decoder-ids': { type: 'string' }, 'task-type': { type: 'string' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
 type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -265,9 +266,10 @@ async function cmdTrain(flags: Flags): Promise<void> {
   if (summary.reason === 'stopped') process.exitCode = 130;
 }
 
-async function loadAdapted(flags: Flags): Promise<{ model: CausalLM; adapter: Adapter | null; prompt: PromptModule | null }> {
+async function loadAdapted(flags: Flags): Promise<{ model: LanguageModel; adapter: Adapter | null; prompt: PromptModule | null }> {
   await initBackend((flags.backend as BackendName) ?? 'auto');
   const model = await loadModel(required(flags, 'model'));
+  for (const w of model.warnings) console.error(`ulpt: warning: ${w}`);
   if (!flags.adapter) return { model, adapter: null, prompt: null };
   const file = path.resolve(flags.adapter);
   const adapter = readAdapter(file);
@@ -300,7 +302,7 @@ async function cmdEval(flags: Flags): Promise<void> {
   const maxLength = typeof trained === 'number' && trained >= 2 && trained <= model.info.maxPositions - n ? trained : fallback;
   if (fallback < 2) throw new FitError(`The adapter's ${n} virtual tokens fill ${model.info.name}'s ${model.info.maxPositions} positions: no room for any input.`);
   const labels = adapter.meta.task.labels;
-  const examples = buildExamples(records, task, model.tokenizer, maxLength, labels, warnings);
+  const examples = buildExamples(records, task, model.tokenizer, maxLength, labels, warnings, { seq2seq: model.kind === 'encoder-decoder' });
   reportDataWarnings(warnings, !!flags.strict);
   const res = await evaluate(model, prompt, examples, task.type, labelSetFor(labels, model.tokenizer), 16);
   const out = { examples: examples.length, loss: res.loss, ...res.metrics, warnings: warnings.list().length };
@@ -311,15 +313,19 @@ async function cmdEval(flags: Flags): Promise<void> {
  * Prompt token ids for prediction. An input that does not fit beside the virtual tokens and the answer is refused
  * with the numbers (never answered from a silently cut input); --truncate keeps its end instead, with a warning.
  */
-function predictionInputs(records: DataRecord[], task: ReturnType<typeof taskOf>, model: CausalLM, room: number, why: string, truncate: boolean, warnings: DataWarnings): number[][] {
+function predictionInputs(records: DataRecord[], task: ReturnType<typeof taskOf>, model: LanguageModel, room: number, why: string, truncate: boolean, warnings: DataWarnings): number[][] {
+  // The tokenizer's own special tokens (Llama's BOS, T5's </s>) take part of the room.
+  const specials = inputSpecials(model.tokenizer);
+  const text = room - specials;
   return records.map((record) => {
     const ids = model.tokenizer.encode(promptText(record, task));
-    if (ids.length <= room) return ids;
+    if (ids.length <= text) return wrapInput(model.tokenizer, ids);
     if (!truncate) {
-      throw new DatasetError(record.where, `the input is ${ids.length} tokens, but ${why} leave room for ${room}. Shorten it, or pass --truncate to keep its last ${room} tokens.`);
+      const note = specials ? ` (${specials} of them for the tokenizer's special tokens)` : '';
+      throw new DatasetError(record.where, `the input is ${ids.length} tokens, but ${why} leave room for ${room}${note}. Shorten it, or pass --truncate to keep its last ${text} tokens.`);
     }
-    warnings.add('input-cut', record.where.file, record.where.label, `${ids.length} → ${room} tokens`);
-    return ids.slice(ids.length - room);
+    warnings.add('input-cut', record.where.file, record.where.label, `${ids.length} → ${text} tokens`);
+    return wrapInput(model.tokenizer, ids.slice(ids.length - text));
   });
 }
 
@@ -332,14 +338,18 @@ async function cmdPredict(flags: Flags): Promise<void> {
     ? [{ where: { file: '--input', label: '' }, fields: { [task.inputField]: flags.input } }]
     : await readRecords(path.resolve(required(flags, 'data')), { warnings });
   // Room after the virtual tokens for the input plus the answer: the longest label word, or up to 64 generated tokens.
+  // An encoder-decoder model answers in its decoder, so its encoder input has the whole room.
   const n = adapter.meta.num_virtual_tokens;
   const P = model.info.maxPositions;
   const labels = labelSetFor(adapter.meta.task.labels, model.tokenizer);
   const context = P - n;
   const reserve = labels ? Math.max(...labels.tokens.map((t) => t.length)) : Math.min(64, Math.max(1, Math.floor(context / 4)));
-  const room = context - reserve;
-  const why = `${model.info.name} holds ${P} positions, and the adapter's ${n} virtual tokens and the ${reserve} token${reserve > 1 ? 's' : ''} kept for the answer`;
-  if (room < 1) throw new FitError(`${why} leave no room for an input: this adapter cannot be used with this model.`);
+  const seq2seq = model.kind === 'encoder-decoder';
+  const room = seq2seq ? context : context - reserve;
+  const why = seq2seq
+    ? `${model.info.name} takes ${P} input positions and the adapter's ${n} virtual tokens`
+    : `${model.info.name} holds ${P} positions, and the adapter's ${n} virtual tokens and the ${reserve} token${reserve > 1 ? 's' : ''} kept for the answer`;
+  if (room - inputSpecials(model.tokenizer) < 1) throw new FitError(`${why} leave no room for an input: this adapter cannot be used with this model.`);
   const inputs = predictionInputs(records, task, model, room, why, !!flags.truncate, warnings);
   reportDataWarnings(warnings, !!flags.strict);
   const preds = labels
@@ -378,14 +388,22 @@ function cmdInspect(file: string, json: boolean): void {
   console.log(`  created ${m.created}, ${String(m.training.steps_done)} steps on ${String(m.training.backend)}`);
 }
 
+function tokenIds(flags: Flags, key: 'ids' | 'decoder-ids', vocab: number): number[] {
+  const ids = required(flags, key).split(',').map((s) => Number(s.trim()));
+  if (ids.some((i) => !Number.isInteger(i) || i < 0 || i >= vocab)) throw new UsageError(`--${key} must be token ids in [0, ${vocab}), separated by commas.`);
+  return ids;
+}
+
 async function cmdForward(flags: Flags): Promise<void> {
   const { model, prompt } = await loadAdapted(flags);
-  const ids = required(flags, 'ids').split(',').map((s) => Number(s.trim()));
-  if (ids.some((i) => !Number.isInteger(i) || i < 0 || i >= model.info.vocabSize)) throw new UsageError(`--ids must be token ids in [0, ${model.info.vocabSize}).`);
-  const logits = sequenceLogits(model, prompt, ids);
+  const ids = tokenIds(flags, 'ids', model.info.vocabSize);
+  if (flags['decoder-ids'] !== undefined && model.kind !== 'encoder-decoder') throw new UsageError(`--decoder-ids is for encoder-decoder models; ${model.info.name} (${model.info.modelType}) is decoder-only.`);
+  // An encoder-decoder model: --ids is the encoder input, the logits are the decoder's (default: the start token alone).
+  const decoderIds = model.kind === 'encoder-decoder' ? (flags['decoder-ids'] !== undefined ? tokenIds(flags, 'decoder-ids', model.info.vocabSize) : [model.decoderStartId]) : undefined;
+  const logits = sequenceLogits(model, prompt, ids, decoderIds);
   const rows = (await logits.array()) as number[][];
   logits.dispose();
-  const out = { model: model.info.name, ids, virtual_tokens: prompt?.length ?? 0, shape: [rows.length, model.info.vocabSize], logits: rows };
+  const out = { model: model.info.name, ids, ...(decoderIds ? { decoder_ids: decoderIds } : {}), virtual_tokens: prompt?.length ?? 0, shape: [rows.length, model.info.vocabSize], logits: rows };
   if (flags.json) console.log(JSON.stringify(out));
   else rows.forEach((r, i) => console.log(`position ${i}: argmax ${r.indexOf(Math.max(...r))}, logits[0..4] ${r.slice(0, 5).map((x) => x.toFixed(4)).join(' ')}`));
 }
@@ -408,7 +426,11 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'export-peft': {
       if (!rest[0]) throw new UsageError('export-peft needs an adapter file.');
-      const res = exportPeft(path.resolve(rest[0]), path.resolve(required(flags, 'out')), flags['base-model'] ? { baseModelNameOrPath: flags['base-model'] } : {});
+      const taskType = flags['task-type'];
+      if (taskType !== undefined && taskType !== 'CAUSAL_LM' && taskType !== 'SEQ_2_SEQ_LM') throw new UsageError('--task-type must be CAUSAL_LM or SEQ_2_SEQ_LM.');
+      const res = exportPeft(path.resolve(rest[0]), path.resolve(required(flags, 'out')), {
+        ...(flags['base-model'] ? { baseModelNameOrPath: flags['base-model'] } : {}), ...(taskType ? { taskType } : {}),
+      });
       console.log(flags.json ? JSON.stringify(res) : `wrote ${res.configFile}\nwrote ${res.weightsFile}`);
       return;
     }

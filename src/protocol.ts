@@ -167,6 +167,7 @@ export type WebviewToHost =
   | { type: 'stop' } // panel → host: Stop pressed (a second press ends the process at once)
   | { type: 'resume' } // panel → host: continue an interrupted or stopped run from its checkpoint
   | { type: 'saveAdapter' } // panel → host: copy the run's adapter into the project (save dialog)
+  | { type: 'tryAdapter' } // panel → host: open the run's adapter in the playground
   | { type: 'exportCsv' } // panel → host: write the run's metrics as CSV (save dialog)
   | { type: 'showLog' }; // panel → host: reveal the ULPT output channel
 
@@ -191,3 +192,233 @@ export type TokenizeReply =
 export function assertNever(x: never): never {
   throw new Error(`Unexpected message: ${JSON.stringify(x)}`);
 }
+
+// ---- The side-panel monitor (webview view), the run comparison, the adapter inspector and the playground. Each
+// webview sends `ready` when it (re)loads and gets the full state; everything it shows is rebuilt from files.
+
+/** One row of the monitor: a run as its folder (and, while it trains, its owner) says it stands. */
+export interface MonitorRun {
+  id: string;
+  name: string;
+  dir: string;
+  status: RunStatus;
+  /** Who trains it now: a trainer process of this window, another process (`ulpt train` in a terminal, another window), or nobody. */
+  owner: 'window' | 'process' | null;
+  /** The model folder for people (a Hugging Face repo id for a cache snapshot). */
+  model: string;
+  /** "ULPT r=2 · n=10" or "prompt tuning · n=10". */
+  method: string;
+  /** n, the virtual tokens. */
+  promptLength: number | null;
+  task: 'classification' | 'generation' | null;
+  step: number;
+  totalSteps: number | null;
+  best: { metric: string; value: number; step: number } | null;
+  /** Training time so far (the trainer's clock, across resumes). */
+  elapsedMs: number | null;
+  /** While running: the time left at the recent pace. */
+  etaMs: number | null;
+  lastLoss: number | null;
+  /** The training loss, smoothed and reduced to a few dozen values for the sparkline. */
+  sparkline: number[];
+  /** How many training steps the sparkline summarises. */
+  trainPoints: number;
+  resumable: boolean;
+  adapters: { best: boolean; final: boolean };
+  /** First line of failure.json for a failed run. */
+  error: string | null;
+  /** When the run last wrote anything (ms since epoch). */
+  modified: number;
+}
+
+/** Per-run buttons of the monitor. */
+export type MonitorAction = 'open' | 'stop' | 'resume' | 'revealAdapter' | 'saveAdapter' | 'try' | 'delete';
+
+/** Extension host → monitor view. */
+export type HostToMonitor =
+  | { type: 'runs'; runs: MonitorRun[]; workspace: boolean } // host → monitor: every run, newest first (answer to `ready`; a run appeared or went away)
+  | { type: 'run'; run: MonitorRun }; // host → monitor: one run changed
+
+/** Monitor view → extension host. */
+export type MonitorToHost =
+  | { type: 'ready' } // monitor → host: the view (re)loaded; answer with `runs`
+  | { type: 'action'; action: MonitorAction; dir: string } // monitor → host: a row's button
+  | { type: 'compare'; dirs: string[] } // monitor → host: overlay the selected runs in one panel
+  | { type: 'train' }; // monitor → host: the empty state's "Train Prompt Adapter…"
+
+/** A run in the comparison panel: its curves and the settings the legend may show. */
+export interface CompareRun {
+  dir: string;
+  name: string;
+  status: RunStatus;
+  /** [step, training loss] pairs in step order. */
+  train: [number, number][];
+  eval: EvalPoint[];
+  best: { metric: string; value: number; step: number } | null;
+}
+
+/** A training setting whose value differs between the compared runs: one value per run, in run order. */
+export interface ConfigDifference {
+  field: string;
+  label: string;
+  values: string[];
+}
+
+/** Extension host → comparison panel. */
+export type HostToCompare =
+  | { type: 'state'; runs: CompareRun[]; differences: ConfigDifference[]; shared: { label: string; value: string }[] } // host → compare: everything
+  | { type: 'run'; run: CompareRun }; // host → compare: one run's curves grew or its status changed
+
+/** Comparison panel → extension host. */
+export type CompareToHost =
+  | { type: 'ready' } // compare → host: the page (re)loaded; answer with `state`
+  | { type: 'open'; dir: string }; // compare → host: open that run's training panel
+
+/** The state of the comparison panel kept by the webview (vscode.setState), so the serializer can restore it. */
+export interface CompareState {
+  dirs: string[];
+  smoothing: number;
+}
+
+/** A vocabulary token near a virtual token. */
+export interface TokenNeighbourView {
+  id: number;
+  /** The token as text (decoded alone; may be a fragment of a word). */
+  text: string;
+  cosine: number;
+}
+
+/** What the inspector shows about a readable adapter (everything computed from the file alone). */
+export interface AdapterView {
+  file: string;
+  bytes: number;
+  method: 'ulpt' | 'prompt-tuning';
+  n: number;
+  r: number;
+  d: number;
+  alignment: boolean;
+  seed: string;
+  /** "1,736 vs 76,800 (2.3 %)" and its parts. */
+  parameters: { trainable: number; vanilla: number; ratio: number; text: string };
+  base: { modelType: string; name: string; fingerprint: string; vocabSize: number };
+  task: { type: 'classification' | 'generation'; template: string; inputField: string; targetField: string; labels: { name: string; word: string }[] };
+  /** The training settings recorded in the file (metadata `training`), as label/value pairs. */
+  training: { label: string; value: string }[];
+  steps: number | null;
+  backend: string | null;
+  metrics: Record<string, number>;
+  created: string;
+  scatter: { points: [number, number][]; source: 'z' | 'z-pca' | 'prompt-pca'; explained: [number, number] | null; axes: [string, string] } | null;
+  /** Per-dimension scale and shift (ULPT with alignment), reduced for the chart. */
+  scale: { index: number[]; min: number[]; max: number[]; length: number } | null;
+  shift: { index: number[]; min: number[]; max: number[]; length: number } | null;
+  /** Norm of each materialised virtual token; null when the prompt is too large to materialise here. */
+  norms: number[] | null;
+  /** Why a picture is missing, when one is. */
+  notes: string[];
+}
+
+/** Where the inspector found the adapter's base model (a folder whose embeddings have the adapter's fingerprint). */
+export type ModelMatch =
+  | { state: 'searching'; candidates: number }
+  | { state: 'found'; dir: string; where: 'run' | 'workspace' | 'hf-cache' | 'chosen'; label: string }
+  | { state: 'not-found'; searched: { workspace: number; cache: number; cacheDir: string }; checked: number }
+  | { state: 'error'; message: string };
+
+/** Typical token-embedding norms of the base model, for the virtual tokens' norms to be read against. */
+export interface EmbeddingNorms {
+  mean: number;
+  median: number;
+  p10: number;
+  p90: number;
+}
+
+/** Metrics of an adapter on a dataset, beside the same model without it. */
+export interface EvaluationReport {
+  data: string;
+  examples: number;
+  with: { loss: number; metrics: Record<string, number> };
+  without: { loss: number; metrics: Record<string, number> };
+  ms: number;
+}
+
+/** Extension host → adapter inspector. */
+export type HostToInspector =
+  | { type: 'adapter'; adapter: AdapterView } // host → inspector: the file read and checked
+  | { type: 'invalid'; file: string; message: string } // host → inspector: the file is not a usable adapter (why, for people)
+  | { type: 'model'; match: ModelMatch } // host → inspector: the base model search moved on
+  | { type: 'neighbours'; tokens: TokenNeighbourView[][]; embeddingNorms: EmbeddingNorms; ms: number } // host → inspector: nearest vocabulary tokens per virtual token
+  | { type: 'neighboursFailed'; message: string } // host → inspector: the playground process could not compute them
+  | { type: 'evaluation'; state: 'running'; data: string; done: number; total: number } // host → inspector: evaluation progress
+  | { type: 'evaluation'; state: 'done'; report: EvaluationReport } // host → inspector: an evaluation finished
+  | { type: 'evaluation'; state: 'failed'; data: string; message: string }; // host → inspector: an evaluation failed
+
+/** Adapter inspector → extension host. */
+export type InspectorToHost =
+  | { type: 'ready' } // inspector → host: the page (re)loaded; answer with `adapter` or `invalid`, then `model`…
+  | { type: 'try' } // inspector → host: open the playground for this adapter
+  | { type: 'evaluate' } // inspector → host: pick a dataset and evaluate the adapter on it
+  | { type: 'exportPeft' } // inspector → host: export to a PEFT folder
+  | { type: 'chooseModel' }; // inspector → host: pick the base model folder by hand
+
+/** The model's answer to one input, with or without the adapter. */
+export interface PlaygroundAnswer {
+  text: string;
+  /** Classification: every label with its probability (softmax over the labels' log-likelihoods), best first. */
+  scores: { label: string; probability: number; logProb: number }[] | null;
+}
+
+export interface PlaygroundResult {
+  id: number;
+  input: string;
+  /** The dataset's answer, for records picked from a dataset. */
+  expected: string | null;
+  with: PlaygroundAnswer;
+  without: PlaygroundAnswer;
+  /** Time for both answers, in the playground process. */
+  ms: number;
+}
+
+export interface PlaygroundInfo {
+  file: string;
+  name: string;
+  task: 'classification' | 'generation';
+  template: string;
+  inputField: string;
+  labels: string[];
+}
+
+/** Extension host → playground panel. */
+export type HostToPlayground =
+  | { type: 'state'; adapter: PlaygroundInfo | null; error: string | null; model: ModelMatch; busy: string | null; results: PlaygroundResult[] } // host → playground: everything
+  | { type: 'model'; match: ModelMatch } // host → playground: the base model was found (or not)
+  | { type: 'busy'; what: string | null } // host → playground: working on a request (null: idle)
+  | { type: 'result'; result: PlaygroundResult } // host → playground: an answer arrived
+  | { type: 'failed'; message: string }; // host → playground: a request failed
+
+/** Playground panel → extension host. */
+export type PlaygroundToHost =
+  | { type: 'ready' } // playground → host: the page (re)loaded; answer with `state`
+  | { type: 'run'; input: string } // playground → host: answer this input with and without the adapter
+  | { type: 'pickRecords' } // playground → host: choose records of a dataset to run
+  | { type: 'chooseModel' } // playground → host: pick the base model folder by hand
+  | { type: 'clear' }; // playground → host: forget the results shown
+
+/** Extension host → playground process (dist/playground.js): one request at a time, answered by `id`. */
+export type PlaygroundRequest =
+  | { type: 'fingerprint'; id: number; dirs: string[] } // host → process: embedding fingerprints of candidate model folders
+  | { type: 'predict'; id: number; model: string; adapter: string; inputs: string[] } // host → process: answers with and without the adapter
+  | { type: 'neighbours'; id: number; model: string; adapter: string; k: number } // host → process: nearest vocabulary tokens of each virtual token
+  | { type: 'records'; id: number; file: string; inputField: string; targetField: string; limit: number } // host → process: the first records of a dataset
+  | { type: 'evaluate'; id: number; model: string; adapter: string; data: string }; // host → process: metrics on a dataset, with and without
+
+/** Playground process → extension host. */
+export type PlaygroundReply =
+  | { type: 'ready'; backend: string; device: string } // process → host: the backend is up
+  | { type: 'fingerprints'; id: number; results: { dir: string; fingerprint: string | null; error: string | null }[] } // process → host
+  | { type: 'predictions'; id: number; results: { with: PlaygroundAnswer; without: PlaygroundAnswer; ms: number }[]; loadMs: number } // process → host
+  | { type: 'neighbours'; id: number; tokens: TokenNeighbourView[][]; embeddingNorms: EmbeddingNorms; ms: number } // process → host
+  | { type: 'records'; id: number; records: { input: string; expected: string | null; where: string }[]; total: number } // process → host
+  | { type: 'progress'; id: number; done: number; total: number } // process → host: evaluation progress
+  | { type: 'evaluation'; id: number; report: EvaluationReport } // process → host
+  | { type: 'failed'; id: number; message: string }; // process → host: the request failed (a message for people)

@@ -142,7 +142,8 @@ export async function exportPeftAdapter(studio: Studio, source?: string | vscode
   return dest;
 }
 
-async function pickAdapter(studio: Studio): Promise<{ runDir?: string; file?: string } | undefined> {
+/** Picks an adapter: a .ulpt file of the workspace, a run's adapter, or any file (Browse…). */
+export async function pickAdapter(studio: Studio, placeHolder = 'Export which adapter to PEFT?', openLabel = 'Export'): Promise<{ runDir?: string; file?: string } | undefined> {
   const runs = studio.listRuns().filter((r) => r.adapters.best || r.adapters.final);
   const files = (await vscode.workspace.findFiles('**/*.ulpt', '{**/node_modules/**,**/.ulpt/**}', 200)).map((u) => u.fsPath).sort();
   type Item = vscode.QuickPickItem & { runDir?: string; file?: string };
@@ -150,10 +151,10 @@ async function pickAdapter(studio: Studio): Promise<{ runDir?: string; file?: st
   if (files.length) items.push({ label: 'Adapter files', kind: vscode.QuickPickItemKind.Separator }, ...files.map((f) => ({ label: `$(file-binary) ${path.basename(f)}`, description: folderDescription(path.dirname(f)), file: f })));
   if (runs.length) items.push({ label: 'Runs', kind: vscode.QuickPickItemKind.Separator }, ...runs.map((r) => ({ ...describeRun(r), label: `$(graph-line) ${r.name}`, runDir: r.dir })));
   items.push({ label: '$(folder-opened) Browse…', file: '' });
-  const picked = await vscode.window.showQuickPick(items, { placeHolder: 'Export which adapter to PEFT?' });
+  const picked = await vscode.window.showQuickPick(items, { placeHolder });
   if (!picked) return undefined;
   if (picked.file === '') {
-    const uris = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'ULPT adapter': ['ulpt'] }, openLabel: 'Export' });
+    const uris = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'ULPT adapter': ['ulpt'] }, openLabel });
     return uris?.[0] ? { file: uris[0].fsPath } : undefined;
   }
   return picked;

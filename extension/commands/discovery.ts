@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Method, TaskType } from '../../src/config';
+import { SUPPORTED_MODEL_TYPES } from '../../src/models/modelTypes';
 
 // ---- Models
 
@@ -13,6 +14,16 @@ export function isModelFolder(dir: string): boolean {
   try {
     const names = fs.readdirSync(dir);
     return names.includes('config.json') && names.some((n) => n.endsWith('.safetensors'));
+  } catch {
+    return false;
+  }
+}
+
+/** config.json names a model_type the engine cannot load (a folder without one is given the benefit of the doubt). */
+export function hasUnsupportedModelType(dir: string): boolean {
+  try {
+    const type = (JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as { model_type?: unknown }).model_type;
+    return typeof type === 'string' && !SUPPORTED_MODEL_TYPES.includes(type);
   } catch {
     return false;
   }
@@ -50,7 +61,8 @@ export interface CachedModel {
 }
 
 /**
- * Models in a hub cache: models--<org>--<name>/snapshots/<revision>/ folders that hold a usable model. The
+ * Models in a hub cache: models--<org>--<name>/snapshots/<revision>/ folders that hold a usable model of a supported
+ * architecture (a cache also holds BERTs, Whispers, …, which would only fail to load). The
  * snapshot refs/main points to comes first; other snapshots of the same repo are listed after it.
  */
 export function findCachedModels(cacheDir: string): CachedModel[] {
@@ -79,7 +91,7 @@ export function findCachedModels(cacheDir: string): CachedModel[] {
     revisions.sort((a, b) => Number(b === main) - Number(a === main) || a.localeCompare(b));
     for (const revision of revisions) {
       const dir = path.join(snapshots, revision);
-      if (isModelFolder(dir)) out.push({ repo, path: dir, revision });
+      if (isModelFolder(dir) && !hasUnsupportedModelType(dir)) out.push({ repo, path: dir, revision });
     }
   }
   return out;

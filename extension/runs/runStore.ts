@@ -348,20 +348,77 @@ export interface FollowEvent {
 }
 
 /**
+ * Reads metrics.jsonl incrementally: only whole lines appended since the last read (counted in bytes, so a
+ * multi-byte character split across reads is safe), starting over when the file was replaced (an atomic rewrite on
+ * resume) or truncated. The training panel follows one run with it, the monitor every run.
+ */
+export class MetricsTail {
+  private offset = 0;
+  private ino = -1;
+  private acc = new MetricsAccumulator();
+
+  constructor(readonly file: string) {}
+
+  /** The points appended since the last read; `reset` when the file was replaced (`added` then holds all of the new one so far). */
+  read(): { added: RunPoints; reset: boolean } {
+    const none: RunPoints = { train: [], eval: [], baseline: null };
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(this.file);
+    } catch {
+      return { added: none, reset: false };
+    }
+    let reset = false;
+    if (stat.ino !== this.ino || stat.size < this.offset) {
+      reset = this.ino !== -1;
+      this.restart();
+      this.ino = stat.ino;
+    }
+    if (stat.size === this.offset) return { added: none, reset };
+    const fd = fs.openSync(this.file, 'r');
+    let chunk: Buffer;
+    try {
+      chunk = Buffer.alloc(stat.size - this.offset);
+      chunk = chunk.subarray(0, fs.readSync(fd, chunk, 0, chunk.length, this.offset));
+    } finally {
+      fs.closeSync(fd);
+    }
+    const end = chunk.lastIndexOf(0x0a); // a torn last line waits for its newline
+    if (end < 0) return { added: none, reset };
+    this.offset += end + 1;
+    return { added: this.acc.add(chunk.subarray(0, end).toString('utf8').split('\n')), reset };
+  }
+
+  /** Forgets what was read: the next read takes the whole file. */
+  restart(): void {
+    this.offset = 0;
+    this.ino = -1;
+    this.acc = new MetricsAccumulator();
+  }
+
+  points(): RunPoints {
+    return this.acc.points();
+  }
+
+  get lastStep(): number {
+    return this.acc.lastStep;
+  }
+}
+
+/**
  * Follows metrics.jsonl by offset (reading only what was appended) and notices the other files changing. Driven by
  * fs.watch when the platform gives events and by a slow poll (a few stats every 2 s) in case it does not (network
  * and some virtual file systems); `poll()` reads at once.
  */
 export class RunFollower {
-  private offset = 0;
-  private ino = -1;
-  private acc = new MetricsAccumulator();
+  private readonly tail: MetricsTail;
   private stamps = '';
   private watcher: fs.FSWatcher | null = null;
   private timer: NodeJS.Timeout | null = null;
   private disposed = false;
 
   constructor(readonly dir: string, private readonly onEvent: (e: FollowEvent) => void, pollMs = 2000) {
+    this.tail = new MetricsTail(path.join(dir, FILES.metrics));
     this.stamps = this.fileStamps();
     try {
       this.watcher = fs.watch(dir, () => this.poll());
@@ -375,60 +432,24 @@ export class RunFollower {
 
   /** Everything read so far (the full state for a panel that just loaded). */
   points(): RunPoints & { lastStep: number } {
-    return { ...this.acc.points(), lastStep: this.acc.lastStep };
+    return { ...this.tail.points(), lastStep: this.tail.lastStep };
   }
 
   /** Reads the whole file again from the start: call before taking `points()` for a full state. */
   reload(): void {
-    this.offset = 0;
-    this.ino = -1;
-    this.acc = new MetricsAccumulator();
-    this.readMetrics();
+    this.tail.restart();
+    this.tail.read();
   }
 
   poll(): void {
     if (this.disposed) return;
-    const { points, reset } = this.readMetrics();
+    const { added: points, reset } = this.tail.read();
     const stamps = this.fileStamps();
     const filesChanged = stamps !== this.stamps;
     this.stamps = stamps;
     if (reset || filesChanged || points.train.length || points.eval.length || points.baseline) {
-      this.onEvent({ points: reset ? this.points() : { ...points, lastStep: this.acc.lastStep }, reset, filesChanged });
+      this.onEvent({ points: reset ? this.points() : { ...points, lastStep: this.tail.lastStep }, reset, filesChanged });
     }
-  }
-
-  private readMetrics(): { points: RunPoints; reset: boolean } {
-    const file = path.join(this.dir, FILES.metrics);
-    let stat: fs.Stats;
-    try {
-      stat = fs.statSync(file);
-    } catch {
-      return { points: { train: [], eval: [], baseline: null }, reset: false };
-    }
-    let reset = false;
-    if (stat.ino !== this.ino || stat.size < this.offset) {
-      // Replaced (atomic rewrite on resume) or truncated: start over.
-      reset = this.ino !== -1;
-      this.offset = 0;
-      this.acc = new MetricsAccumulator();
-      this.ino = stat.ino;
-    }
-    if (stat.size === this.offset) return { points: { train: [], eval: [], baseline: null }, reset };
-    const fd = fs.openSync(file, 'r');
-    let chunk: Buffer;
-    try {
-      chunk = Buffer.alloc(stat.size - this.offset);
-      const n = fs.readSync(fd, chunk, 0, chunk.length, this.offset);
-      chunk = chunk.subarray(0, n);
-    } finally {
-      fs.closeSync(fd);
-    }
-    // Only whole lines are consumed, counted in bytes so a multi-byte character split across reads is safe.
-    const end = chunk.lastIndexOf(0x0a);
-    if (end < 0) return { points: { train: [], eval: [], baseline: null }, reset };
-    this.offset += end + 1;
-    const text = chunk.subarray(0, end).toString('utf8');
-    return { points: this.acc.add(text.split('\n')), reset };
   }
 
   private fileStamps(): string {

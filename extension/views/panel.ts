@@ -14,7 +14,7 @@ import type { TrainingSession } from '../runs/session';
 import { UserError, type Studio } from '../studio';
 
 const VIEW_TYPE = 'ulpt.trainingPanel';
-const MESSAGE_TYPES = new Set<WebviewToHost['type']>(['ready', 'stop', 'resume', 'saveAdapter', 'exportCsv', 'showLog']);
+const MESSAGE_TYPES = new Set<WebviewToHost['type']>(['ready', 'stop', 'resume', 'saveAdapter', 'tryAdapter', 'exportCsv', 'showLog']);
 
 function isWebviewMessage(m: unknown): m is WebviewToHost {
   return !!m && typeof m === 'object' && MESSAGE_TYPES.has((m as { type: WebviewToHost['type'] }).type);
@@ -186,6 +186,9 @@ export class TrainingPanel implements vscode.Disposable {
         return;
       case 'saveAdapter':
         void run(() => saveAdapter(this.studio, this.runDir));
+        return;
+      case 'tryAdapter':
+        void run(() => vscode.commands.executeCommand('ulpt.tryAdapter', this.runDir));
         return;
       case 'exportCsv':
         void run(() => exportCsv(this.studio, this.runDir));

@@ -72,6 +72,7 @@ ${stats}
       <vscode-button id="stop" data-testid="stop" disabled>Stop</vscode-button>
       <vscode-button id="resume" data-testid="resume" appearance="secondary" hidden>Resume</vscode-button>
       <vscode-button id="save-adapter" data-testid="save-adapter" disabled>Save Adapter…</vscode-button>
+      <vscode-button id="try-adapter" data-testid="try-adapter" appearance="secondary" disabled>Try Adapter…</vscode-button>
       <vscode-button id="export-csv" data-testid="export-csv" appearance="secondary" disabled>Export CSV…</vscode-button>
       <vscode-button id="show-log" data-testid="show-log" appearance="secondary">Show Log</vscode-button>
     </div>

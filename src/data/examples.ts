@@ -1,7 +1,7 @@
 // From records to token ids for a causal LM: prompt = filled template, target = the verbalized label
 // (classification) or the target text + EOS (generation). The loss is taken on the target tokens only.
 import type { TaskConfig } from '../config';
-import type { TextTokenizer } from '../models/tokenizer';
+import { inputSpecials, wrapInput, type TextTokenizer } from '../models/tokenizer';
 import { DatasetError, describeValue } from './errors';
 import type { DataRecord } from './readers';
 import { fieldText, fillTemplate, templateFields } from './template';
@@ -47,11 +47,14 @@ function sortLabels(names: string[]): string[] {
 }
 
 /**
- * Tokenized examples in record order. Throws DatasetError naming the record for anything unusable; what is usable
- * but changes what is learned (an input cut to maxLength, an empty target) goes to `warnings`.
+ * Tokenized examples in record order, each input with the special tokens its tokenizer adds (Llama's BOS, T5's
+ * </s>). Throws DatasetError naming the record for anything unusable; what is usable but changes what is learned
+ * (an input cut to maxLength, an empty target) goes to `warnings`. `seq2seq`: input and target are separate
+ * sequences (encoder and decoder), each held to maxLength; otherwise they share it.
  */
 export function buildExamples(
   records: DataRecord[], task: TaskConfig, tok: TextTokenizer, maxLength: number, labels?: TaskLabels, warnings?: DataWarnings,
+  opts: { seq2seq?: boolean } = {},
 ): Example[] {
   if (!Number.isInteger(maxLength) || maxLength < 1) throw new Error(`maxLength must be a positive integer, got ${maxLength}.`);
   const labelSet = task.type === 'classification' ? labels ?? resolveLabels(task, records) : undefined;
@@ -65,10 +68,12 @@ export function buildExamples(
       throw new DatasetError(record.where, problem, task.targetField);
     }
     if (!labelSet && target.text === '') warnings?.add('empty-target', record.where.file, record.where.label);
+    const reserved = inputSpecials(tok) + (opts.seq2seq ? 0 : targetIds.length);
+    if (opts.seq2seq && targetIds.length > maxLength) fitInput([], targetIds.length, maxLength, record, task); // refuses it
     const fullInput = tok.encode(promptText(record, task));
-    const inputIds = fitInput(fullInput, targetIds.length, maxLength, record, task);
-    if (inputIds.length < fullInput.length) {
-      warnings?.add('input-cut', record.where.file, record.where.label, `${fullInput.length} → ${inputIds.length} tokens`);
+    const inputIds = wrapInput(tok, fitInput(fullInput, reserved, maxLength, record, task));
+    if (inputIds.length - inputSpecials(tok) < fullInput.length) {
+      warnings?.add('input-cut', record.where.file, record.where.label, `${fullInput.length} → ${inputIds.length - inputSpecials(tok)} tokens`);
     }
     const example: Example = { inputIds, targetIds, targetText: target.text, where: record.where };
     if (target.label !== undefined) example.label = target.label;
@@ -189,10 +194,11 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-/** Prompt token ids for prediction (no target known): the filled template, cut from the left to `maxLength`. */
+/** Prompt token ids for prediction (no target known): the filled template, cut from the left to `maxLength` (specials included). */
 export function buildInputs(records: DataRecord[], task: TaskConfig, tok: TextTokenizer, maxLength: number): number[][] {
+  const room = Math.max(0, maxLength - inputSpecials(tok));
   return records.map((record) => {
     const ids = tok.encode(promptText(record, task));
-    return ids.length <= maxLength ? ids : ids.slice(ids.length - maxLength);
+    return wrapInput(tok, ids.length <= room ? ids : ids.slice(ids.length - room));
   });
 }

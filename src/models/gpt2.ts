@@ -2,8 +2,8 @@
 // Weight names are the checkpoint's keys without the `transformer.` prefix; Conv1D weights are stored [in, out],
 // so a projection is x @ W + b with no transpose.
 import { tf, type Tensor } from '../backend';
-import { activation, attentionBias, layerNorm, linear, selfAttentionQKV, type Activation } from './layers';
-import type { Architecture, CausalLM, HostTensor, ModelInfo } from './types';
+import { activation, appendKV, attention, causalBias, layerNorm, linear, longestSequence, mergeHeads, positionsFromMask, splitHeads, type Activation } from './layers';
+import type { Architecture, BuildContext, CausalLM, HostTensor, KVCache, ModelInfo } from './types';
 import type { TextTokenizer } from './tokenizer';
 
 export interface GPT2Config {
@@ -84,20 +84,15 @@ function expectedShapes(c: GPT2Config): Map<string, number[]> {
 const ignoredKey = (key: string) => /(^|\.)attn\.(masked_)?bias$/.test(key);
 
 class GPT2 implements CausalLM {
-  readonly weights: Map<string, Tensor>;
+  readonly kind = 'decoder' as const;
+  readonly info: ModelInfo;
+  readonly tokenizer: TextTokenizer;
+  readonly warnings: readonly string[];
   private readonly w: (key: string) => Tensor;
   private readonly headT: Tensor; // [d, V], lm_head transposed once
 
-  constructor(host: Map<string, HostTensor>, readonly config: GPT2Config, readonly info: ModelInfo, readonly tokenizer: TextTokenizer) {
-    const shared = new Map<HostTensor, Tensor>();
-    this.weights = new Map();
-    for (const [key, t] of host) {
-      // Tied weights (wte and lm_head) share one tensor.
-      const existing = shared.get(t);
-      const tensor = existing ?? tf.tensor(t.data, t.shape, 'float32');
-      shared.set(t, tensor);
-      this.weights.set(key, tensor);
-    }
+  constructor(readonly weights: Map<string, Tensor>, readonly config: GPT2Config, context: BuildContext) {
+    ({ info: this.info, tokenizer: this.tokenizer, warnings: this.warnings } = context);
     this.w = (key) => {
       const t = this.weights.get(key);
       if (!t) throw new Error(`GPT-2 weight "${key}" is missing.`);
@@ -115,36 +110,58 @@ class GPT2 implements CausalLM {
   }
 
   hidden(inputs: Tensor, mask: Tensor): Tensor {
+    return tf.tidy(() => this.run(inputs, mask, null, false).hidden);
+  }
+
+  forward(inputs: Tensor, mask: Tensor, cache: KVCache | null): { hidden: Tensor; cache: KVCache } {
     return tf.tidy(() => {
-      const [B, T, d] = inputs.shape as [number, number, number];
-      if (T > this.config.n_positions) {
-        throw new Error(`The sequence has ${T} positions (virtual tokens included) but this GPT-2 supports ${this.config.n_positions}.`);
-      }
-      const pos = tf.slice(this.w('wpe.weight'), [0, 0], [T, d]); // [T, d]
-      let h = tf.add(inputs, pos); // [B, T, d]
-      const bias = attentionBias(mask as Tensor, T); // [B, 1, T, T]
-      for (let i = 0; i < this.config.n_layer; i++) h = this.block(h, bias, i, B, T);
-      return this.layerNorm(h, 'ln_f');
+      const { hidden, layers } = this.run(inputs, mask, cache, true);
+      return { hidden, cache: { self: layers, length: (cache?.length ?? 0) + (inputs.shape[1] as number) } };
     });
+  }
+
+  /** The blocks over T new positions after `cache`; the new keys/values per layer when `keep`. */
+  private run(inputs: Tensor, mask: Tensor, cache: KVCache | null, keep: boolean): { hidden: Tensor; layers: { k: Tensor; v: Tensor }[] } {
+    const [B, T, d] = inputs.shape as [number, number, number];
+    const total = (cache?.length ?? 0) + T;
+    const longest = cache ? longestSequence(mask) : total; // a cached batch may hold padding columns
+    if (longest > this.config.n_positions) {
+      throw new Error(`The sequence has ${longest} positions (virtual tokens included) but this GPT-2 supports ${this.config.n_positions}.`);
+    }
+    const positions = tf.slice(positionsFromMask(mask), [0, total - T], [B, T]); // [B, T]: 0.. for a right-padded batch
+    let h = tf.add(inputs, tf.gather(this.w('wpe.weight'), tf.cast(positions, 'int32'))); // [B, T, d]
+    const bias = causalBias(mask, T); // [B, 1, T, L+T]
+    const layers: { k: Tensor; v: Tensor }[] = [];
+    for (let i = 0; i < this.config.n_layer; i++) {
+      const out = this.block(h, bias, i, B, T, cache?.self[i] ?? null);
+      h = out.h;
+      if (keep) layers.push(out.kv);
+    }
+    return { hidden: this.layerNorm(h, 'ln_f'), layers };
   }
 
   logits(hidden: Tensor): Tensor {
     return tf.matMul(hidden, this.headT); // [N, V]
   }
 
-  private block(h: Tensor, bias: Tensor, i: number, B: number, T: number): Tensor {
+  private block(h: Tensor, bias: Tensor, i: number, B: number, T: number, past: { k: Tensor; v: Tensor } | null): { h: Tensor; kv: { k: Tensor; v: Tensor } } {
     const p = `h.${i}.`;
-    const attn = this.attention(this.layerNorm(h, p + 'ln_1'), bias, p, B, T);
-    h = tf.add(h, attn);
-    return tf.add(h, this.mlp(this.layerNorm(h, p + 'ln_2'), p, B, T));
+    const { y, kv } = this.attention(this.layerNorm(h, p + 'ln_1'), bias, p, B, T, past);
+    h = tf.add(h, y);
+    return { h: tf.add(h, this.mlp(this.layerNorm(h, p + 'ln_2'), p, B, T)), kv };
   }
 
-  private attention(x: Tensor, bias: Tensor, p: string, B: number, T: number): Tensor {
+  private attention(x: Tensor, bias: Tensor, p: string, B: number, T: number, past: { k: Tensor; v: Tensor } | null): { y: Tensor; kv: { k: Tensor; v: Tensor } } {
     const d = this.config.n_embd;
     const H = this.config.n_head;
-    const qkv = this.linear(tf.reshape(x, [B * T, d]), p + 'attn.c_attn'); // [B·T, 3d]: q, k, v side by side
-    const y = selfAttentionQKV(tf.reshape(qkv, [B, T, 3 * d]), bias, H, 1 / Math.sqrt(d / H)); // [B, T, d], heads merged
-    return tf.reshape(this.linear(tf.reshape(y, [B * T, d]), p + 'attn.c_proj'), [B, T, d]);
+    const hd = d / H;
+    const qkv = this.linear(tf.reshape(x, [B * T, d]), p + 'attn.c_attn'); // [B·T, 3d]
+    const heads = (k: number) => splitHeads(tf.slice(qkv, [0, k * d], [B * T, d]), B, T, H, hd); // [B, H, T, hd]
+    const q = heads(0);
+    const k = appendKV(past?.k ?? null, heads(1)); // [B, H, L+T, hd]
+    const v = appendKV(past?.v ?? null, heads(2));
+    const y = attention(q, k, v, bias, 1 / Math.sqrt(hd)); // [B, H, T, hd]
+    return { y: tf.reshape(this.linear(mergeHeads(y), p + 'attn.c_proj'), [B, T, d]), kv: { k, v } };
   }
 
   private mlp(x: Tensor, p: string, B: number, T: number): Tensor {
@@ -171,11 +188,12 @@ class GPT2 implements CausalLM {
 
 export const gpt2: Architecture<GPT2Config> = {
   modelType: 'gpt2',
+  kind: 'decoder',
   embeddingKey: 'wte.weight',
   parseConfig,
   sanitize,
   expectedShapes,
   ignoredKey,
   dims: (c) => ({ hiddenSize: c.n_embd, vocabSize: c.vocab_size, maxPositions: c.n_positions, positionsField: 'n_positions', numLayers: c.n_layer, numHeads: c.n_head }),
-  build: (weights, config, info: ModelInfo, tokenizer: TextTokenizer) => new GPT2(weights, config, info, tokenizer),
+  build: (weights, config, context) => new GPT2(weights, config, context),
 };

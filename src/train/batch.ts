@@ -1,5 +1,6 @@
 // Turns tokenized examples into padded tensors, and decides which examples form each batch.
 import { tf, type Tensor } from '../backend';
+import type { LanguageModel } from '../models/types';
 import { SplitMix64 } from '../ulpt/projection';
 
 /** What a batch needs of an example: the prompt's tokens and the answer's tokens. */
@@ -20,6 +21,11 @@ export interface Batch {
   targets: Int32Array; // [N]
   /** Example index (within the batch) of each target token. */
   owner: Int32Array; // [N]
+  /**
+   * Encoder-decoder batches: `ids`/`mask` are the encoder input, and the decoder reads the targets shifted right
+   * behind the start token; `rows` then index the decoder's positions b·M + k.
+   */
+  decoder?: { ids: Int32Array; mask: Float32Array; length: number }; // [B, M]
 }
 
 /**
@@ -51,12 +57,58 @@ export function collate(examples: TokenPair[], padId: number, virtualTokens: num
   return { size: B, length: S, ids, mask, rows: Int32Array.from(rows), targets: Int32Array.from(targets), owner: Int32Array.from(owner) };
 }
 
-/** The batch as tensors (caller disposes). */
-export function batchTensors(batch: Batch): { ids: Tensor; mask: Tensor } {
+/**
+ * Encoder-decoder batches: inputs right-padded for the encoder; the decoder input of each example is
+ * [start, t0 … t(m−2)] (teacher forcing), right-padded; target k is predicted at decoder position k.
+ */
+export function collateSeq2Seq(examples: TokenPair[], padId: number, decoderStartId: number): Batch {
+  const B = examples.length;
+  const S = Math.max(1, ...examples.map((e) => e.inputIds.length));
+  const M = Math.max(1, ...examples.map((e) => e.targetIds.length));
+  const ids = new Int32Array(B * S).fill(padId);
+  const mask = new Float32Array(B * S);
+  const decIds = new Int32Array(B * M).fill(padId);
+  const decMask = new Float32Array(B * M);
+  const rows: number[] = [];
+  const targets: number[] = [];
+  const owner: number[] = [];
+  examples.forEach((e, b) => {
+    e.inputIds.forEach((id, j) => {
+      ids[b * S + j] = id;
+      mask[b * S + j] = 1;
+    });
+    e.targetIds.forEach((id, k) => {
+      decIds[b * M + k] = k === 0 ? decoderStartId : e.targetIds[k - 1];
+      decMask[b * M + k] = 1;
+      rows.push(b * M + k);
+      targets.push(id);
+      owner.push(b);
+    });
+  });
   return {
+    size: B, length: S, ids, mask, rows: Int32Array.from(rows), targets: Int32Array.from(targets), owner: Int32Array.from(owner),
+    decoder: { ids: decIds, mask: decMask, length: M },
+  };
+}
+
+/** The batch layout the model reads: [virtual tokens; input; target] for decoders, encoder/decoder for T5. */
+export function collateFor(model: LanguageModel, examples: TokenPair[], virtualTokens: number): Batch {
+  return model.kind === 'encoder-decoder'
+    ? collateSeq2Seq(examples, model.tokenizer.padId, model.decoderStartId)
+    : collate(examples, model.tokenizer.padId, virtualTokens);
+}
+
+/** The batch as tensors (caller disposes). */
+export function batchTensors(batch: Batch): { ids: Tensor; mask: Tensor; decoderIds?: Tensor; decoderMask?: Tensor } {
+  const out: { ids: Tensor; mask: Tensor; decoderIds?: Tensor; decoderMask?: Tensor } = {
     ids: tf.tensor(batch.ids, [batch.size, batch.length], 'int32'),
     mask: tf.tensor(batch.mask, [batch.size, batch.length], 'float32'),
   };
+  if (batch.decoder) {
+    out.decoderIds = tf.tensor(batch.decoder.ids, [batch.size, batch.decoder.length], 'int32');
+    out.decoderMask = tf.tensor(batch.decoder.mask, [batch.size, batch.decoder.length], 'float32');
+  }
+  return out;
 }
 
 /**

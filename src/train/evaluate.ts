@@ -1,14 +1,14 @@
 // Evaluation: teacher-forced loss on the target tokens, plus the task's metric — accuracy and macro-F1 by
 // ranking the label words (classification), or exact match of greedy continuations (generation).
-import { tf } from '../backend';
+import { tf, type Tensor } from '../backend';
 import type { TaskType } from '../config';
-import type { CausalLM } from '../models/types';
-import type { TextTokenizer } from '../models/tokenizer';
+import { releaseCache, disposeCache, type CausalLM, type KVCache, type LanguageModel, type Seq2SeqLM } from '../models/types';
+import { stopIds, type TextTokenizer } from '../models/tokenizer';
 import type { TaskLabels } from '../data';
 import type { PromptModule } from '../ulpt/prompt';
 import { accuracy, macroF1, exactMatch } from '../data/metrics';
-import { collate, type TokenPair } from './batch';
-import { logProbsAtTargets, targetLogProbs } from './objective';
+import { collateFor, type TokenPair } from './batch';
+import { logProbsAtTargets, promptedInputs, targetLogProbs } from './objective';
 
 export interface EvalExample extends TokenPair {
   label?: number;
@@ -39,11 +39,11 @@ function chunks<T>(items: T[], size: number): T[][] {
 }
 
 /** Mean NLL per target token over the set. */
-async function teacherForcedLoss(model: CausalLM, prompt: PromptModule | null, examples: TokenPair[], batchSize: number): Promise<number> {
+async function teacherForcedLoss(model: LanguageModel, prompt: PromptModule | null, examples: TokenPair[], batchSize: number): Promise<number> {
   let total = 0;
   let count = 0;
   for (const part of chunks(examples, batchSize)) {
-    const batch = collate(part, model.tokenizer.padId, prompt?.length ?? 0);
+    const batch = collateFor(model, part, prompt?.length ?? 0);
     const sum = tf.tidy(() => tf.neg(tf.sum(targetLogProbs(model, prompt, batch))));
     total += (await sum.data())[0];
     sum.dispose();
@@ -57,13 +57,13 @@ async function teacherForcedLoss(model: CausalLM, prompt: PromptModule | null, e
  * forward pass per batch suffices (compare that token's log-probability); otherwise each (example, label) pair
  * is scored by the summed log-probability of the label's tokens.
  */
-export async function classify(model: CausalLM, prompt: PromptModule | null, inputs: number[][], labels: LabelSet, batchSize: number): Promise<number[]> {
+export async function classify(model: LanguageModel, prompt: PromptModule | null, inputs: number[][], labels: LabelSet, batchSize: number): Promise<number[]> {
   const singleToken = labels.tokens.every((t) => t.length === 1) && new Set(labels.tokens.map((t) => t[0])).size === labels.tokens.length;
   const preds: number[] = [];
   if (singleToken) {
     const cols = tf.tensor1d(labels.tokens.map((t) => t[0]), 'int32');
     for (const part of chunks(inputs, batchSize)) {
-      const batch = collate(part.map((inputIds) => ({ inputIds, targetIds: [labels.tokens[0][0]] })), model.tokenizer.padId, prompt?.length ?? 0);
+      const batch = collateFor(model, part.map((inputIds) => ({ inputIds, targetIds: [labels.tokens[0][0]] })), prompt?.length ?? 0);
       const best = tf.tidy(() => tf.argMax(tf.gather(logProbsAtTargets(model, prompt, batch), cols, 1), 1));
       preds.push(...(await best.data()));
       best.dispose();
@@ -74,7 +74,7 @@ export async function classify(model: CausalLM, prompt: PromptModule | null, inp
   const L = labels.tokens.length;
   for (const part of chunks(inputs, Math.max(1, Math.floor(batchSize / L)))) {
     const pairs = part.flatMap((inputIds) => labels.tokens.map((targetIds) => ({ inputIds, targetIds })));
-    const batch = collate(pairs, model.tokenizer.padId, prompt?.length ?? 0);
+    const batch = collateFor(model, pairs, prompt?.length ?? 0);
     const logp = tf.tidy(() => targetLogProbs(model, prompt, batch));
     const values = await logp.data();
     logp.dispose();
@@ -90,12 +90,143 @@ export async function classify(model: CausalLM, prompt: PromptModule | null, inp
 }
 
 /**
- * Greedy continuation of each input, batched with right padding: every step runs the whole padded sequence and
- * reads the logits at each sequence's own last position (the causal mask keeps padding from leaking backwards).
+ * Greedy continuation of each input until a stop token (EOS, and generation_config's) or `maxNewTokens`, batched,
+ * with a key/value cache: the prompt and input run once, then each step feeds only the newest token. A decoder-only
+ * batch is left-padded (every row's newest token in the last column; positions are counted from the mask, so each
+ * row computes what it would alone), and stops where the longest sequence would no longer fit the context.
  */
-export async function generate(model: CausalLM, prompt: PromptModule | null, inputs: number[][], maxNewTokens: number, batchSize: number): Promise<number[][]> {
-  const eos = model.tokenizer.eosId;
-  const maxTotal = model.info.maxPositions - (prompt?.length ?? 0);
+export async function generate(model: LanguageModel, prompt: PromptModule | null, inputs: number[][], maxNewTokens: number, batchSize: number): Promise<number[][]> {
+  const outputs: number[][] = [];
+  for (const part of chunks(inputs, batchSize)) {
+    outputs.push(...(await (model.kind === 'decoder' ? generateDecoder(model, prompt, part, maxNewTokens) : generateSeq2Seq(model, prompt, part, maxNewTokens))));
+  }
+  return outputs;
+}
+
+/** Tokens produced per row, fed one step at a time by `next(ids)` until every row stopped or `more()` says no. */
+async function greedyLoop(
+  rows: number, stops: number[], maxNewTokens: number, more: (produced: number[][]) => boolean,
+  first: () => Tensor, next: (ids: Int32Array, done: boolean[]) => Tensor,
+): Promise<number[][]> {
+  const produced: number[][] = Array.from({ length: rows }, () => []);
+  const done = new Array<boolean>(rows).fill(false);
+  const last = new Int32Array(rows);
+  for (let step = 0; step < maxNewTokens && done.some((d) => !d) && more(produced); step++) {
+    // A stopped row still takes part in the batch (its stop token is fed again); its output is not read.
+    const logits = step === 0 ? first() : next(Int32Array.from(produced.map((p, i) => (done[i] ? last[i] : p[p.length - 1]))), done);
+    const best = tf.tidy(() => tf.argMax(logits, 1));
+    const ids = (await best.data()) as Int32Array;
+    tf.dispose([logits, best]);
+    last.set(ids);
+    ids.forEach((id, i) => {
+      if (done[i]) return;
+      if (stops.includes(id)) done[i] = true;
+      else produced[i].push(id);
+    });
+  }
+  return produced;
+}
+
+async function generateDecoder(model: CausalLM, prompt: PromptModule | null, part: number[][], maxNewTokens: number): Promise<number[][]> {
+  const n = prompt?.length ?? 0;
+  const maxTotal = model.info.maxPositions - n;
+  const B = part.length;
+  const S = Math.max(1, ...part.map((s) => s.length));
+  let cache: KVCache | null = null;
+  let mask: Tensor | null = null;
+  try {
+    // The longest sequence (done rows keep their length) plus the next token must fit, as when rerunning the batch.
+    const fits = (produced: number[][]) => Math.max(...part.map((s, i) => s.length + produced[i].length)) + 1 <= maxTotal;
+    const run = (embeds: Tensor, stepMask: Tensor) => {
+      const out = model.forward(embeds, stepMask, cache);
+      releaseCache(cache, out.cache);
+      cache = out.cache;
+      const [, T, d] = out.hidden.shape as [number, number, number];
+      const logits = tf.tidy(() => model.logits(tf.reshape(tf.slice(out.hidden, [0, T - 1, 0], [B, 1, d]), [B, d]))); // [B, V]
+      out.hidden.dispose();
+      return logits;
+    };
+    const first = () => {
+      const ids = new Int32Array(B * S).fill(model.tokenizer.padId);
+      const m = new Float32Array(B * S);
+      part.forEach((s, b) => s.forEach((id, j) => {
+        ids[b * S + S - s.length + j] = id; // left padding
+        m[b * S + S - s.length + j] = 1;
+      }));
+      const joined = tf.tidy(() => {
+        const j = promptedInputs(model, prompt, tf.tensor2d(ids, [B, S], 'int32'), tf.tensor2d(m, [B, S]));
+        return { inputs: j.inputs, mask: j.mask };
+      });
+      mask = joined.mask;
+      try {
+        return run(joined.inputs, joined.mask);
+      } finally {
+        joined.inputs.dispose();
+      }
+    };
+    const next = (ids: Int32Array, done: boolean[]) => {
+      // A stopped row's new column is padding: its positions stop growing, as its length did when the batch was rerun.
+      const column = Float32Array.from(done, (d) => (d ? 0 : 1));
+      const grown: Tensor = tf.tidy(() => tf.concat([mask!, tf.tensor2d(column, [B, 1])], 1)); // [B, L + 1]
+      mask!.dispose();
+      mask = grown;
+      const embeds = tf.tidy(() => model.embed(tf.tensor2d(ids, [B, 1], 'int32'))); // [B, 1, d]
+      try {
+        return run(embeds, grown);
+      } finally {
+        embeds.dispose();
+      }
+    };
+    return await greedyLoop(B, stopIds(model.tokenizer), maxNewTokens, fits, first, next);
+  } finally {
+    disposeCache(cache);
+    (mask as Tensor | null)?.dispose();
+  }
+}
+
+async function generateSeq2Seq(model: Seq2SeqLM, prompt: PromptModule | null, part: number[][], maxNewTokens: number): Promise<number[][]> {
+  const B = part.length;
+  const S = Math.max(1, ...part.map((s) => s.length));
+  const ids = new Int32Array(B * S).fill(model.tokenizer.padId);
+  const m = new Float32Array(B * S);
+  part.forEach((s, b) => s.forEach((id, j) => {
+    ids[b * S + j] = id;
+    m[b * S + j] = 1;
+  }));
+  const { encoded, encoderMask } = tf.tidy(() => {
+    const j = promptedInputs(model, prompt, tf.tensor2d(ids, [B, S], 'int32'), tf.tensor2d(m, [B, S]));
+    return { encoded: model.encode(j.inputs, j.mask), encoderMask: j.mask };
+  });
+  let cache: KVCache | null = null;
+  let decMask: Tensor = tf.zeros([B, 0]);
+  const step = (tokens: Int32Array) => {
+    const grown: Tensor = tf.tidy(() => tf.concat([decMask, tf.ones([B, 1])], 1)); // [B, L + 1]
+    decMask.dispose();
+    decMask = grown;
+    const embeds = tf.tidy(() => model.embed(tf.tensor2d(tokens, [B, 1], 'int32'))); // [B, 1, d]
+    const out = model.decode(embeds, grown, encoded, encoderMask, cache);
+    embeds.dispose();
+    releaseCache(cache, out.cache);
+    cache = out.cache;
+    const logits = tf.tidy(() => model.logits(tf.reshape(out.hidden, [B, -1]))); // [B, V]
+    out.hidden.dispose();
+    return logits;
+  };
+  try {
+    return await greedyLoop(B, stopIds(model.tokenizer), maxNewTokens, () => true, () => step(new Int32Array(B).fill(model.decoderStartId)), step);
+  } finally {
+    disposeCache(cache);
+    tf.dispose([encoded, encoderMask, decMask]);
+  }
+}
+
+/**
+ * The reference for `generate`: every step reruns the whole (right-padded) batch without a cache and reads each
+ * row's prediction after its own last token. Slow; kept to check that the cached decoding gives the same tokens.
+ */
+export async function generateUncached(model: LanguageModel, prompt: PromptModule | null, inputs: number[][], maxNewTokens: number, batchSize: number): Promise<number[][]> {
+  const stops = stopIds(model.tokenizer);
+  const maxTotal = model.kind === 'decoder' ? model.info.maxPositions - (prompt?.length ?? 0) : Infinity;
   const outputs: number[][] = [];
   for (const part of chunks(inputs, batchSize)) {
     const seqs = part.map((ids) => [...ids]);
@@ -103,14 +234,16 @@ export async function generate(model: CausalLM, prompt: PromptModule | null, inp
     const done = part.map(() => false);
     for (let step = 0; step < maxNewTokens && done.some((d) => !d); step++) {
       if (Math.max(...seqs.map((s) => s.length)) + 1 > maxTotal) break;
-      // A dummy target after each sequence makes collate point at the row that predicts the next token.
-      const batch = collate(seqs.map((inputIds) => ({ inputIds, targetIds: [model.tokenizer.padId] })), model.tokenizer.padId, prompt?.length ?? 0);
-      const next = tf.tidy(() => tf.argMax(logProbsAtTargets(model, prompt, batch), 1));
+      // A dummy target after what was produced makes collate point at the row that predicts the next token.
+      const pairs = seqs.map((s, i) => (model.kind === 'decoder' ? { inputIds: s, targetIds: [model.tokenizer.padId] } : { inputIds: part[i], targetIds: [...produced[i], model.tokenizer.padId] }));
+      const batch = collateFor(model, pairs, prompt?.length ?? 0);
+      const rows = batch.owner.map((_, k) => k).filter((k) => k === batch.owner.length - 1 || batch.owner[k + 1] !== batch.owner[k]);
+      const next = tf.tidy(() => tf.argMax(tf.gather(logProbsAtTargets(model, prompt, batch), tf.tensor1d(Int32Array.from(rows), 'int32')), 1));
       const ids = await next.data();
       next.dispose();
       seqs.forEach((s, i) => {
         if (done[i]) return;
-        if (ids[i] === eos) done[i] = true;
+        if (stops.includes(ids[i])) done[i] = true;
         else {
           s.push(ids[i]);
           produced[i].push(ids[i]);
@@ -123,7 +256,7 @@ export async function generate(model: CausalLM, prompt: PromptModule | null, inp
 }
 
 export async function evaluate(
-  model: CausalLM, prompt: PromptModule | null, examples: EvalExample[], task: TaskType, labels: LabelSet | null, batchSize: number,
+  model: LanguageModel, prompt: PromptModule | null, examples: EvalExample[], task: TaskType, labels: LabelSet | null, batchSize: number,
 ): Promise<EvalResult> {
   const loss = await teacherForcedLoss(model, prompt, examples, batchSize);
   const inputs = examples.map((e) => e.inputIds);

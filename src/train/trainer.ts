@@ -11,11 +11,11 @@ import { DatasetError } from '../data/errors';
 import { readAdapter, writeAdapter, trainableParameters, type Adapter } from '../io/adapter';
 import { writeFileAtomic } from '../io/atomic';
 import { loadModel } from '../models/loader';
-import type { CausalLM } from '../models/types';
+import type { LanguageModel } from '../models/types';
 import type { MetricsLine, RunSummary, TrainerMessage, ModelSummary } from '../protocol';
 import { parseSeed } from '../ulpt/projection';
 import { createPrompt, type PromptModule } from '../ulpt/prompt';
-import { collate, ExampleStream } from './batch';
+import { collateFor, ExampleStream } from './batch';
 import { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint, type LoopState } from './checkpoint';
 import { evaluate, labelSetFor, primaryMetric, type LabelSet } from './evaluate';
 import { batchLoss } from './objective';
@@ -38,7 +38,7 @@ export interface TrainOptions {
   claimed?: boolean;
   onMessage?: (m: TrainerMessage) => void;
   /** An already loaded model (the experiment runner reuses one across runs). */
-  model?: CausalLM;
+  model?: LanguageModel;
   /** Replace `out` even when it is not a ULPT adapter (the CLI's --force). */
   force?: boolean;
   /** How the user wrote each config field ("--max-length" on the command line), for messages. */
@@ -54,14 +54,15 @@ export interface PreparedData {
 }
 
 /** Reads, tokenizes and splits the data; `config.maxLength` must be resolved (fitToModel). */
-export async function prepareData(config: TrainConfig, model: CausalLM): Promise<PreparedData> {
+export async function prepareData(config: TrainConfig, model: LanguageModel): Promise<PreparedData> {
   const { task } = config;
   const warnings = new DataWarnings();
   const trainRecords = await readRecords(config.train, { warnings });
   const validationRecords = config.validation ? await readRecords(config.validation, { warnings }) : [];
   const labels = task.type === 'classification' ? resolveLabels(task, [...trainRecords, ...validationRecords]) : null;
   const maxLength = config.maxLength ?? defaultMaxLength(model.info.maxPositions, config.promptLength);
-  const build = (records: typeof trainRecords) => buildExamples(records, task, model.tokenizer, maxLength, labels ?? undefined, warnings);
+  const seq2seq = model.kind === 'encoder-decoder';
+  const build = (records: typeof trainRecords) => buildExamples(records, task, model.tokenizer, maxLength, labels ?? undefined, warnings, { seq2seq });
   let train = build(trainRecords);
   let validation = build(validationRecords);
   if (!config.validation && config.validationSplit > 0) ({ train, validation } = splitValidation(train, config.validationSplit, config.seed));
@@ -96,7 +97,7 @@ function reportWarnings(warnings: DataWarnings, strict: boolean, emit: (m: Train
  * The config with maxLength resolved against the model's context: unset → what fits after the virtual tokens
  * (capped); set → checked, and refused with the numbers and the setting to change when it does not fit.
  */
-export function fitToModel(config: TrainConfig, model: CausalLM, names: FieldNames = (f) => f): TrainConfig & { maxLength: number } {
+export function fitToModel(config: TrainConfig, model: LanguageModel, names: FieldNames = (f) => f): TrainConfig & { maxLength: number } {
   const context = model.info.maxPositions;
   const where = `${model.info.name} holds ${context} positions (${model.info.positionsField ?? 'its context'} in config.json)`;
   if (config.promptLength >= context) {
@@ -139,13 +140,13 @@ export function outPathProblem(out: string, force = false, names: FieldNames = (
   }
 }
 
-export function modelSummary(model: CausalLM): ModelSummary {
+export function modelSummary(model: LanguageModel): ModelSummary {
   const { modelType, name, hiddenSize, vocabSize, numLayers, parameters, fingerprint } = model.info;
   return { modelType, name, hiddenSize, vocabSize, numLayers, parameters, fingerprint };
 }
 
 /** The adapter for the prompt's current values. Paths in the stored config are reduced to file names. */
-export async function adapterFor(prompt: PromptModule, config: TrainConfig, model: CausalLM, labels: TaskLabels | null, extra: { step: number; metrics: Record<string, number>; backend: string }): Promise<Adapter> {
+export async function adapterFor(prompt: PromptModule, config: TrainConfig, model: LanguageModel, labels: TaskLabels | null, extra: { step: number; metrics: Record<string, number>; backend: string }): Promise<Adapter> {
   const base = (p?: string) => (p ? path.basename(p) : undefined);
   return {
     meta: {
@@ -305,7 +306,7 @@ async function trainChecked(requested: TrainConfig, opts: TrainOptions, holder: 
 }
 
 async function loop(
-  config: TrainConfig, opts: TrainOptions, files: RunFiles, model: CausalLM, prompt: PromptModule, optimizer: AdamW,
+  config: TrainConfig, opts: TrainOptions, files: RunFiles, model: LanguageModel, prompt: PromptModule, optimizer: AdamW,
   data: PreparedData, warnings: string[], emit: (m: TrainerMessage) => void,
 ): Promise<RunSummary> {
   const shape = { method: prompt.method, length: prompt.length, rank: prompt.rank, hidden: prompt.hidden, alignment: prompt.alignment };
@@ -323,6 +324,7 @@ async function loop(
     vanillaParameters: vanilla, totalSteps: config.steps, startStep: state.step, examples: { train: data.train.length, validation: data.validation.length },
     warnings,
   });
+  for (const message of model.warnings) emit({ type: 'log', level: 'warn', message });
 
   const stream = new ExampleStream(data.train.length, parseSeed(config.seed));
   const lastStep = Math.min(config.steps, opts.stopAtStep ?? config.steps);
@@ -378,7 +380,7 @@ async function loop(
     }
     const t0 = Date.now();
     const batches = Array.from({ length: accum }, (_, g) =>
-      collate(stream.microBatch(state.step * accum + g, micro).map((i) => data.train[i]), model.tokenizer.padId, prompt.length));
+      collateFor(model, stream.microBatch(state.step * accum + g, micro).map((i) => data.train[i]), prompt.length));
     // Every micro-batch is divided by the target tokens of the whole step, so accumulation equals one big batch.
     const normalizer = batches.reduce((n, b) => n + b.targets.length, 0);
     const grads = new Map<string, Tensor>();
@@ -410,7 +412,8 @@ async function loop(
     lastLoss = loss;
 
     const elapsedMs = Date.now() - sessionStart;
-    const tokens = batches.reduce((n, b) => n + b.mask.reduce((s, m) => s + m, 0) + b.size * prompt.length, 0);
+    const count = (m: Float32Array | undefined) => (m ? m.reduce((s, x) => s + x, 0) : 0);
+    const tokens = batches.reduce((n, b) => n + count(b.mask) + count(b.decoder?.mask) + b.size * prompt.length, 0);
     const perStep = (Date.now() - loopStart) / (state.step - firstStep);
     const point = { step: state.step, loss, lr, gradNorm, tokens, tokensPerSecond: tokens / Math.max(1e-3, (Date.now() - t0) / 1000), elapsedMs };
     files.appendMetrics({ type: 'train', ...point });

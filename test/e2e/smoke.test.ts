@@ -14,7 +14,8 @@ test('code-server installs the packaged .vsix: bundles, icon and the user README
     assert.equal(path.basename(dest), `${m.publisher}.${m.name}-${m.version}`);
     const listed = listExtensions(path.join(tmp, 'extensions'), path.join(tmp, 'user-data'));
     assert.ok(listed.includes(`${extensionId(m)}@${m.version}`), `listed: ${JSON.stringify(listed)}`);
-    for (const f of ['package.json', 'dist/extension.js', 'dist/trainer.js', 'dist/webview.js', 'dist/config.schema.json', 'dist/tfjs-backend-wasm-simd.wasm']) {
+    const views = ['monitor', 'compare', 'inspector', 'playground'].flatMap((v) => [`dist/views/${v}.js`, `dist/views/${v}.css`]);
+    for (const f of ['package.json', 'dist/extension.js', 'dist/trainer.js', 'dist/playground.js', 'dist/webview.js', ...views, 'media/ulpt.svg', 'dist/config.schema.json', 'dist/tfjs-backend-wasm-simd.wasm']) {
       assert.ok(fs.existsSync(path.join(dest, f)), `${f} is in the package`);
     }
     assert.ok(m.icon && fs.statSync(path.join(dest, m.icon)).size > 1000, `the icon ${m.icon} is in the package`);

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tf } from '../../src/backend';
 import { loadModel, folderModelName } from '../../src/models/loader';
+import type { CausalLM } from '../../src/models/types';
 import { prependPrompt } from '../../src/ulpt/prompt';
 import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../../src/io/safetensors';
 import { backend, FIXTURES, TINY, tempDir, maxAbsDiff } from './helpers';
@@ -30,7 +31,7 @@ function validRows(logits: number[][][], mask: number[][]): number[] {
 for (const [variant, g] of Object.entries(golden.variants)) {
   test(`${variant}: logits match PyTorch within ${TOLERANCE} (padded batch)`, async () => {
     await backend();
-    const model = await loadModel(path.join(FIXTURES, variant));
+    const model = (await loadModel(path.join(FIXTURES, variant))) as CausalLM;
     const { input_ids, attention_mask, logits } = g.ids;
     const [B, S] = [input_ids.length, input_ids[0].length];
     const ours = tf.tidy(() => {
@@ -47,7 +48,7 @@ for (const [variant, g] of Object.entries(golden.variants)) {
 
   test(`${variant}: virtual tokens prepended as PEFT does match PyTorch`, async () => {
     await backend();
-    const model = await loadModel(path.join(FIXTURES, variant));
+    const model = (await loadModel(path.join(FIXTURES, variant))) as CausalLM;
     const { prompt, input_ids, attention_mask, logits } = g.prompt;
     const [B, S] = [input_ids.length, input_ids[0].length];
     const n = prompt.length;
@@ -121,7 +122,7 @@ test('loading refuses an unexpected weight and an unknown model_type', async () 
   const extra = editedCopy((w) => (w['score.weight'] = { shape: [2, 32], data: new Float32Array(64) }));
   await assert.rejects(loadModel(extra), /unexpected weight "score\.weight"/);
   const llama = editedCopy(() => {}, (c) => (c.model_type = 'llama-9000'));
-  await assert.rejects(loadModel(llama), /model_type "llama-9000" is not supported; supported: gpt2/);
+  await assert.rejects(loadModel(llama), /model_type "llama-9000" is not supported; supported: gpt2, llama, mistral, qwen2, t5/);
 });
 
 test('loading a folder without weights says where it looked', async () => {

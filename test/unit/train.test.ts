@@ -8,7 +8,7 @@ import { tf } from '../../src/backend';
 import { resolveConfig, type TrainConfig } from '../../src/config';
 import { readAdapter, materializePrompt } from '../../src/io/adapter';
 import { loadModel } from '../../src/models/loader';
-import type { CausalLM } from '../../src/models/types';
+import type { LanguageModel } from '../../src/models/types';
 import type { MetricsLine, TrainerMessage } from '../../src/protocol';
 import { train } from '../../src/train/trainer';
 import { learningRate } from '../../src/train/schedule';
@@ -32,7 +32,7 @@ function config(dir: string, over: Partial<TrainConfig> = {}): TrainConfig {
   return { ...resolveConfig({ model: TINY, train: swapDataset(dir), steps: 6, lr: 0.05, batchSize: 4, maxLength: 24, promptLength: 4, evalEvery: 0, checkpointEvery: 0, backend: 'cpu', out: path.join(dir, 'out.ulpt') }, dir), ...over };
 }
 
-async function run(cfg: TrainConfig, runDir: string, extra: { model?: CausalLM; stopAtStep?: number; resume?: boolean; onMessage?: (m: TrainerMessage) => void } = {}) {
+async function run(cfg: TrainConfig, runDir: string, extra: { model?: LanguageModel; stopAtStep?: number; resume?: boolean; onMessage?: (m: TrainerMessage) => void } = {}) {
   return train(cfg, { runDir, backend: await backend(), ...extra });
 }
 

@@ -16,6 +16,7 @@ import { resolveConfig } from '../../src/config';
 import { gpuCounters, takeUploadLog } from '../../src/kernels/webgpu/counters';
 import { activation, attention, attentionBias, layerNorm, selfAttentionQKV, targetLogProb } from '../../src/models/layers';
 import { loadModel } from '../../src/models/loader';
+import type { CausalLM } from '../../src/models/types';
 import type { TrainerMessage } from '../../src/protocol';
 import { collate, type TokenPair } from '../../src/train/batch';
 import { batchLoss } from '../../src/train/objective';
@@ -186,7 +187,7 @@ const golden = () => JSON.parse(fs.readFileSync(path.join(FIXTURES, 'tiny-gpt2-g
 async function goldenLogits(): Promise<Arrays> {
   const out: Arrays = {};
   for (const [variant, g] of Object.entries(golden().variants)) {
-    const model = await loadModel(path.join(FIXTURES, variant));
+    const model = (await loadModel(path.join(FIXTURES, variant))) as CausalLM;
     for (const kind of ['ids', 'prompt'] as const) {
       const { input_ids, attention_mask } = g[kind];
       const [B, S] = [input_ids.length, input_ids[0].length];

@@ -141,6 +141,7 @@ function drawHeader(): void {
   el('resume').hidden = !run.resumable;
   enable('resume', run.resumable);
   enable('save-adapter', run.adapters.best || run.adapters.final);
+  enable('try-adapter', !running && (run.adapters.best || run.adapters.final));
   enable('export-csv', train.length > 0 || evals.length > 0);
 
   const message = el('message');
@@ -268,6 +269,7 @@ function onClick(id: string, message: WebviewToHost): void {
 onClick('stop', { type: 'stop' });
 onClick('resume', { type: 'resume' });
 onClick('save-adapter', { type: 'saveAdapter' });
+onClick('try-adapter', { type: 'tryAdapter' });
 onClick('export-csv', { type: 'exportCsv' });
 onClick('show-log', { type: 'showLog' });
 

@@ -36,6 +36,12 @@ function readTheme(): Theme {
   };
 }
 
+/** The colour the charts give palette index `i` (-1: the muted foreground), for legends drawn outside uPlot. */
+export function seriesColor(i: number): string {
+  const t = readTheme();
+  return i < 0 ? t.muted : t.palette[i % t.palette.length];
+}
+
 export interface SeriesSpec {
   label: string;
   /** Index into the theme palette; -1 for the muted foreground. */
