@@ -6,8 +6,11 @@
 //   node esbuild.mjs --watch    rebuild on change
 //   node esbuild.mjs --integration   also the @vscode/test-electron runner and suite into out/test/integration/
 //   node esbuild.mjs --production    minified, no source maps (what `vsce package` builds through vscode:prepublish)
-// tfjs-core and its CPU/WASM backends are bundled; the WASM binaries are copied beside the bundles. The native
-// tfjs-node packages stay external: they are optional and found at run time (src/backend.ts).
+// tfjs-core and its CPU/WASM/WebGPU backends are bundled; the WASM binaries and Dawn's WebGPU binding (dawn.node,
+// from the `webgpu` package) are copied beside the bundles. The native tfjs-node packages stay external: they are
+// optional and found at run time (src/backend.ts).
+//   ULPT_VSIX_TARGET=linux-x64 …   copy the Dawn binding of that VS Code target (platform-specific .vsix, see
+//                                  scripts/package-targets.mjs) instead of this machine's
 import * as esbuild from 'esbuild';
 import { copyFileSync, mkdirSync, readdirSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -37,6 +40,23 @@ function copyWasm(dir) {
 
 // The data-parallel training worker (worker_threads) is a bundle of its own, beside every bundle that trains.
 const worker = { 'train-worker': 'src/train/worker.ts' };
+// VS Code's platform targets → the webgpu package's folders (one universal binary serves both Macs). Targets
+// without a Dawn build (alpine, armhf, web) get none: webgpu then says it is missing.
+const DAWN_DIRS = {
+  'linux-x64': 'linux-x64', 'linux-arm64': 'linux-arm64', 'darwin-x64': 'darwin-universal', 'darwin-arm64': 'darwin-universal',
+  'win32-x64': 'win32-x64', 'win32-arm64': 'win32-arm64',
+};
+function copyDawn(dir) {
+  const target = process.env.ULPT_VSIX_TARGET || `${process.platform}-${process.arch}`;
+  rmSync(join(dir, 'dawn'), { recursive: true, force: true });
+  const folder = DAWN_DIRS[target];
+  if (!folder) return;
+  const src = join('node_modules/webgpu/dist', folder);
+  mkdirSync(join(dir, 'dawn', folder), { recursive: true });
+  // dawn.node, and on Windows the DirectX shader compilers it loads from its own folder.
+  for (const f of readdirSync(src)) copyFileSync(join(src, f), join(dir, 'dawn', folder, f));
+}
+
 const builds = [
   { ...node, entryPoints: { cli: 'src/cli.ts', trainer: 'src/process/trainer.ts', tokenize: 'src/process/tokenize.ts', playground: 'src/process/playground.ts', extension: 'extension/extension.ts', ...worker }, outdir: 'dist' },
 ];
@@ -77,6 +97,7 @@ if (args.has('--integration')) {
 }
 if (!only) {
   copyWasm('dist');
+  copyDawn('dist');
   // The training config schema, contributed to VS Code (jsonValidation) from the packaged extension.
   copyFileSync('src/config.schema.json', 'dist/config.schema.json');
 }

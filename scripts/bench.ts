@@ -10,6 +10,8 @@
 //   w1       GPT-2 architecture, d 256, 4 layers, 4 heads, vocab 8192; batch 8 × 128 tokens, 16 targets each; n 16, r 2
 //   w2       GPT-2 small (d 768, 12 layers, 12 heads, vocab 50257, 1024 positions); batch 16 × 256, 16 targets; n 100, r 2
 //   example  the shipped examples/workspace/model; batch 16 × 24 tokens, 2 targets; n 10, r 2
+// On webgpu a row also counts, per timed step, the transfers back to the CPU, the uploads, the kernel launches and
+// the pipelines compiled, and the most GPU memory the backend held (`gpu`).
 //
 // --json prints one JSON object per line: one per backend and thread count, one per PyTorch thread count, each
 // with ms_per_step (median), min_ms, tokens_per_s, peak_rss_mb, rss growth, the first step's loss, and the ratio
@@ -22,6 +24,7 @@ import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { initBackend, isBackendName, tf, type BackendName } from '../src/backend';
 import { writeSafetensors, type TensorToWrite } from '../src/io/safetensors';
+import { gpuCounters } from '../src/kernels/webgpu/counters';
 import { loadModel } from '../src/models/loader';
 import { collate, type TokenPair } from '../src/train/batch';
 import { AdamW, ADAMW_DEFAULTS } from '../src/train/optimizer';
@@ -181,6 +184,20 @@ function makeSpec(name: string, tmp: string): Spec {
 
 // ---- A child: one tfjs engine (backend × threads), answering `step`, `profile` and `quit` on stdin.
 
+/** What one step cost on webgpu beyond its kernels: transfers, launches, compiled pipelines, GPU memory held. */
+interface GpuStep { readbacks: number; uploads: number; upload_bytes: number; dispatches: number; pipelines: number; gpu_mb: number }
+
+function gpuStep(before: ReturnType<typeof gpuCounters>): GpuStep | undefined {
+  const after = gpuCounters();
+  if (!before || !after) return undefined;
+  const held = tf.memory() as { numBytesAllocatedInGPU?: number; numBytesInGPU?: number };
+  return {
+    readbacks: after.readbacks - before.readbacks, uploads: after.uploads - before.uploads, upload_bytes: after.uploadBytes - before.uploadBytes,
+    dispatches: after.dispatches - before.dispatches, pipelines: after.pipelines - before.pipelines,
+    gpu_mb: mb(held.numBytesAllocatedInGPU ?? held.numBytesInGPU ?? 0),
+  };
+}
+
 function memoryNow() {
   const m = process.memoryUsage();
   // The WASM backend's heap (it only grows) and V8's heap, to tell a leak in either from the allocator settling.
@@ -206,9 +223,11 @@ async function serveTfjs(): Promise<void> {
   const batch = collate(examples, model.tokenizer.padId, spec.promptLength);
   const runner = await createStepRunner({ threads: Number(a.threads), backend: report.name, model, prompt, seed: 42n });
   const step = async () => {
-    const { loss, grads } = await runner.gradients([batch], batch.targets.length);
+    const { loss: lossTensor, grads } = await runner.gradients([batch], batch.targets.length);
     optimizer.step(grads, spec.lr);
     tf.dispose([...grads.values()]);
+    const loss = (await lossTensor.data())[0];
+    lossTensor.dispose();
     return loss;
   };
   const reply = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
@@ -219,9 +238,11 @@ async function serveTfjs(): Promise<void> {
     if (cmd === 'step') {
       const t0 = performance.now();
       const c0 = process.cpuUsage();
+      const g0 = gpuCounters();
       const loss = await step();
       const c = process.cpuUsage(c0); // every thread of this process, workers included
-      reply({ ms: performance.now() - t0, cpu_ms: (c.user + c.system) / 1000, loss, ...memoryNow() });
+      const gpu = gpuStep(g0);
+      reply({ ms: performance.now() - t0, cpu_ms: (c.user + c.system) / 1000, loss, ...memoryNow(), ...(gpu ? { gpu } : {}) });
     } else if (cmd === 'profile') {
       reply(await profileSteps(step, 5));
     } else {
@@ -288,7 +309,7 @@ interface Engine {
   proc: ChildProcessWithoutNullStreams;
   lines: AsyncIterator<string>;
   ready: { device: string; threads: number; rss_mb: number; peak_rss_mb: number };
-  steps: { ms: number; cpu_ms: number; loss: number; rss_mb: number; peak_rss_mb: number; tensors?: number; js_heap_mb?: number; wasm_heap_mb?: number }[];
+  steps: { ms: number; cpu_ms: number; loss: number; rss_mb: number; peak_rss_mb: number; tensors?: number; js_heap_mb?: number; wasm_heap_mb?: number; gpu?: GpuStep }[];
   stderr: string[];
   failed?: string;
   profile?: { steps: number; wall_ms: number; kernel_ms: number; kernel_calls: number; kernels: { name: string; calls: number; ms: number }[]; sites: { name: string; calls: number; ms: number }[] };
@@ -346,6 +367,17 @@ function rowOf(e: Engine, spec: Spec, runs: number): Record<string, unknown> {
     ...(last.wasm_heap_mb !== undefined ? { wasm_heap_mb: last.wasm_heap_mb, wasm_heap_growth_mb: last.wasm_heap_mb - (timed[0].wasm_heap_mb ?? 0) } : {}),
     ...(last.js_heap_mb !== undefined ? { js_heap_growth_mb: last.js_heap_mb - (timed[0].js_heap_mb ?? 0) } : {}),
     first_loss: first.loss,
+    ...(last.gpu ? { gpu: gpuRow(timed) } : {}),
+  };
+}
+
+/** Per timed step on webgpu: medians of the transfers and launches, pipelines compiled while timed (want 0), peak GPU memory. */
+function gpuRow(timed: Engine['steps']) {
+  const g = timed.map((s) => s.gpu!);
+  return {
+    readbacks_per_step: median(g.map((x) => x.readbacks)), uploads_per_step: median(g.map((x) => x.uploads)),
+    upload_bytes_per_step: median(g.map((x) => x.upload_bytes)), dispatches_per_step: median(g.map((x) => x.dispatches)),
+    pipelines_compiled_while_timed: g.reduce((n, x) => n + x.pipelines, 0), peak_gpu_mb: Math.max(...g.map((x) => x.gpu_mb)),
   };
 }
 
@@ -354,7 +386,7 @@ async function orchestrate(workload: string): Promise<void> {
   const runs = Number(a.runs);
   const warmup = Number(a.warmup);
   const backends = a.backends!.split(',').map((b) => b.trim()).filter(Boolean);
-  for (const b of backends) if (!isBackendName(b) || b === 'auto') throw new Error(`--backends: "${b}" is not a backend (tensorflow-gpu, tensorflow, wasm, cpu).`);
+  for (const b of backends) if (!isBackendName(b) || b === 'auto') throw new Error(`--backends: "${b}" is not a backend (tensorflow-gpu, webgpu, tensorflow, wasm, cpu).`);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ulpt-bench-'));
   const engines: Engine[] = [];
   const skipped: Record<string, unknown>[] = [];

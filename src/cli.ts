@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { initBackend, isBackendName, type BackendName, type BackendReport } from './backend';
+import { BACKENDS, initBackend, isBackendName, type BackendName, type BackendReport } from './backend';
 import { resolveConfig, ConfigError, defaultMaxLength, type FieldNames, type TrainConfig } from './config';
 import { readRecords, buildExamples, promptText } from './data';
 import { DataWarnings } from './data/warnings';
@@ -45,7 +45,7 @@ Training options (config file field in brackets):
   --early-stopping P [earlyStoppingPatience] 0
   --task classification|generation [task.type]    --template T [task.template]
   --input-field F [task.inputField]       --target-field F [task.targetField]
-  --seed K [seed] 42 (0 … 2^64−1)         --backend auto|tensorflow-gpu|tensorflow|wasm|cpu [backend]
+  --seed K [seed] 42 (0 … 2^64−1)         --backend auto|tensorflow-gpu|webgpu|tensorflow|wasm|cpu [backend]
   --threads N|auto [threads] auto         threads per step on wasm/cpu (data-parallel; auto: one per core)
   --out FILE.ulpt [out]                   default adapters/<train file>.ulpt; replaces only an adapter
   --run-dir DIR                           default .ulpt/runs/<time>_<name>-<id>; must be new or empty
@@ -203,7 +203,7 @@ function printer(json: boolean): (m: TrainerMessage) => void {
       case 'finished': {
         const s = m.summary;
         if (tty) process.stderr.write('\n');
-        console.log(`ulpt: ${s.reason} after ${s.steps} steps in ${s.seconds.toFixed(1)} s on ${s.backend}`);
+        console.log(`ulpt: ${s.reason} after ${s.steps} steps in ${s.seconds.toFixed(1)} s on ${s.backend} — ${s.device}`);
         if (s.final) console.log(`  final training loss ${s.final.loss.toFixed(4)}`);
         if (s.warnings) console.log(`  ${s.warnings} data warning${s.warnings > 1 ? 's' : ''} (listed above; --strict makes them errors)`);
         if (s.baseline) console.log(`  un-prompted model: ${Object.entries(s.baseline.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}, loss ${s.baseline.loss.toFixed(4)}`);
@@ -417,7 +417,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  if (flags.backend !== undefined && !isBackendName(flags.backend)) throw new UsageError(`--backend must be one of auto, tensorflow-gpu, tensorflow, wasm, cpu.`);
+  if (flags.backend !== undefined && !isBackendName(flags.backend)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}.`);
   switch (command) {
     case 'train': return cmdTrain(flags);
     case 'eval': return cmdEval(flags);

@@ -1,6 +1,6 @@
 // Every message between the trainer process, the extension host and the webviews. One discriminated union per
 // direction, keyed by `type`; each member says who sends it to whom. Switches over them end in assertNever.
-import type { BackendReport, ConcreteBackend } from './backend';
+import type { BackendReport, ConcreteBackend, GpuAdapter } from './backend';
 import type { Method, TrainConfig } from './config';
 import type { Batch } from './train/batch';
 import type { PromptTensors } from './ulpt/prompt';
@@ -59,6 +59,8 @@ export interface RunSummary {
   device: string;
   /** Threads that computed each step (absent in runs from before the setting existed). */
   threads?: number;
+  /** The WebGPU adapter, when the run was on webgpu. */
+  gpu?: GpuAdapter;
   /** How many data warnings (one per kind and file, each with its count and lines) were found before training; absent in older runs. */
   warnings?: number;
 }

@@ -150,7 +150,7 @@ class GPT2 implements CausalLM {
   private run(inputs: Tensor, mask: Tensor, cache: KVCache | null, keep: boolean): { hidden: Tensor; layers: { k: Tensor; v: Tensor }[] } {
     const [B, T, d] = inputs.shape as [number, number, number];
     const total = (cache?.length ?? 0) + T;
-    const longest = cache ? longestSequence(mask) : total; // a cached batch may hold padding columns
+    const longest = cache ? longestSequence(mask, total, this.config.n_positions) : total; // a cached batch may hold padding columns
     if (longest > this.config.n_positions) {
       throw new Error(`The sequence has ${longest} positions (virtual tokens included) but this GPT-2 supports ${this.config.n_positions}.`);
     }

@@ -1,7 +1,10 @@
 // The building blocks every architecture file composes: projections, norms, activations and attention, as plain
 // TensorFlow.js compositions. They are the one seam where a backend-specific fused kernel (src/kernels/<backend>/)
-// or a faster arrangement for one backend can replace the reference without touching the model files.
+// or a faster arrangement for one backend can replace the reference without touching the model files: on the
+// webgpu backend, layer norm, the tanh GELU, attention and the target log-probability run fused WGSL kernels
+// (src/kernels/webgpu/); the `…Reference` functions are the compositions those kernels are tested against.
 import { tf, type Tensor } from '../backend';
+import { fusedAttention, fusedAttentionQKV, fusedGeluTanh, fusedKernelsActive, fusedLayerNorm, fusedTargetLogProb, MAX_HEAD_SIZE } from '../kernels/webgpu';
 
 // Every custom gradient below runs in its own tf.tidy: tfjs calls a customGrad's gradFunc outside any scope, so
 // its intermediates would otherwise stay alive until the whole backward pass ends (1.3 GB for one GPT-2 small
@@ -167,6 +170,7 @@ export function releaseFrozen(weights: Iterable<Tensor>): void {
  * ~20 that differentiating the forward's kernels one by one takes, and only x̂ and rstd kept for the backward pass.
  */
 export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): Tensor {
+  if (fusedKernelsActive()) return fusedLayerNorm(x, gamma, beta, eps);
   const f = tf.customGrad((input, save) => {
     const xin = input as Tensor;
     const centred = tf.sub(xin, tf.mean(xin, -1, true));
@@ -185,6 +189,13 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): 
   return f(x);
 }
 
+/** The plain composition: the reference the fused WebGPU kernel and the written-out gradient are tested against. */
+export function layerNormReference(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
+  return tf.add(tf.mul(normed, gamma), beta);
+}
+
 /** RMS norm over the last axis, x / √(mean(x²) + eps) · gamma: Llama's RMSNorm and T5's layer norm (no mean, no bias). */
 export function rmsNorm(x: Tensor, gamma: Tensor, eps: number): Tensor {
   const meanSquare = tf.mean(tf.square(x), -1, true); // [..., 1]
@@ -194,6 +205,11 @@ export function rmsNorm(x: Tensor, gamma: Tensor, eps: number): Tensor {
 export type Activation = 'gelu_new' | 'gelu' | 'gelu_pytorch_tanh' | 'relu' | 'silu';
 
 export function activation(x: Tensor, kind: Activation): Tensor {
+  if ((kind === 'gelu_new' || kind === 'gelu_pytorch_tanh') && fusedKernelsActive()) return fusedGeluTanh(x);
+  return activationReference(x, kind);
+}
+
+export function activationReference(x: Tensor, kind: Activation): Tensor {
   switch (kind) {
     case 'gelu_new':
     case 'gelu_pytorch_tanh':
@@ -341,6 +357,7 @@ function attendGrads(dy: Tensor, qs: Tensor, k: Tensor, v: Tensor, p: Tensor, sc
  * gradient is written out, so the tape keeps q·scale, k, v and the weights instead of every intermediate.
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: number): Tensor {
+  if (fusedKernelsActive() && q.rank === 4 && (q.shape[3] as number) <= MAX_HEAD_SIZE) return fusedAttention(q, k, v, bias, scale);
   const f = tf.customGrad((qi, ki, vi, save) => {
     const qs = tf.mul(qi as Tensor, scale);
     const { p, y } = attend(qs, ki as Tensor, vi as Tensor, bias);
@@ -366,6 +383,7 @@ export function selfAttention(qkv: Tensor, bias: Tensor, B: number, T: number, h
   const d = (qkv.shape[1] as number) / 3;
   const hd = d / heads;
   const scale = 1 / Math.sqrt(hd);
+  if (fusedKernelsActive() && hd <= MAX_HEAD_SIZE) return selfAttentionFused(qkv, bias, B, T, heads, scale, queries);
   const Tq = queries ? queries.perSequence : T;
   const split = (t: Tensor, rows: number) => tf.transpose(tf.reshape(t, [B, rows, heads, hd]), [0, 2, 1, 3]); // [B, H, rows, hd]
   const merge = (t: Tensor, rows: number) => tf.reshape(tf.transpose(t, [0, 2, 1, 3]), [B * rows, d]); // [B·rows, d]
@@ -391,6 +409,58 @@ export function selfAttention(qkv: Tensor, bias: Tensor, B: number, T: number, h
   return f(qkv);
 }
 
+/**
+ * selfAttention on webgpu: the fused kernel reads q, k and v in place from the [B, T, 3d] projection; with `queries`
+ * (the last block at the loss rows only) the query rows are gathered first and the fused attention runs on them.
+ */
+function selfAttentionFused(qkv: Tensor, bias: Tensor, B: number, T: number, heads: number, scale: number, queries?: QueryRows): Tensor {
+  const d = (qkv.shape[1] as number) / 3;
+  if (!queries) return tf.reshape(fusedAttentionQKV(tf.reshape(qkv, [B, T, 3 * d]), bias, heads, scale), [B * T, d]);
+  const hd = d / heads;
+  const split = (t: Tensor, rows: number) => tf.transpose(tf.reshape(t, [B, rows, heads, hd]), [0, 2, 1, 3]); // [B, H, rows, hd]
+  const q = tf.gather(tf.slice(qkv, [0, 0], [B * T, d]), tf.tensor1d(queries.gather, 'int32')); // [B·Tq, d]
+  const k = split(tf.slice(qkv, [0, d], [B * T, d]), T);
+  const v = split(tf.slice(qkv, [0, 2 * d], [B * T, d]), T);
+  const y = fusedAttention(split(q, queries.perSequence), k, v, bias, scale); // [B, H, Tq, hd]
+  return tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * queries.perSequence, d]);
+}
+
+/** The plain composition: the reference the fused WebGPU kernel and the written-out gradient are tested against. */
+export function attentionReference(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: number): Tensor {
+  const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), scale), bias); // [B, H, Tq, Tk]
+  return tf.matMul(tf.softmax(scores), v);
+}
+
+/** log softmax(logits)[n, targets[n]] for logits [N, V] and int32 targets [N] → [N]: the log-likelihood of each target token. */
+export function targetLogProb(logits: Tensor, targets: Tensor): Tensor {
+  return fusedKernelsActive() ? fusedTargetLogProb(logits, targets) : targetLogProbReference(logits, targets);
+}
+
+export function targetLogProbReference(logits: Tensor, targets: Tensor): Tensor {
+  const onehot = tf.oneHot(targets, logits.shape[1] as number); // [N, V]
+  return tf.sum(tf.mul(tf.logSoftmax(logits), onehot), 1);
+}
+
+/**
+ * Self-attention straight from a fused q/k/v projection (GPT-2's c_attn): qkv [B, T, 3d] holding q, k, v side by
+ * side, each d = H·hd with the heads contiguous → [B, T, d] with the heads merged back. On webgpu one kernel reads
+ * and writes these layouts directly; elsewhere the heads are split and merged with reshapes and transposes.
+ */
+export function selfAttentionQKV(qkv: Tensor, bias: Tensor, heads: number, scale: number): Tensor {
+  const d = (qkv.shape[2] as number) / 3;
+  if (fusedKernelsActive() && d / heads <= MAX_HEAD_SIZE) return fusedAttentionQKV(qkv, bias, heads, scale);
+  return selfAttentionQKVReference(qkv, bias, heads, scale);
+}
+
+export function selfAttentionQKVReference(qkv: Tensor, bias: Tensor, heads: number, scale: number): Tensor {
+  const [B, T] = qkv.shape as [number, number, number];
+  const d = (qkv.shape[2] as number) / 3;
+  const split = (x: Tensor) => tf.transpose(tf.reshape(x, [B, T, heads, d / heads]), [0, 2, 1, 3]); // [B, H, T, hd]
+  const [q, k, v] = tf.split(qkv, 3, 2).map(split);
+  const y = attentionReference(q, k, v, bias, scale); // [B, H, T, hd]
+  return tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B, T, d]);
+}
+
 // ---- Attention over a key/value cache. Query rows are the T newest positions; keys are every position so far (L
 // cached + T new). A mask [B, L + T] (1 real, 0 padding) covers all keys; positions are counted from it, so a
 // left-padded row (used when generating a batch) gets the positions it would have unpadded.
@@ -400,8 +470,15 @@ export function positionsFromMask(mask: Tensor): Tensor {
   return tf.maximum(tf.sub(tf.cumsum(tf.cast(mask, 'float32'), 1), 1), 0);
 }
 
-/** The most real (mask 1) positions of any row: what a position table must hold. Reads the mask back (a sync). */
-export function longestSequence(mask: Tensor): number {
+/**
+ * The most real (mask 1) positions of any row: what a position table must hold. `columns` (the mask's width,
+ * padding included) bounds it, so the mask is read back (a sync) only when that bound is over `limit`; webgpu cannot
+ * read synchronously in Node, so there the caller's own check (the generator counts every row's tokens on the host)
+ * is what keeps sequences in range.
+ */
+export function longestSequence(mask: Tensor, columns: number, limit: number): number {
+  if (columns <= limit) return columns;
+  if (tf.getBackend() === 'webgpu') return limit;
   const longest = tf.tidy(() => tf.max(tf.sum(tf.cast(mask, 'float32'), 1)));
   const value = longest.dataSync()[0];
   longest.dispose();

@@ -223,7 +223,7 @@ class Llama implements CausalLM {
     const c = this.config;
     const [B, T] = inputs.shape as [number, number, number];
     const total = (cache?.length ?? 0) + T;
-    const longest = cache ? longestSequence(mask) : total; // a cached batch may hold padding columns
+    const longest = cache ? longestSequence(mask, total, c.max_position_embeddings) : total; // a cached batch may hold padding columns
     if (longest > c.max_position_embeddings) {
       throw new Error(`The sequence has ${longest} positions (virtual tokens included) but this ${c.model_type} model supports ${c.max_position_embeddings} (max_position_embeddings).`);
     }

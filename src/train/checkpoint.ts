@@ -23,14 +23,14 @@ export interface LoopState {
 
 const PROMPT_KEYS: (keyof PromptTensors)[] = ['z', 'scale', 'shift', 'prompt'];
 
-export function saveCheckpoint(file: string, prompt: PromptModule, optimizer: AdamW, loop: LoopState): void {
+export async function saveCheckpoint(file: string, prompt: PromptModule, optimizer: AdamW, loop: LoopState): Promise<void> {
   const tensors: Record<string, TensorToWrite> = {};
-  const values = prompt.read();
+  const values = await prompt.read();
   for (const key of PROMPT_KEYS) {
     const data = values[key];
     if (data) tensors[`prompt.${key}`] = { shape: [data.length], data };
   }
-  const adam = optimizer.state();
+  const adam = await optimizer.state();
   for (const [name, data] of adam.m) tensors[`adam.m.${name}`] = { shape: [data.length], data };
   for (const [name, data] of adam.v) tensors[`adam.v.${name}`] = { shape: [data.length], data };
   writeSafetensors(file, tensors, { 'ulpt-checkpoint': JSON.stringify({ ...loop, optimizerSteps: adam.t }) });

@@ -6,6 +6,7 @@ import type { LanguageModel } from '../models/types';
 import type { PromptModule } from '../ulpt/prompt';
 import { prependPrompt } from '../ulpt/prompt';
 import { batchTensors, type Batch } from './batch';
+import { targetLogProb } from '../models/layers';
 
 /** The encoder (or decoder-only) input with the prompt in front: inputs [B, n + S, d], mask [B, n + S]. */
 export function promptedInputs(model: LanguageModel, prompt: PromptModule | null, ids: Tensor, mask: Tensor): { inputs: Tensor; mask: Tensor } {
@@ -31,24 +32,27 @@ function batchHidden(model: LanguageModel, prompt: PromptModule | null, batch: B
 }
 
 /**
- * Log-softmax over the vocabulary at the rows that predict each target token: [N, V]. A model that returned all
+ * Logits over the vocabulary at the rows that predict each target token: [N, V]. A model that returned all
  * rows has them picked with a one-hot matrix product rather than a gather because the gather's gradient needs a
  * kernel (UnsortedSegmentSum) the WASM backend lacks; the product costs N·B·T·d, small beside the model.
  */
-export function logProbsAtTargets(model: LanguageModel, prompt: PromptModule | null, batch: Batch): Tensor {
+function logitsAtTargets(model: LanguageModel, prompt: PromptModule | null, batch: Batch): Tensor {
   const hidden = batchHidden(model, prompt, batch);
-  if (hidden.rank === 2) return tf.logSoftmax(model.logits(hidden)); // already the target rows
+  if (hidden.rank === 2) return model.logits(hidden); // already the target rows
   const [B, T, d] = hidden.shape as [number, number, number];
   const select = tf.oneHot(tf.tensor1d(batch.rows, 'int32'), B * T); // [N, B·T]
   const picked = tf.matMul(tf.cast(select, 'float32'), tf.reshape(hidden, [B * T, d])); // [N, d]
-  return tf.logSoftmax(model.logits(picked)); // [N, V]
+  return model.logits(picked); // [N, V]
+}
+
+/** Log-softmax over the vocabulary at the rows that predict each target token: [N, V]. */
+export function logProbsAtTargets(model: LanguageModel, prompt: PromptModule | null, batch: Batch): Tensor {
+  return tf.logSoftmax(logitsAtTargets(model, prompt, batch));
 }
 
 /** log p of each target token: [N]. */
 export function targetLogProbs(model: LanguageModel, prompt: PromptModule | null, batch: Batch): Tensor {
-  const logp = logProbsAtTargets(model, prompt, batch);
-  const onehot = tf.oneHot(tf.tensor1d(batch.targets, 'int32'), logp.shape[1] as number); // [N, V]
-  return tf.sum(tf.mul(logp, onehot), 1);
+  return targetLogProb(logitsAtTargets(model, prompt, batch), tf.tensor1d(batch.targets, 'int32'));
 }
 
 /** Summed negative log-likelihood of the batch's target tokens divided by `normalizer` (a scalar). */

@@ -1,7 +1,7 @@
 // AdamW (Loshchilov & Hutter): Adam with weight decay applied to the weights directly, not through the gradient,
 // exactly as torch.optim.AdamW orders it (decay, then the Adam update). State lives in tf variables so a
 // checkpoint can store and restore it bit for bit.
-import { tf, type Tensor, type Variable } from '../backend';
+import { tf, type Scalar, type Tensor, type Variable } from '../backend';
 
 export interface AdamWOptions {
   beta1: number;
@@ -45,9 +45,9 @@ export class AdamW {
   }
 
   /** Moments by parameter name, for checkpoints. */
-  state(): { t: number; m: Map<string, Float32Array>; v: Map<string, Float32Array> } {
-    const read = (src: Map<string, Variable>) => new Map([...src].map(([k, x]) => [k, x.dataSync() as Float32Array]));
-    return { t: this.t, m: read(this.m), v: read(this.v) };
+  async state(): Promise<{ t: number; m: Map<string, Float32Array>; v: Map<string, Float32Array> }> {
+    const read = async (src: Map<string, Variable>) => new Map(await Promise.all([...src].map(async ([k, x]) => [k, (await x.data()) as Float32Array] as const)));
+    return { t: this.t, m: await read(this.m), v: await read(this.v) };
   }
 
   restore(state: { t: number; m: Map<string, Float32Array>; v: Map<string, Float32Array> }): void {
@@ -68,15 +68,20 @@ export class AdamW {
   }
 }
 
-/** Scales gradients so their global L2 norm is at most maxNorm (torch.nn.utils.clip_grad_norm_). Returns the norm before clipping. */
-export function clipByGlobalNorm(grads: Map<string, Tensor>, maxNorm: number): number {
-  const norm = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))).dataSync()[0]);
-  if (maxNorm > 0 && norm > maxNorm) {
-    const factor = maxNorm / (norm + 1e-6);
+/**
+ * Scales gradients so their global L2 norm is at most maxNorm (torch.nn.utils.clip_grad_norm_: factor
+ * min(1, maxNorm / (norm + 1e-6))). It stays on the device — a GPU step reads nothing back for it — and returns the
+ * norm before clipping as a scalar tensor (the caller reads it with the loss, in one transfer).
+ */
+export function clipByGlobalNorm(grads: Map<string, Tensor>, maxNorm: number): Scalar {
+  const norm = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g)))))) as Scalar;
+  if (maxNorm > 0) {
+    const factor = tf.tidy(() => tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6))));
     for (const [name, g] of grads) {
       grads.set(name, tf.mul(g, factor));
       g.dispose();
     }
+    factor.dispose();
   }
   return norm;
 }

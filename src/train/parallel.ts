@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { tf, type ConcreteBackend } from '../backend';
+import { tf, type ConcreteBackend, type Scalar } from '../backend';
 import type { LanguageModel, ModelInfo } from '../models/types';
 import type { WorkerReply, WorkerRequest, WorkerStart } from '../protocol';
 import type { PromptModule } from '../ulpt/prompt';
@@ -35,8 +35,9 @@ export interface ThreadChoice {
  * TensorFlow backends spread one step over every core themselves, so they get one.
  */
 export function chooseThreads(requested: number | 'auto', backend: ConcreteBackend, batchSize: number, threadBytes: (threads: number) => number): ThreadChoice {
-  if (backend === 'tensorflow' || backend === 'tensorflow-gpu') {
-    return requested === 'auto' || requested === 1 ? { threads: 1 } : { threads: 1, note: `the ${backend} backend uses every core within one step, so threads=${requested} is not needed` };
+  if (backend === 'tensorflow' || backend === 'tensorflow-gpu' || backend === 'webgpu') {
+    const why = backend === 'webgpu' ? 'computes a whole step on the GPU' : 'uses every core within one step';
+    return requested === 'auto' || requested === 1 ? { threads: 1 } : { threads: 1, note: `the ${backend} backend ${why}, so threads=${requested} is not needed` };
   }
   const cores = availableCores();
   let threads = requested === 'auto' ? cores : requested;
@@ -175,7 +176,7 @@ class DataParallelRunner implements StepRunner {
     // shards[t]: the micro-batches' pieces for thread t (a micro-batch smaller than the thread count has fewer).
     const shards: Batch[][] = Array.from({ length: this.threads }, () => []);
     for (const b of batches) splitBatch(b, this.threads, this.prompt.length).forEach((piece, t) => shards[t].push(piece));
-    const values = this.prompt.read();
+    const values = await this.prompt.read();
     const asked = this.workers.map((w, i) => (shards[i + 1].length ? w.gradients({ values, batches: shards[i + 1], normalizer }) : null));
     let own: Gradients;
     try {
@@ -187,7 +188,7 @@ class DataParallelRunner implements StepRunner {
     const replies = await Promise.allSettled(asked);
     const failed = replies.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
-      tf.dispose([...own.grads.values()]);
+      tf.dispose([...own.grads.values(), own.loss]);
       throw failed.reason as Error;
     }
     // Fixed order: this thread's sum first, then each worker's in turn.
@@ -196,7 +197,9 @@ class DataParallelRunner implements StepRunner {
     for (const r of replies) {
       const reply = r.status === 'fulfilled' ? r.value : null;
       if (!reply) continue;
-      loss += reply.loss;
+      const sum = tf.add(loss, reply.loss) as Scalar;
+      loss.dispose();
+      loss = sum;
       for (const [name, prev] of grads) {
         const add = tf.tensor(reply.grads[name], prev.shape, 'float32');
         grads.set(name, tf.add(prev, add));

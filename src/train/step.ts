@@ -8,8 +8,11 @@ import { splitBatch, type Batch } from './batch';
 import { batchLoss } from './objective';
 
 export interface Gradients {
-  /** Summed loss of the micro-batches (each already divided by the step's normalizer). */
-  loss: number;
+  /**
+   * Summed loss of the micro-batches (each already divided by the step's normalizer), a scalar owned by the
+   * caller: it stays on the device, so a step can read it back together with the gradient norm, once.
+   */
+  loss: Scalar;
   /** By variable name (the prompt's `variables` keys); owned by the caller. */
   grads: Map<string, Tensor>;
 }
@@ -62,17 +65,18 @@ export function inProcessRunner(model: LanguageModel, prompt: PromptModule, limi
     threads: 1,
     async gradients(micro, normalizer) {
       const grads = new Map<string, Tensor>();
-      let loss = 0;
+      let loss: Scalar | null = null;
       const vars = [...prompt.variables.values()];
       const batches = micro.flatMap((b) => (b.size > limit(b) ? splitBatch(b, Math.ceil(b.size / limit(b)), prompt.length) : [b]));
       for (const batch of batches) {
         const { value, grads: g } = tf.variableGrads(() => batchLoss(model, prompt, batch, normalizer) as Scalar, vars);
-        loss += (await value.data())[0];
-        value.dispose();
+        const prev: Scalar | null = loss;
+        loss = prev ? (tf.add(prev, value) as Scalar) : value;
+        if (prev) tf.dispose([prev, value]);
         accumulate(grads, new Map([...prompt.variables].map(([name, v]) => [name, g[v.name]])));
         tf.dispose(g);
       }
-      return { loss, grads };
+      return { loss: loss ?? tf.scalar(0), grads };
     },
     async dispose() {},
   };

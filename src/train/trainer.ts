@@ -147,7 +147,7 @@ export function modelSummary(model: LanguageModel): ModelSummary {
 }
 
 /** The adapter for the prompt's current values. Paths in the stored config are reduced to file names. */
-export function adapterFor(prompt: PromptModule, config: TrainConfig, model: LanguageModel, labels: TaskLabels | null, extra: { step: number; metrics: Record<string, number>; backend: string }): Adapter {
+export async function adapterFor(prompt: PromptModule, config: TrainConfig, model: LanguageModel, labels: TaskLabels | null, extra: { step: number; metrics: Record<string, number>; backend: string }): Promise<Adapter> {
   const base = (p?: string) => (p ? path.basename(p) : undefined);
   return {
     meta: {
@@ -172,7 +172,7 @@ export function adapterFor(prompt: PromptModule, config: TrainConfig, model: Lan
       trainable_parameters: prompt.trainableParameters,
       created: new Date().toISOString(),
     },
-    tensors: prompt.read(),
+    tensors: await prompt.read(),
   };
 }
 
@@ -347,8 +347,8 @@ async function loop(
   let lastLoss: number | null = null;
   let reason: RunSummary['reason'] = 'completed';
 
-  const saveAdapter = (file: string, metrics: Record<string, number>) =>
-    writeAdapter(file, adapterFor(prompt, config, model, data.labels, { step: state.step, metrics, backend: backendName }));
+  const saveAdapter = async (file: string, metrics: Record<string, number>) =>
+    writeAdapter(file, await adapterFor(prompt, config, model, data.labels, { step: state.step, metrics, backend: backendName }));
 
   const runEval = async () => {
     if (!data.validation.length) return;
@@ -358,7 +358,7 @@ async function loop(
     const best = state.bestValue === null || value > state.bestValue || (value === state.bestValue && res.loss < (state.bestMetrics?.loss ?? Infinity));
     if (best) {
       Object.assign(state, { bestValue: value, bestStep: state.step, bestMetrics: { loss: res.loss, ...res.metrics }, evalsWithoutImprovement: 0 });
-      saveAdapter(files.file('best.ulpt'), state.bestMetrics!);
+      await saveAdapter(files.file('best.ulpt'), state.bestMetrics!);
       emit({ type: 'adapter', step: state.step, path: files.file('best.ulpt'), reason: 'best' });
     } else {
       state.evalsWithoutImprovement += 1;
@@ -369,10 +369,10 @@ async function loop(
   };
   // A resumed run's checkpoint already holds its starting step.
   let checkpointedAt = opts.resume ? state.step : -1;
-  const checkpoint = () => {
+  const checkpoint = async () => {
     checkpointedAt = state.step;
     state.elapsedMs = Date.now() - sessionStart;
-    saveCheckpoint(files.file(CHECKPOINT_FILE), prompt, optimizer, state);
+    await saveCheckpoint(files.file(CHECKPOINT_FILE), prompt, optimizer, state);
     emit({ type: 'checkpoint', step: state.step, path: files.file(CHECKPOINT_FILE) });
   };
 
@@ -396,11 +396,16 @@ async function loop(
       collateFor(model, stream.microBatch(state.step * accum + g, micro).map((i) => data.train[i]), prompt.length));
     // Every micro-batch is divided by the target tokens of the whole step, so accumulation equals one big batch.
     const normalizer = batches.reduce((n, b) => n + b.targets.length, 0);
-    const { loss, grads } = await runner.gradients(batches, normalizer);
-    const gradNorm = clipByGlobalNorm(grads, config.maxGradNorm);
+    // The loss and the gradient norm stay on the device until one read at the end of the step: on a GPU that
+    // is the step's only transfer back to the CPU.
+    const { loss: lossSum, grads } = await runner.gradients(batches, normalizer);
+    const norm = clipByGlobalNorm(grads, config.maxGradNorm);
     const lr = learningRate(config.lr, state.step, config.warmupSteps, config.steps);
     optimizer.step(grads, lr);
     tf.dispose([...grads.values()]);
+    const both = tf.stack([lossSum, norm]);
+    const [loss, gradNorm] = await both.data();
+    tf.dispose([both, lossSum, norm]);
     state.step += 1;
     lastLoss = loss;
 
@@ -414,7 +419,7 @@ async function loop(
 
     const atEnd = state.step === config.steps;
     if (config.evalEvery > 0 ? state.step % config.evalEvery === 0 || atEnd : atEnd) await runEval();
-    if (config.checkpointEvery > 0 && state.step % config.checkpointEvery === 0) checkpoint();
+    if (config.checkpointEvery > 0 && state.step % config.checkpointEvery === 0) await checkpoint();
     if (config.earlyStoppingPatience > 0 && state.evalsWithoutImprovement >= config.earlyStoppingPatience) {
       reason = 'early-stopped';
       emit({ type: 'log', level: 'info', message: `No improvement in ${metric} for ${state.evalsWithoutImprovement} evaluations: stopping early at step ${state.step}.` });
@@ -423,11 +428,11 @@ async function loop(
     await new Promise((r) => setImmediate(r)); // let a Stop request (signal) arrive between steps
   }
   // However the loop ended (done, stopped, early-stopped), the run can be resumed from where it is.
-  if (checkpointedAt !== state.step) checkpoint();
+  if (checkpointedAt !== state.step) await checkpoint();
   if (state.step < config.steps && reason === 'completed') reason = 'stopped';
 
   // The final adapter: the last state always, and at `out` the best evaluated one when there is validation data.
-  saveAdapter(files.file('final.ulpt'), state.bestMetrics && state.bestStep === state.step ? state.bestMetrics : {});
+  await saveAdapter(files.file('final.ulpt'), state.bestMetrics && state.bestStep === state.step ? state.bestMetrics : {});
   const finished = reason !== 'stopped';
   let adapter: string | null = null;
   if (finished) {
@@ -447,6 +452,7 @@ async function loop(
     runDir: files.dir, steps: state.step, reason, adapter, bestStep: state.bestStep, best: state.bestMetrics, baseline,
     final: lastLoss === null ? null : { loss: lastLoss }, trainableParameters: prompt.trainableParameters,
     seconds: (Date.now() - sessionStart) / 1000, backend: backendName, device, threads: runner.threads, warnings: warnings.length,
+    ...(opts.backend.adapter ? { gpu: opts.backend.adapter } : {}),
   };
   writeFileAtomic(files.file('summary.json'), JSON.stringify(summary, null, 2) + '\n');
   emit({ type: 'finished', summary });

@@ -25,7 +25,9 @@ async function main(port: MessagePort): Promise<void> {
     void (async () => {
       try {
         prompt.assign(req.values);
-        const { loss, grads } = await runner.gradients(req.batches, req.normalizer);
+        const { loss: lossTensor, grads } = await runner.gradients(req.batches, req.normalizer);
+        const loss = (await lossTensor.data())[0];
+        lossTensor.dispose();
         const out: Record<string, Float32Array> = {};
         for (const [name, g] of grads) out[name] = Float32Array.from(await g.data()); // a copy of our own to transfer
         tf.dispose([...grads.values()]);

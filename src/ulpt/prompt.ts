@@ -28,8 +28,8 @@ export interface PromptModule {
   readonly variables: ReadonlyMap<string, Variable>;
   /** P [n, d]; called inside the gradient tape so gradients flow to the variables. */
   prompt(): Tensor;
-  /** Current values, for the adapter file and checkpoints. */
-  read(): PromptTensors;
+  /** Current values, for the adapter file and checkpoints (read asynchronously: a GPU backend cannot read synchronously). */
+  read(): Promise<PromptTensors>;
   /** Overwrites the variables (resume, or loading an adapter for eval/predict). */
   assign(values: PromptTensors): void;
   readonly trainableParameters: number;
@@ -94,11 +94,11 @@ export class UlptPrompt implements PromptModule {
     return this.scale && this.shift ? tf.add(tf.mul(za, this.scale), this.shift) : za;
   }
 
-  read(): PromptTensors {
-    const out: PromptTensors = { z: this.z.dataSync() as Float32Array };
+  async read(): Promise<PromptTensors> {
+    const out: PromptTensors = { z: (await this.z.data()) as Float32Array };
     if (this.scale && this.shift) {
-      out.scale = this.scale.dataSync() as Float32Array;
-      out.shift = this.shift.dataSync() as Float32Array;
+      out.scale = (await this.scale.data()) as Float32Array;
+      out.shift = (await this.shift.data()) as Float32Array;
     }
     return out;
   }
@@ -138,8 +138,8 @@ export class VanillaPrompt implements PromptModule {
     return this.p;
   }
 
-  read(): PromptTensors {
-    return { prompt: this.p.dataSync() as Float32Array };
+  async read(): Promise<PromptTensors> {
+    return { prompt: (await this.p.data()) as Float32Array };
   }
 
   assign(values: PromptTensors): void {

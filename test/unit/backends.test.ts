@@ -14,7 +14,9 @@ test('auto falls back past the native backends it cannot load and says why', asy
   assert.notEqual(report.name, 'cpu', 'WASM ships with the package, so auto must not fall back to plain JS');
   for (const s of report.skipped) assert.ok(s.reason.length > 0);
   if (report.name === 'wasm') {
-    assert.deepEqual(report.skipped.map((s) => s.name), ['tensorflow-gpu', 'tensorflow']);
+    assert.deepEqual(report.skipped.map((s) => s.name), ['tensorflow-gpu', 'webgpu', 'tensorflow']);
+    // No GPU here: Dawn finds no adapter, or only a software one (SwiftShader), which auto never picks.
+    assert.match(report.skipped[1].reason, /no WebGPU adapter|only a software adapter/);
     assert.match(report.device, /WASM/);
   }
 });

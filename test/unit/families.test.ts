@@ -63,7 +63,7 @@ function fixedPrompt(values: number[], n: number, d: number): PromptModule & { t
   const tensor = tf.tensor2d(values, [n, d]);
   return {
     tensor, method: 'prompt-tuning', length: n, rank: 0, hidden: d, alignment: false, variables: new Map(), trainableParameters: n * d,
-    prompt: () => tensor, read: () => ({}), assign: () => {}, dispose: () => tensor.dispose(),
+    prompt: () => tensor, read: async () => ({}), assign: () => {}, dispose: () => tensor.dispose(),
   };
 }
 

@@ -58,7 +58,7 @@ test('ULPT and prompt tuning report n·r + 2d and n·d trainable parameters', as
   // The tensor prompt equals the adapter format's definition of P (regenerating A from the seed).
   const p = ulpt.prompt();
   const meta = { method: 'ulpt', num_virtual_tokens: 10, rank: 2, hidden_size: 32, alignment: true, seed: '42' };
-  const fromFormat = materializePrompt({ meta, tensors: ulpt.read() } as never);
+  const fromFormat = materializePrompt({ meta, tensors: await ulpt.read() } as never);
   assert.ok(maxAbsDiff(p.dataSync(), fromFormat) < 1e-6);
   p.dispose();
   for (const m of [ulpt, bare, vanilla]) m.dispose();
@@ -161,6 +161,7 @@ test('the thread count: auto is one per core within the batch and free memory; n
   assert.equal(huge.threads, 1);
   if (cores > 1) assert.match(huge.note!, /own copy of the model/);
   assert.equal(chooseThreads(4, 'tensorflow', 64, small).threads, 1);
+  assert.equal(chooseThreads('auto', 'webgpu', 64, small).threads, 1, 'the GPU computes a step in one process');
   assert.equal(deviceWithThreads('CPU (WASM SIMD)', 2), 'CPU (WASM SIMD, 2 threads)');
 });
 
@@ -227,7 +228,7 @@ test('scaleInit "embedding" starts the prompt at the spread of the token embeddi
   for (const rank of [2, 16, 64]) {
     const one = await createPrompt({ method: 'ulpt', length: 64, rank, hidden: 32, seed: 5n, alignment: true }, wte);
     const emb = await createPrompt({ method: 'ulpt', length: 64, rank, hidden: 32, seed: 5n, alignment: true, scaleInit: 'embedding' }, wte);
-    assert.ok(one.read().scale!.every((s) => s === 1), 'the paper\'s init: scale 1');
+    assert.ok((await one.read()).scale!.every((s) => s === 1), 'the paper\'s init: scale 1');
     const [p1, p2] = [one.prompt(), emb.prompt()];
     // Z·A alone has std √(2r/(r+d)); the embedding option rescales it to the embeddings' std.
     assert.ok(Math.abs(std(p1) / Math.sqrt((2 * rank) / (rank + 32)) - 1) < 0.15, `r=${rank}: std(Z·A) ${std(p1)}`);
