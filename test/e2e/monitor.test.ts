@@ -20,7 +20,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import type { Frame } from 'playwright-core';
-import { ROOT, sleep, waitFor, withSession, type Session } from './harness';
+import { ROOT, sleep, waitFor, WaitAbort, withSession, type Session } from './harness';
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const STEPS = Number(process.env.ULPT_E2E_MONITOR_STEPS) || 12;
@@ -100,7 +100,7 @@ test('monitor, compare, inspector and playground', { timeout: SESSION_TIMEOUT_MS
       assert.ok(finished.sparkPoints > 1, 'the finished run has a sparkline');
 
       live = spawn(process.execPath, [CLI, 'train', '--config', 'ulpt.config.json', '--validation', 'data/small-validation.jsonl', '--rank', '4', '--lr', '0.05',
-        '--steps', '200', '--eval-every', '10', '--warmup-steps', '1', '--out', 'adapters/second.ulpt', '--backend', 'wasm'], { cwd: s.workspace, stdio: 'ignore' });
+        '--steps', '100000', '--eval-every', '10', '--warmup-steps', '1', '--out', 'adapters/second.ulpt', '--backend', 'wasm'], { cwd: s.workspace, stdio: 'ignore' });
       const first = await waitFor('the CLI run to show as running with a sparkline', async () => {
         const r = (await rows(monitor)).find((x) => x.name.startsWith('second · ULPT r=4'));
         return r && r.status === 'running' && r.sparkPoints >= 2 ? r : null;
@@ -191,7 +191,13 @@ test('monitor, compare, inspector and playground', { timeout: SESSION_TIMEOUT_MS
 
       // 6. Stop the terminal's run from the monitor: through its run folder, it ends after a step with a checkpoint.
       await monitor.click(`li[data-name="${later.name}"] [data-action="stop"]`);
-      await waitFor('the terminal run to stop', async () => (await rows(monitor)).find((r) => r.name === later.name)?.status === 'stopped', 60_000, 300);
+      // The run is 100,000 steps long: only the stop request can end it, however fast the machine is.
+      await waitFor('the terminal run to stop', async () => {
+        const status = (await rows(monitor)).find((r) => r.name === later.name)?.status;
+        if (status === 'finished' || status === 'failed') throw new WaitAbort(`the terminal run ended as ${status}, not stopped`);
+        if (status !== 'stopped') throw new Error(`status ${status}`); // retried; the last one is reported on timeout
+        return status;
+      }, 60_000, 300);
       const code = await waitFor('the ulpt process to exit', () => (live!.exitCode ?? null) !== null ? { code: live!.exitCode } : null, 30_000);
       assert.equal(code.code, 130, 'ulpt train exits with 130 when stopped (checkpoint kept)');
       await s.screenshot('monitor-after-delete-and-stop');
