@@ -22,13 +22,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
-import { initBackend, isBackendName, tf, type BackendName } from '../src/backend';
+import { initBackend, isBackendName, tf, type BackendName, type ConcreteBackend } from '../src/backend';
 import { writeSafetensors, type TensorToWrite } from '../src/io/safetensors';
 import { gpuCounters } from '../src/kernels/webgpu/counters';
 import { loadModel } from '../src/models/loader';
 import { collate, type TokenPair } from '../src/train/batch';
 import { AdamW, ADAMW_DEFAULTS } from '../src/train/optimizer';
-import { createStepRunner, deviceWithThreads } from '../src/train/parallel';
+import { chooseThreads, createStepRunner, deviceWithThreads } from '../src/train/parallel';
 import { createPrompt } from '../src/ulpt/prompt';
 import { projectionMatrix, SplitMix64 } from '../src/ulpt/projection';
 
@@ -397,7 +397,10 @@ async function orchestrate(workload: string): Promise<void> {
     fs.writeFileSync(specFile, JSON.stringify(spec));
     // Engines load one at a time (loading is not what is measured, and W2's weights are large).
     for (const backend of backends) {
-      for (const t of threads) {
+      // As training chooses (chooseThreads): the GPU and native backends spread one step over the device themselves
+      // and get one thread, whatever --threads says; nor does any backend get more threads than examples.
+      const counts = [...new Set(threads.map((t) => chooseThreads(t, backend as ConcreteBackend, spec.batch, () => 0).threads))];
+      for (const t of counts) {
         const label = `${backend} ×${t}`;
         try {
           engines.push(await start(label, backend, t, process.execPath, [__filename, '--serve', '--spec', specFile, '--backend', backend, '--threads', String(t)], process.env));
@@ -407,7 +410,8 @@ async function orchestrate(workload: string): Promise<void> {
       }
     }
     if (a['compare-torch']) {
-      for (const t of threads) {
+      // On CUDA the step runs on the GPU; PyTorch gets one CPU thread, as the GPU backends here do.
+      for (const t of a['torch-device'] === 'cuda' ? [1] : threads) {
         const env = { ...process.env, OMP_NUM_THREADS: String(t), OPENBLAS_NUM_THREADS: String(t) };
         const args = [path.join(ROOT, 'scripts', 'bench_torch.py'), '--serve', '--spec', specFile, '--threads', String(t), '--device', a['torch-device']!];
         try {

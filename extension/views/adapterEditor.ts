@@ -9,7 +9,7 @@ import { assertNever } from '../../src/protocol';
 import { pickDataset } from './datasets';
 import { readAdapterView, type AdapterReading } from './adapterView';
 import { html, pageHtml, webviewOptions } from './pageHtml';
-import { reportError } from './panel';
+import { reporting } from './panel';
 import type { PlaygroundService } from './playgroundService';
 import type { Studio } from '../studio';
 
@@ -225,13 +225,7 @@ class Inspector {
   private onMessage(raw: unknown): void {
     if (!raw || typeof raw !== 'object' || !INSPECTOR_MESSAGES.has((raw as InspectorToHost).type)) return;
     const m = raw as InspectorToHost;
-    const run = async (f: () => unknown) => {
-      try {
-        await f();
-      } catch (e) {
-        await reportError(this.studio, e);
-      }
-    };
+    const run = (f: () => unknown) => reporting(this.studio, f);
     switch (m.type) {
       case 'ready':
         this.ready = true;

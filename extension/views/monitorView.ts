@@ -12,7 +12,7 @@ import { runTitle } from '../runs/runStore';
 import { UserError, type Studio } from '../studio';
 import { CompareView } from './compareView';
 import { pageHtml, webviewOptions } from './pageHtml';
-import { reportError, TrainingPanel } from './panel';
+import { reporting, TrainingPanel } from './panel';
 
 const ACTIONS = new Set<MonitorAction>(['open', 'stop', 'resume', 'revealAdapter', 'saveAdapter', 'try', 'delete']);
 
@@ -102,13 +102,7 @@ export class MonitorView implements vscode.WebviewViewProvider, vscode.Disposabl
   private onMessage(raw: unknown): void {
     if (!isMessage(raw)) return;
     const m = raw;
-    const run = async (f: () => unknown) => {
-      try {
-        await f();
-      } catch (e) {
-        await reportError(this.studio, e);
-      }
-    };
+    const run = (f: () => unknown) => reporting(this.studio, f);
     switch (m.type) {
       case 'ready':
         this.ready = true;

@@ -163,13 +163,7 @@ export class TrainingPanel implements vscode.Disposable {
   private onMessage(raw: unknown): void {
     if (!isWebviewMessage(raw)) return;
     const m = raw;
-    const run = async (f: () => unknown) => {
-      try {
-        await f();
-      } catch (e) {
-        await reportError(this.studio, e);
-      }
-    };
+    const run = (f: () => unknown) => reporting(this.studio, f);
     switch (m.type) {
       case 'ready':
         this.ready = true;
@@ -222,6 +216,15 @@ export function oneLine(message: string): string {
  * Shows an error to the user and logs it. Problems with what the user gave (a config, a dataset, a busy run…) are
  * logged as one readable line; only a fault in the program (TypeError and the like) gets its stack in the log.
  */
+/** Runs what a webview message asked for; a failure is reported (see reportError), never thrown. */
+export async function reporting(studio: Studio, f: () => unknown): Promise<void> {
+  try {
+    await f();
+  } catch (e) {
+    await reportError(studio, e);
+  }
+}
+
 export async function reportError(studio: Studio, e: unknown): Promise<void> {
   const err = e instanceof Error ? e : new Error(String(e));
   studio.output.error(isInternalError(err) ? err.stack ?? err.message : oneLine(err.message));

@@ -12,7 +12,7 @@ import { UserError, type Studio } from '../studio';
 import { readAdapterView } from './adapterView';
 import { pickDataset } from './datasets';
 import { html, pageHtml, webviewOptions } from './pageHtml';
-import { reportError } from './panel';
+import { reportError, reporting } from './panel';
 import type { PlaygroundService } from './playgroundService';
 
 const VIEW_TYPE = 'ulpt.playground';
@@ -201,13 +201,7 @@ export class Playground {
   private onMessage(raw: unknown): void {
     if (!isMessage(raw)) return;
     const m = raw;
-    const act = async (f: () => unknown) => {
-      try {
-        await f();
-      } catch (e) {
-        await reportError(this.studio, e);
-      }
-    };
+    const act = (f: () => unknown) => reporting(this.studio, f);
     switch (m.type) {
       case 'ready':
         this.ready = true;
