@@ -4,7 +4,7 @@
 // interleaved (one step of each engine per round, the order rotating), so a busy machine slows all sides alike.
 //
 //   node out/bench.js --workload w1|w2|example[,…] [--backends wasm,cpu] [--threads 1,2] [--compare-torch]
-//                     [--runs 10] [--warmup 2] [--profile] [--torch-device cpu|cuda] [--json]
+//                     [--runs 10] [--warmup 2] [--profile] [--torch-device cpu|cuda] [--python PATH] [--json]
 //
 // Workloads (random weights are generated in the run, in a temporary folder, never committed):
 //   w1       GPT-2 architecture, d 256, 4 layers, 4 heads, vocab 8192; batch 8 × 128 tokens, 16 targets each; n 16, r 2
@@ -16,7 +16,7 @@
 // --json prints one JSON object per line: one per backend and thread count, one per PyTorch thread count, each
 // with ms_per_step (median), min_ms, tokens_per_s, peak_rss_mb, rss growth, the first step's loss, and the ratio
 // to PyTorch with the same thread count; --profile adds each tfjs engine's time per kernel (tf.profile).
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -73,6 +73,7 @@ const { values: a } = parseArgs({
     threads: { type: 'string', default: String(os.availableParallelism?.() ?? os.cpus().length) },
     'compare-torch': { type: 'boolean', default: false },
     'torch-device': { type: 'string', default: 'cpu' },
+    python: { type: 'string' },
     runs: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },
     profile: { type: 'boolean', default: false },
@@ -341,6 +342,14 @@ async function start(label: string, backend: string, threads: number, cmd: strin
   return e;
 }
 
+/** --python, else the first of Debian's python3 and the one on PATH that can import torch. */
+function torchPython(): string {
+  if (a.python) return a.python;
+  const found = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+  if (!found) throw new Error('no python3 here imports torch (tried /usr/bin/python3 and python3 on PATH); name one with --python');
+  return found;
+}
+
 function threadList(s: string): number[] {
   const list = [...new Set(s.split(',').map((x) => Number(x.trim())))];
   if (!list.length || list.some((t) => !Number.isInteger(t) || t < 1)) throw new Error(`--threads must be positive integers (e.g. 1,2), got "${s}".`);
@@ -415,7 +424,7 @@ async function orchestrate(workload: string): Promise<void> {
         const env = { ...process.env, OMP_NUM_THREADS: String(t), OPENBLAS_NUM_THREADS: String(t) };
         const args = [path.join(ROOT, 'scripts', 'bench_torch.py'), '--serve', '--spec', specFile, '--threads', String(t), '--device', a['torch-device']!];
         try {
-          engines.push(await start(`pytorch ×${t}`, 'pytorch', t, '/usr/bin/python3', args, env));
+          engines.push(await start(`pytorch ×${t}`, 'pytorch', t, torchPython(), args, env));
         } catch (e) {
           skipped.push({ workload: spec.workload, backend: 'pytorch', threads: t, skipped: (e as Error).message });
         }
@@ -486,13 +495,14 @@ function printTable(spec: Spec, rows: Record<string, unknown>[], skipped: Record
 }
 
 const HELP = `node out/bench.js --workload w1|w2|example[,…] [--backends wasm,cpu] [--threads 1,2] [--compare-torch]
-                  [--runs 10] [--warmup 2] [--profile] [--torch-device cpu|cuda] [--json]
+                  [--runs 10] [--warmup 2] [--profile] [--torch-device cpu|cuda] [--python PATH] [--json]
 
   --workload   w1: GPT-2 arch, d 256, 4 layers, 4 heads, vocab 8192; batch 8 × 128 tokens, 16 targets; n 16, r 2
                w2: GPT-2 small (d 768, 12 layers, vocab 50257); batch 16 × 256, 16 targets; n 100, r 2
                example (default): examples/workspace/model; batch 16 × 24, 2 targets; n 10, r 2
   --threads    thread counts to measure, comma-separated (default: the cores available)
-  --compare-torch   also PyTorch (scripts/bench_torch.py, /usr/bin/python3) with the same thread counts
+  --compare-torch   also PyTorch (scripts/bench_torch.py) with the same thread counts (one on --torch-device cuda)
+  --python     the python3 that has torch (default: /usr/bin/python3 or python3 on PATH, the first that imports it)
   --profile    time per kernel of one step (tf.profile) for each tfjs engine
   --json       one JSON object per engine per line`;
 
