@@ -12,8 +12,8 @@ import { ownerPid, panelFinder, readPanel, readSummary, runDirs, setConfigSteps,
 const TIMEOUT_MS = Number(process.env.ULPT_E2E_TIMEOUT_MS) || 300_000;
 
 test('a reload during training leaves the run training and the panel attached; Stop works after it', { timeout: TIMEOUT_MS + 60_000 }, async (t) => {
-  // Long enough not to finish during the reload; the test stops it.
-  const session = { name: 'reload', settings: { 'ulpt.backend': 'wasm' }, timeoutMs: TIMEOUT_MS, log: (l: string) => t.diagnostic(l), prepareWorkspace: (w: string) => setConfigSteps(w, 2000) };
+  // Long enough that only the test's Stop ends it, however fast the machine.
+  const session = { name: 'reload', settings: { 'ulpt.backend': 'wasm' }, timeoutMs: TIMEOUT_MS, log: (l: string) => t.diagnostic(l), prepareWorkspace: (w: string) => setConfigSteps(w, 100_000) };
   await withSession(session, async (s) => {
     await s.runCommand('ULPT: Train from Config File');
     const panel = panelFinder(s);

@@ -75,8 +75,8 @@ test('train from the config file, watch the panel, save the adapter; two more ru
 
     // Two more runs of the same config: the second is started while the first trains and writes the same `out`,
     // so it asks first; both then have names that tell them apart, in the tabs and in the panels. The config is
-    // made long enough that both still train when they are stopped.
-    setConfigSteps(s.workspace, 1000);
+    // made long enough (100,000 steps) that both still train when they are stopped, however fast the machine.
+    setConfigSteps(s.workspace, 100_000);
     await s.runCommand(title);
     await waitFor('a second run to start', () => runDirs(s.workspace).length === 2 && ownerPid(runDirs(s.workspace)[1]) !== null, 60_000);
     await s.runCommand(title);
