@@ -169,12 +169,16 @@ export class TrainingPanel implements vscode.Disposable {
         this.ready = true;
         this.postState();
         return;
-      case 'stop': {
-        const session = this.studio.manager.get(this.runDir);
-        if (session) this.studio.stop(session);
-        this.postStatus();
+      case 'stop':
+        void run(() => {
+          // A run this window does not follow yet (the panel came back before the scan that attaches to live runs)
+          // is attached now, as the monitor does: Stop then works through the run folder whoever started it.
+          const session = this.studio.manager.get(this.runDir) ?? this.studio.manager.attach(this.runDir);
+          if (session) this.studio.stop(session);
+          this.postStatus();
+          if (!session) throw new UserError(`${runTitle(this.runDir)} is not training any more.`);
+        });
         return;
-      }
       case 'resume':
         void run(() => vscode.commands.executeCommand('ulpt.resume', this.runDir));
         return;

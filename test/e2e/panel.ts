@@ -67,6 +67,31 @@ export async function waitForStatus(s: Session, panel: () => Promise<Frame>, sta
   }, timeoutMs, 500);
 }
 
+/**
+ * Presses a training panel's Stop and waits until the request has reached the run folder (the extension host wrote
+ * stop-request.json, or the trainer already answered it and let go of the run). Once on CI, after a window reload,
+ * a click reported as done by the browser left no trace in the extension host and the run trained on; if that
+ * happens (still running, no request after 15 s) the click is repeated once and said, so a lost click and a Stop
+ * that does not work are told apart. Never clicks a second time once the run is stopping (that would be Stop Now).
+ */
+export async function pressStop(s: Session, panel: () => Promise<Frame>, runDir: string, log: (line: string) => void): Promise<void> {
+  const reached = () => fs.existsSync(path.join(runDir, 'stop-request.json')) || readRunLock(runDir) === null;
+  for (let attempt = 1; ; attempt++) {
+    const f = await panel();
+    await f.waitForSelector('#stop:not([disabled])', { timeout: 30_000 });
+    await f.click('#stop');
+    try {
+      await waitFor('the stop request to reach the run folder', reached, 15_000, 200);
+      return;
+    } catch (e) {
+      const status = (await readPanel(await panel())).status;
+      if (attempt >= 2 || status !== 'running') throw e;
+      log(`Stop was clicked, but after 15 s the run is ${status} and no stop request reached ${path.basename(runDir)}: clicking again`);
+      await s.screenshot('stop-click-lost');
+    }
+  }
+}
+
 export const waitForFinish = (s: Session, panel: () => Promise<Frame>, timeoutMs: number) => waitForStatus(s, panel, [...DONE], timeoutMs, 'finished');
 
 /** The run folders under the workspace's .ulpt/runs, oldest first. */

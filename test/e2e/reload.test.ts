@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { processAlive, processIdentity } from '../../src/train/runLock';
 import { waitFor, withSession } from './harness';
-import { ownerPid, panelFinder, readPanel, readSummary, runDirs, setConfigSteps, startedCount, waitForStatus } from './panel';
+import { ownerPid, panelFinder, pressStop, readPanel, readSummary, runDirs, setConfigSteps, startedCount, waitForStatus } from './panel';
 
 const TIMEOUT_MS = Number(process.env.ULPT_E2E_TIMEOUT_MS) || 300_000;
 
@@ -45,9 +45,7 @@ test('a reload during training leaves the run training and the panel attached; S
     await waitFor('the status bar to show the run again', async () => (await s.statusBarTexts()).some((x) => x.includes(after.name)), 30_000);
     await s.screenshot('after-reload');
 
-    const f = await panel();
-    await f.waitForSelector('#stop:not([disabled])', { timeout: 30_000 });
-    await f.click('#stop');
+    await pressStop(s, panel, runDir, (l) => t.diagnostic(l));
     const stopped = await waitForStatus(s, panel, ['stopped'], 120_000);
     const summary = readSummary(runDir);
     assert.equal(summary?.reason, 'stopped');

@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { readAdapter } from '../../src/io/adapter';
 import { contributedCommandTitles, ROOT, sleep, WaitAbort, waitFor, withSession, type Session } from './harness';
-import { ownerPid, panelFinder, readPanel, readSummary, runDirs, setConfigSteps, waitForFinish, waitForStatus } from './panel';
+import { ownerPid, panelFinder, pressStop, readPanel, readSummary, runDirs, setConfigSteps, waitForFinish, waitForStatus } from './panel';
 
 const TRAIN_COMMAND = 'ulpt.trainFromConfig';
 /** Limit for the whole session; the waits for training end a minute earlier, so their own message is reported. */
@@ -107,9 +107,9 @@ test('train from the config file, watch the panel, save the adapter; two more ru
     await waitFor('the filter to leave one run', async () => (await s.quickInputRows()).length === 1, 10_000);
     await s.page.locator('.quick-input-widget .quick-input-box input').press('Enter');
     await s.showTab(`ULPT: ${second}`);
-    const f2 = await panelFinder(s, (n) => n === second)();
-    await f2.waitForSelector('#stop:not([disabled])', { timeout: 30_000 });
-    await f2.click('#stop');
+    const secondDir = runDirs(s.workspace).find((d) => d.endsWith(`-${second.slice(-4)}`)); // "… · 7f3a" trains in "…-7f3a"
+    assert.ok(secondDir, `the run folder of ${second}`);
+    await pressStop(s, panelFinder(s, (n) => n === second), secondDir, (l) => t.diagnostic(l));
     for (const name of [second, third]) {
       await s.showTab(`ULPT: ${name}`);
       await waitForStatus(s, panelFinder(s, (n) => n === name), ['stopped'], TRAIN_TIMEOUT_MS);
