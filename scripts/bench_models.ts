@@ -6,7 +6,9 @@
 // same folder (test/golden/torch_llama.py) as the peer, with its own peak memory.
 //
 //   node esbuild.mjs --bench && node out/bench_models.js [--models smollm-135m,qwen2.5-0.5b] [--backend wasm]
-//        [--batch 4] [--seq 64] [--prompt-length 10] [--rank 2] [--steps 3] [--torch] [--keep DIR]
+//        [--batch 4] [--seq 64] [--prompt-length 10] [--rank 2] [--steps 3] [--threads 1] [--torch] [--keep DIR]
+// --threads N: the step through the trainer's data-parallel runner with N threads (each holds its own copy of the
+// model, all in this process's resident memory), as `ulpt train --threads N` runs it.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -18,7 +20,7 @@ const { values: a } = parseArgs({
     models: { type: 'string', default: 'smollm-135m,qwen2.5-0.5b' }, backend: { type: 'string', default: 'wasm' },
     batch: { type: 'string', default: '4' }, seq: { type: 'string', default: '64' }, 'prompt-length': { type: 'string', default: '10' },
     rank: { type: 'string', default: '2' }, steps: { type: 'string', default: '3' }, torch: { type: 'boolean', default: false },
-    keep: { type: 'string' }, child: { type: 'string' }, json: { type: 'boolean', default: false },
+    keep: { type: 'string' }, child: { type: 'string' }, json: { type: 'boolean', default: false }, threads: { type: 'string', default: '1' },
   },
 });
 
@@ -123,8 +125,8 @@ async function child(dir: string): Promise<void> {
   const { loadModel } = await import('../src/models/loader');
   const { createPrompt } = await import('../src/ulpt/prompt');
   const { collateFor } = await import('../src/train/batch');
-  const { batchLoss } = await import('../src/train/objective');
   const { AdamW, ADAMW_DEFAULTS } = await import('../src/train/optimizer');
+  const { createStepRunner } = await import('../src/train/parallel');
   const report = await initBackend(a.backend as 'wasm');
   const t0 = performance.now();
   const model = await loadModel(dir);
@@ -139,20 +141,22 @@ async function child(dir: string): Promise<void> {
     return { inputIds: ids.slice(0, S - 4), targetIds: ids.slice(S - 4) };
   });
   const batch = collateFor(model, examples, n);
-  const vars = [...prompt.variables.values()];
+  // The trainer's step runner: one thread in this one, or data-parallel threads (their models load here, untimed).
+  const runner = await createStepRunner({ threads: Number(a.threads), backend: report.name, model, prompt, seed: 42n });
   const stepMs: number[] = [];
   for (let i = 0; i < Number(a.steps); i++) {
     const s0 = performance.now();
-    const { value, grads } = tf.variableGrads(() => batchLoss(model, prompt, batch, batch.targets.length) as import('../src/backend').Scalar, vars);
-    opt.step(new Map([...prompt.variables].map(([k, v]) => [k, grads[v.name]])), 1e-3);
+    const { loss: value, grads } = await runner.gradients([batch], batch.targets.length);
+    opt.step(grads, 1e-3);
     const loss = (await value.data())[0];
-    tf.dispose([value, ...Object.values(grads)]);
+    tf.dispose([value, ...grads.values()]);
     if (!Number.isFinite(loss)) throw new Error(`loss is ${loss}`);
     stepMs.push(performance.now() - s0);
   }
+  await runner.dispose();
   const sorted = [...stepMs].sort((p, q) => p - q);
   const result: Omit<Result, 'model' | 'float32MB'> = {
-    backend: report.name, device: report.device, parameters: model.info.parameters, loadMs, rssAfterLoadMB,
+    backend: report.name, device: `${report.device}${runner.threads > 1 ? `, ${runner.threads} threads` : ', 1 thread'}`, parameters: model.info.parameters, loadMs, rssAfterLoadMB,
     peakRssMB: process.resourceUsage().maxRSS / 1024, stepMs, medianStepMs: sorted[Math.floor(sorted.length / 2)], tokensPerStep: B * (n + S),
   };
   console.log(JSON.stringify(result));
@@ -161,7 +165,8 @@ async function child(dir: string): Promise<void> {
 function torchPeer(dir: string): { peakRssMB: number; medianStepMs: number; loadMs: number } | { skipped: string } {
   const script = path.resolve(__dirname, '..', 'scripts', 'bench_models_torch.py');
   const res = spawnSync('/usr/bin/python3', [script, dir, '--batch', a.batch!, '--seq', a.seq!, '--prompt-length', a['prompt-length']!, '--rank', a.rank!, '--steps', a.steps!],
-    { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(os.cpus().length) } });
+    // The same number of threads as the engine's run (--threads), so the ratio compares like with like.
+    { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: a.threads!, OPENBLAS_NUM_THREADS: a.threads! } });
   if (res.status !== 0) return { skipped: (res.stderr || res.error?.message || 'failed').trim().split('\n').at(-1)! };
   return JSON.parse(res.stdout.trim().split('\n').at(-1)!);
 }
@@ -178,7 +183,7 @@ async function main(): Promise<void> {
       const { dir, parameters } = makeFolder(name, root);
       const writeS = (performance.now() - w0) / 1000;
       const res = spawnSync(process.execPath, [__filename, '--child', dir, '--backend', a.backend!, '--batch', a.batch!, '--seq', a.seq!,
-        '--prompt-length', a['prompt-length']!, '--rank', a.rank!, '--steps', a.steps!], { encoding: 'utf8', maxBuffer: 1 << 24 });
+        '--prompt-length', a['prompt-length']!, '--rank', a.rank!, '--steps', a.steps!, '--threads', a.threads!], { encoding: 'utf8', maxBuffer: 1 << 24 });
       if (res.status !== 0) {
         const why = res.stderr.trim().split('\n').filter((l) => l.trim()).slice(-3).join(' | ');
         rows.push(`${name.padEnd(14)} FAILED (${(parameters / 1e6).toFixed(1)}M parameters, ${((parameters * 4) / MB).toFixed(0)} MB float32): ${why}`);
@@ -192,7 +197,7 @@ async function main(): Promise<void> {
       rows.push(`${name.padEnd(14)} ${(r.parameters / 1e6).toFixed(1).padStart(7)}M ${r.float32MB.toFixed(0).padStart(8)} MB ${(r.loadMs / 1000).toFixed(1).padStart(7)} s ` +
         `${r.rssAfterLoadMB.toFixed(0).padStart(9)} MB ${r.peakRssMB.toFixed(0).padStart(9)} MB ${(r.peakRssMB / r.float32MB).toFixed(2).padStart(6)}x ` +
         `${(r.medianStepMs / 1000).toFixed(2).padStart(9)} s  [${r.stepMs.map((s) => (s / 1000).toFixed(2)).join(', ')}]`);
-      if (peer) rows.push('skipped' in peer ? `  pytorch: skipped (${peer.skipped})` : `  pytorch (same folder, same step): load ${(peer.loadMs / 1000).toFixed(1)} s, peak ${peer.peakRssMB.toFixed(0)} MB, median step ${(peer.medianStepMs / 1000).toFixed(2)} s`);
+      if (peer) rows.push('skipped' in peer ? `  pytorch: skipped (${peer.skipped})` : `  pytorch (same folder, same step, ${a.threads} thread${a.threads === "1" ? "" : "s"}): load ${(peer.loadMs / 1000).toFixed(1)} s, peak ${peer.peakRssMB.toFixed(0)} MB, median step ${(peer.medianStepMs / 1000).toFixed(2)} s`);
       if (!a.keep) fs.rmSync(dir, { recursive: true, force: true });
     }
   } finally {
