@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import type { RunListing } from '../runs/runStore';
 import type { Studio } from '../studio';
+import { STATUS_TEXT } from '../../webview/shared/series';
 
 /** A folder for a quick pick's description: workspace-relative, empty for a workspace folder itself. */
 export function folderDescription(dir: string): string {
@@ -17,16 +18,6 @@ const STATUS_ICON: Record<RunListing['status'], string> = {
   stopped: '$(debug-pause)',
   interrupted: '$(debug-disconnect)',
   failed: '$(error)',
-};
-
-const STATUS_TEXT: Record<RunListing['status'], string> = {
-  running: 'running',
-  stopping: 'stopping',
-  completed: 'completed',
-  'early-stopped': 'stopped early',
-  stopped: 'stopped',
-  interrupted: 'interrupted',
-  failed: 'failed',
 };
 
 /** "31 Jan, 14:03" (this year) or "31 Jan 2024, 14:03". */

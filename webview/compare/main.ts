@@ -6,7 +6,7 @@ import './compare.css';
 import type { CompareRun, CompareState, CompareToHost, ConfigDifference, HostToCompare } from '../../src/protocol';
 import { assertNever } from '../../src/protocol';
 import { Chart, seriesColor, type SeriesSpec } from '../shared/charts';
-import { debiasedEma, formatNumber, type Columns } from '../shared/series';
+import { debiasedEma, formatNumber, STATUS_TEXT, type Columns } from '../shared/series';
 import { byId, frameScheduler, h, vscodeApi } from '../shared/vscodeApi';
 
 const vscode = vscodeApi<CompareToHost, CompareState>();
@@ -17,10 +17,6 @@ let differences: ConfigDifference[] = [];
 let shared: { label: string; value: string }[] = [];
 let metric = '';
 const persist = () => vscode.setState({ dirs: runs.map((r) => r.dir), smoothing });
-
-const STATUS: Record<CompareRun['status'], string> = {
-  running: 'running', stopping: 'stopping', completed: 'completed', 'early-stopped': 'stopped early', stopped: 'stopped', interrupted: 'interrupted', failed: 'failed',
-};
 
 const lossChart = new Chart(byId('loss-chart'), { yLabel: 'loss (smoothed)', series: [] });
 const evalLossChart = new Chart(byId('eval-loss-chart'), { yLabel: 'eval loss', series: [] });
@@ -76,7 +72,7 @@ function drawLegend(): void {
     const name = h('button', { class: 'link', title: `Open the training panel of ${r.name}` }, r.name);
     name.addEventListener('click', () => vscode.postMessage({ type: 'open', dir: r.dir }));
     return h('tr', { 'data-testid': 'legend-run', 'data-dir': r.dir },
-      h('td', {}, swatch), h('td', {}, name), h('td', { class: 'detail' }, STATUS[r.status]),
+      h('td', {}, swatch), h('td', {}, name), h('td', { class: 'detail' }, STATUS_TEXT[r.status]),
       h('td', { class: 'num' }, r.best ? `${r.best.metric} ${formatNumber(r.best.value)} @ ${r.best.step}` : '—'),
       ...differences.map((d) => h('td', { 'data-field': d.field }, d.values[i] ?? '')));
   });

@@ -3,7 +3,7 @@
 import './monitor.css';
 import type { HostToMonitor, MonitorAction, MonitorRun, MonitorToHost } from '../../src/protocol';
 import { assertNever } from '../../src/protocol';
-import { formatDuration, formatNumber } from '../shared/series';
+import { formatDuration, formatNumber, STATUS_TEXT } from '../shared/series';
 import { sparkline } from '../shared/svg';
 import { byId, frameScheduler, h, setEnabled, vscodeApi } from '../shared/vscodeApi';
 
@@ -16,16 +16,6 @@ const persist = () => vscode.setState({ selected: [...selected] });
 
 let runs: MonitorRun[] = [];
 let loaded = false;
-
-const STATUS_TEXT: Record<MonitorRun['status'], string> = {
-  running: 'running',
-  stopping: 'stopping',
-  completed: 'completed',
-  'early-stopped': 'stopped early',
-  stopped: 'stopped',
-  interrupted: 'interrupted',
-  failed: 'failed',
-};
 
 function actionButton(run: MonitorRun, action: MonitorAction, label: string, title: string, enabled: boolean): HTMLButtonElement {
   const b = h('button', { class: 'secondary small', 'data-action': action, title, 'aria-label': `${title}: ${run.name}` }, label);

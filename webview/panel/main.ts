@@ -7,7 +7,7 @@ import { provideVSCodeDesignSystem, vsCodeButton, vsCodeCheckbox, vsCodeProgress
 import type { BaselinePoint, EvalPoint, HostToWebview, PanelState, RunHeader, RunPoints, StepPoint, WebviewToHost } from '../../src/protocol';
 import { assertNever } from '../../src/protocol';
 import { Chart, type SeriesSpec } from '../shared/charts';
-import { etaFromPoints, fitRange, formatDuration, formatNumber, lossColumns, mergeByStep, metricColumns, modelLabel, recentThroughput } from '../shared/series';
+import { etaFromPoints, fitRange, formatDuration, formatNumber, lossColumns, mergeByStep, metricColumns, modelLabel, recentThroughput, STATUS_TEXT } from '../shared/series';
 
 // No vscode-tag: its template sets an inline style attribute, which the panel's CSP (rightly) refuses.
 provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeCheckbox(), vsCodeProgressRing());
@@ -113,20 +113,13 @@ function enable(id: string, on: boolean): void {
   else b.setAttribute('disabled', '');
 }
 
-const STATUS_TEXT: Record<RunHeader['status'], string> = {
-  running: 'running',
-  stopping: 'stopping…',
-  completed: 'completed',
-  'early-stopped': 'stopped early',
-  stopped: 'stopped',
-  interrupted: 'interrupted',
-  failed: 'failed',
-};
+/** The panel's status tag: the shared words, with "stopping…" while the trainer finishes its step. */
+const STATUS_TAG: Record<RunHeader['status'], string> = { ...STATUS_TEXT, stopping: 'stopping…' };
 
 function drawHeader(): void {
   if (!run) return;
   const status = el('status');
-  status.textContent = STATUS_TEXT[run.status];
+  status.textContent = STATUS_TAG[run.status];
   status.dataset.status = run.status;
   app.dataset.status = run.status;
   el('busy').hidden = run.status !== 'running' && run.status !== 'stopping';

@@ -1,6 +1,6 @@
 // The training panel's numbers, without the DOM: smoothing, the aligned columns the charts draw, and the short
 // texts of the stat line. Pure functions, shared by the webview and the unit tests.
-import type { BaselinePoint, EvalPoint, StepPoint } from '../../src/protocol';
+import type { BaselinePoint, EvalPoint, RunStatus, StepPoint } from '../../src/protocol';
 
 /**
  * TensorBoard's smoothing: an exponential moving average, debiased so the first points are not dragged toward 0.
@@ -140,3 +140,14 @@ export function fitRange(data: Columns, fit: (seriesIndex: number) => boolean): 
   const pad = (hi - lo) * 0.05 || Math.abs(hi) * 0.05 || 0.1;
   return [lo >= 0 && lo - pad < 0 ? 0 : lo - pad, hi + pad];
 }
+
+/** A run's status in words, as the pickers, the monitor, the comparison and the panel show it. */
+export const STATUS_TEXT: Record<RunStatus, string> = {
+  running: 'running',
+  stopping: 'stopping',
+  completed: 'completed',
+  'early-stopped': 'stopped early',
+  stopped: 'stopped',
+  interrupted: 'interrupted',
+  failed: 'failed',
+};
