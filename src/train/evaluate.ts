@@ -71,7 +71,22 @@ export async function classify(model: LanguageModel, prompt: PromptModule | null
     cols.dispose();
     return preds;
   }
+  for (const score of await labelLogProbs(model, prompt, inputs, labels, batchSize)) {
+    let arg = 0;
+    for (let l = 1; l < score.length; l++) if (score[l] > score[arg]) arg = l;
+    preds.push(arg);
+  }
+  return preds;
+}
+
+/**
+ * Summed log-probability of each label's verbalizer tokens after each input: [inputs][labels]. Every
+ * (input, label) pair is one row of a batch (about `batchSize` rows at a time), so it is exact for labels of any
+ * length; classification's multi-token path and the playground's label probabilities both read it.
+ */
+export async function labelLogProbs(model: LanguageModel, prompt: PromptModule | null, inputs: number[][], labels: LabelSet, batchSize = 16): Promise<number[][]> {
   const L = labels.tokens.length;
+  const out: number[][] = [];
   for (const part of chunks(inputs, Math.max(1, Math.floor(batchSize / L)))) {
     const pairs = part.flatMap((inputIds) => labels.tokens.map((targetIds) => ({ inputIds, targetIds })));
     const batch = collateFor(model, pairs, prompt?.length ?? 0);
@@ -80,13 +95,9 @@ export async function classify(model: LanguageModel, prompt: PromptModule | null
     logp.dispose();
     const score = new Float64Array(pairs.length);
     batch.owner.forEach((o, i) => (score[o] += values[i]));
-    for (let e = 0; e < part.length; e++) {
-      let arg = 0;
-      for (let l = 1; l < L; l++) if (score[e * L + l] > score[e * L + arg]) arg = l;
-      preds.push(arg);
-    }
+    for (let e = 0; e < part.length; e++) out.push(Array.from(score.subarray(e * L, (e + 1) * L)));
   }
-  return preds;
+  return out;
 }
 
 /**

@@ -1,15 +1,12 @@
 // Answers for people (the playground): one input at a time, with and without an adapter, and for classification
 // the probability of every label rather than the argmax alone. Built on the same scoring as evaluation
-// (targetLogProbs / generate), so what the playground shows is what `ulpt eval` measures.
-import { tf } from '../backend';
+// (labelLogProbs / generate in evaluate.ts), so what the playground shows is what `ulpt eval` measures.
 import type { TaskConfig } from '../config';
 import type { AdapterMeta } from '../io/adapter';
 import type { LanguageModel } from '../models/types';
 import type { PlaygroundAnswer } from '../protocol';
 import type { PromptModule } from '../ulpt/prompt';
-import { collateFor } from './batch';
-import { generate, type LabelSet } from './evaluate';
-import { targetLogProbs } from './objective';
+import { generate, labelLogProbs, type LabelSet } from './evaluate';
 
 /** The task an adapter was trained for, as a training config states it (labels name → verbalizer word). */
 export function adapterTask(meta: AdapterMeta): TaskConfig {
@@ -18,29 +15,6 @@ export function adapterTask(meta: AdapterMeta): TaskConfig {
     type: t.type, template: t.template, inputField: t.input_field, targetField: t.target_field,
     ...(t.labels ? { labels: Object.fromEntries(t.labels.names.map((n, i) => [n, t.labels!.words[i]])) } : {}),
   };
-}
-
-/**
- * Summed log-probability of each label's verbalizer tokens after each input: [inputs][labels]. Every
- * (input, label) pair is one row of a batch, as in evaluation's multi-token path, so it is exact for labels of
- * any length.
- */
-export async function labelLogProbs(model: LanguageModel, prompt: PromptModule | null, inputs: number[][], labels: LabelSet, batchSize = 16): Promise<number[][]> {
-  const L = labels.tokens.length;
-  const out: number[][] = [];
-  const per = Math.max(1, Math.floor(batchSize / L));
-  for (let start = 0; start < inputs.length; start += per) {
-    const part = inputs.slice(start, start + per);
-    const pairs = part.flatMap((inputIds) => labels.tokens.map((targetIds) => ({ inputIds, targetIds })));
-    const batch = collateFor(model, pairs, prompt?.length ?? 0);
-    const logp = tf.tidy(() => targetLogProbs(model, prompt, batch));
-    const values = await logp.data();
-    logp.dispose();
-    const score = new Float64Array(pairs.length);
-    batch.owner.forEach((o, i) => (score[o] += values[i]));
-    for (let e = 0; e < part.length; e++) out.push(Array.from(score.subarray(e * L, (e + 1) * L)));
-  }
-  return out;
 }
 
 /** Softmax over the labels' log-likelihoods (the model's choice among them), best first. */
