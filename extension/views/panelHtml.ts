@@ -27,7 +27,44 @@ export function contentSecurityPolicy(cspSource: string, nonce: string): string 
   ].join('; ');
 }
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+/** Escapes text for an attribute value or element content. */
+export const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+export interface DocumentOptions {
+  /** webview.cspSource */
+  cspSource: string;
+  nonce: string;
+  scriptUri: string;
+  styleUri: string;
+  title: string;
+  /** What goes inside <body> before the script; attribute values and text escaped by the caller. */
+  body: string;
+}
+
+/**
+ * The page every webview of ours is: the strict CSP (scripts and styles only with this page's nonce, everything
+ * else from the webview's own origin), the nonce also offered to the UI toolkit for the styles it injects, one
+ * stylesheet, the skeleton, and one script at the end of the body.
+ */
+export function documentHtml(o: DocumentOptions): string {
+  const n = esc(o.nonce);
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="UTF-8">
+  <meta http-equiv="Content-Security-Policy" content="${esc(contentSecurityPolicy(o.cspSource, o.nonce))}">
+  <meta name="viewport" content="width=device-width, initial-scale=1.0">
+  <meta property="csp-nonce" content="${n}">
+  <link rel="stylesheet" href="${esc(o.styleUri)}" nonce="${n}">
+  <title>${esc(o.title)}</title>
+</head>
+<body>
+${o.body}
+  <script nonce="${n}" src="${esc(o.scriptUri)}"></script>
+</body>
+</html>
+`;
+}
 
 const STATS: [id: string, label: string][] = [
   ['step', 'Step'],
@@ -44,20 +81,8 @@ const STATS: [id: string, label: string][] = [
 ];
 
 export function panelHtml(o: PanelHtmlOptions): string {
-  const n = esc(o.nonce);
   const stats = STATS.map(([id, label]) => `      <div class="stat"><span class="label">${label}</span><span class="value" id="${id}" data-testid="${id}">—</span></div>`).join('\n');
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-  <meta charset="UTF-8">
-  <meta http-equiv="Content-Security-Policy" content="${esc(contentSecurityPolicy(o.cspSource, o.nonce))}">
-  <meta name="viewport" content="width=device-width, initial-scale=1.0">
-  <meta property="csp-nonce" content="${n}">
-  <link rel="stylesheet" href="${esc(o.styleUri)}" nonce="${n}">
-  <title>${esc(o.title)}</title>
-</head>
-<body>
-  <main id="app" data-testid="training-panel" data-run-dir="${esc(o.runDir)}" data-ready="false">
+  const body = `  <main id="app" data-testid="training-panel" data-run-dir="${esc(o.runDir)}" data-ready="false">
     <header class="title">
       <h1 id="run-name" data-testid="run-name">${esc(o.title)}</h1>
       <span id="status" class="tag" data-testid="status" data-status="loading" role="status">loading</span>
@@ -96,9 +121,6 @@ ${stats}
       <div id="metric-chart" class="plot" data-testid="metric-chart" data-points="0"></div>
     </section>
     <p id="empty" class="detail" data-testid="empty">Waiting for the first step…</p>
-  </main>
-  <script nonce="${n}" src="${esc(o.scriptUri)}"></script>
-</body>
-</html>
-`;
+  </main>`;
+  return documentHtml({ ...o, body });
 }
