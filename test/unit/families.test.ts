@@ -10,14 +10,14 @@ import { tf, type Scalar, type Tensor } from '../../src/backend';
 import { backendMemoryProblem, loadModel } from '../../src/models/loader';
 import { relativePositionBucket, ropeInverseFrequencies, type RopeScaling } from '../../src/models/layers';
 import type { CausalLM, LanguageModel, Seq2SeqLM } from '../../src/models/types';
-import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../../src/io/safetensors';
+import { SafetensorsFile } from '../../src/io/safetensors';
 import { createPrompt, prependPrompt, type PromptModule } from '../../src/ulpt/prompt';
 import { classify, generate, generateUncached } from '../../src/train/evaluate';
 import { answer } from '../../src/train/predict';
 import { collateFor, type TokenPair } from '../../src/train/batch';
 import { batchLoss, sequenceLogits } from '../../src/train/objective';
 import { wrapInput } from '../../src/models/tokenizer';
-import { backend, FIXTURES, maxAbsDiff, tempDir } from './helpers';
+import { backend, editedModel, FIXTURES, maxAbsDiff, tempDir } from './helpers';
 
 const TOLERANCE = 1e-4;
 const DECODERS = ['tiny-llama3', 'tiny-llama2', 'tiny-mistral', 'tiny-qwen2'];
@@ -294,27 +294,6 @@ test('GPT-2: cached decoding equals the cache-free reference up to the context l
   model.dispose();
 });
 
-/** A copy of a fixture with its weights (read as float32, written as one F32 file) and config edited. */
-function editedModel(name: string, edit: (w: Record<string, TensorToWrite>) => void, configEdit?: (c: Record<string, unknown>) => void): string {
-  const dir = tempDir(`ulpt-${name}-`);
-  const src = path.join(FIXTURES, name);
-  const weights: Record<string, TensorToWrite> = {};
-  for (const f of fs.readdirSync(src)) {
-    if (f.endsWith('.safetensors')) {
-      const st = SafetensorsFile.open(path.join(src, f));
-      for (const k of st.keys()) weights[k] = { shape: st.info(k).shape, data: st.float32(k) };
-      st.close();
-    } else if (f !== 'model.safetensors.index.json') fs.copyFileSync(path.join(src, f), path.join(dir, f));
-  }
-  edit(weights);
-  writeSafetensors(path.join(dir, 'model.safetensors'), weights);
-  if (configEdit) {
-    const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
-    configEdit(cfg);
-    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg));
-  }
-  return dir;
-}
 
 async function firstLogits(dir: string): Promise<Float32Array> {
   const model = await loadModel(dir);
@@ -327,25 +306,25 @@ async function firstLogits(dir: string): Promise<Float32Array> {
 
 test('loading checks every key and shape, naming the key: Llama and T5', async () => {
   await backend();
-  await assert.rejects(loadModel(editedModel('tiny-mistral', (w) => delete w['model.layers.1.mlp.up_proj.weight'])),
+  await assert.rejects(loadModel(editedModel(path.join(FIXTURES, 'tiny-mistral'), (w) => delete w['model.layers.1.mlp.up_proj.weight'])),
     /weight "model\.layers\.1\.mlp\.up_proj\.weight" is missing \(expected shape \[48, 32\]\)/);
-  await assert.rejects(loadModel(editedModel('tiny-qwen2', (w) => delete w['model.layers.0.self_attn.k_proj.bias'])),
+  await assert.rejects(loadModel(editedModel(path.join(FIXTURES, 'tiny-qwen2'), (w) => delete w['model.layers.0.self_attn.k_proj.bias'])),
     /weight "model\.layers\.0\.self_attn\.k_proj\.bias" is missing/);
-  await assert.rejects(loadModel(editedModel('tiny-llama2', (w) => delete w['lm_head.weight'])), /weight "lm_head\.weight" is missing/);
-  await assert.rejects(loadModel(editedModel('tiny-mistral', (w) => (w['model.layers.0.self_attn.k_proj.weight'] = { shape: [48, 32], data: new Float32Array(48 * 32) }))),
+  await assert.rejects(loadModel(editedModel(path.join(FIXTURES, 'tiny-llama2'), (w) => delete w['lm_head.weight'])), /weight "lm_head\.weight" is missing/);
+  await assert.rejects(loadModel(editedModel(path.join(FIXTURES, 'tiny-mistral'), (w) => (w['model.layers.0.self_attn.k_proj.weight'] = { shape: [48, 32], data: new Float32Array(48 * 32) }))),
     /"model\.layers\.0\.self_attn\.k_proj\.weight" has shape \[48, 32\] but config\.json implies \[12, 32\]/);
-  await assert.rejects(loadModel(editedModel('tiny-flan-t5', (w) => delete w['decoder.block.2.layer.1.EncDecAttention.v.weight'])),
+  await assert.rejects(loadModel(editedModel(path.join(FIXTURES, 'tiny-flan-t5'), (w) => delete w['decoder.block.2.layer.1.EncDecAttention.v.weight'])),
     /weight "decoder\.block\.2\.layer\.1\.EncDecAttention\.v\.weight" is missing \(expected shape \[48, 32\]\)/);
-  await assert.rejects(loadModel(editedModel('tiny-t5', (w) => (w['encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight'] = { shape: [8, 4], data: new Float32Array(32) }))),
+  await assert.rejects(loadModel(editedModel(path.join(FIXTURES, 'tiny-t5'), (w) => (w['encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight'] = { shape: [8, 4], data: new Float32Array(32) }))),
     /unexpected weight "encoder\.block\.1\.layer\.0\.SelfAttention\.relative_attention_bias\.weight"/);
 });
 
 test('checkpoint quirks load to the same model: a stored copy of a tied head, keys without the model. prefix, T5 without shared.weight', async () => {
   await backend();
   const llama = await firstLogits(path.join(FIXTURES, 'tiny-llama3'));
-  const withHead = editedModel('tiny-llama3', (w) => (w['lm_head.weight'] = w['model.embed_tokens.weight']));
+  const withHead = editedModel(path.join(FIXTURES, 'tiny-llama3'), (w) => (w['lm_head.weight'] = w['model.embed_tokens.weight']));
   assert.ok(maxAbsDiff(await firstLogits(withHead), llama) < 1e-6);
-  const bare = editedModel('tiny-llama3', (w) => {
+  const bare = editedModel(path.join(FIXTURES, 'tiny-llama3'), (w) => {
     for (const k of Object.keys(w)) {
       w[k.replace(/^model\./, '')] = w[k];
       delete w[k];
@@ -353,19 +332,19 @@ test('checkpoint quirks load to the same model: a stored copy of a tied head, ke
   });
   assert.ok(maxAbsDiff(await firstLogits(bare), llama) < 1e-6);
   const t5 = await firstLogits(path.join(FIXTURES, 'tiny-t5'));
-  const noShared = editedModel('tiny-t5', (w) => delete w['shared.weight']);
+  const noShared = editedModel(path.join(FIXTURES, 'tiny-t5'), (w) => delete w['shared.weight']);
   assert.ok(maxAbsDiff(await firstLogits(noShared), t5) < 1e-6);
 });
 
 test('config.json values the engine cannot honour are refused by file and field', async () => {
   await backend();
-  await assert.rejects(loadModel(editedModel('tiny-llama3', () => {}, (c) => (c.rope_scaling = { rope_type: 'yarn', factor: 4 }))),
+  await assert.rejects(loadModel(editedModel(path.join(FIXTURES, 'tiny-llama3'), () => {}, (c) => (c.rope_scaling = { rope_type: 'yarn', factor: 4 }))),
     /config\.json: rope_scaling type "yarn" is not supported \(supported: default, linear, llama3\)/);
-  await assert.rejects(loadModel(editedModel('tiny-mistral', () => {}, (c) => (c.num_key_value_heads = 3))),
+  await assert.rejects(loadModel(editedModel(path.join(FIXTURES, 'tiny-mistral'), () => {}, (c) => (c.num_key_value_heads = 3))),
     /config\.json: num_attention_heads \(4\) must be a multiple of num_key_value_heads \(3\)/);
-  await assert.rejects(loadModel(editedModel('tiny-t5', () => {}, (c) => (c.feed_forward_proj = 'gated-swish'))),
+  await assert.rejects(loadModel(editedModel(path.join(FIXTURES, 'tiny-t5'), () => {}, (c) => (c.feed_forward_proj = 'gated-swish'))),
     /config\.json: feed_forward_proj "gated-swish" is not supported/);
-  await assert.rejects(loadModel(editedModel('tiny-llama2', () => {}, (c) => (c.hidden_act = 'gelu'))), /config\.json: hidden_act "gelu" is not supported/);
+  await assert.rejects(loadModel(editedModel(path.join(FIXTURES, 'tiny-llama2'), () => {}, (c) => (c.hidden_act = 'gelu'))), /config\.json: hidden_act "gelu" is not supported/);
 });
 
 test('the playground\'s answers (label probabilities, generations) agree with evaluation for a Llama and a T5', async () => {

@@ -8,8 +8,7 @@ import { tf } from '../../src/backend';
 import { loadModel, folderModelName } from '../../src/models/loader';
 import type { CausalLM } from '../../src/models/types';
 import { prependPrompt } from '../../src/ulpt/prompt';
-import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../../src/io/safetensors';
-import { backend, FIXTURES, TINY, tempDir, maxAbsDiff } from './helpers';
+import { backend, editedModel, FIXTURES, TINY, tempDir, maxAbsDiff } from './helpers';
 
 interface Golden {
   pad_token_id: number;
@@ -90,38 +89,21 @@ test('model info: dimensions from config.json, a stable embedding fingerprint sh
   b.dispose();
 });
 
-/** Copies the tiny model with its weights edited, for the loader's refusals. */
-function editedCopy(edit: (w: Record<string, TensorToWrite>) => void, configEdit?: (c: Record<string, unknown>) => void): string {
-  const dir = tempDir('ulpt-model-');
-  for (const f of fs.readdirSync(TINY)) fs.copyFileSync(path.join(TINY, f), path.join(dir, f));
-  const st = SafetensorsFile.open(path.join(TINY, 'model.safetensors'));
-  const weights: Record<string, TensorToWrite> = {};
-  for (const k of st.keys()) weights[k] = { shape: st.info(k).shape, data: st.float32(k) };
-  st.close();
-  edit(weights);
-  writeSafetensors(path.join(dir, 'model.safetensors'), weights);
-  if (configEdit) {
-    const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
-    configEdit(cfg);
-    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg));
-  }
-  return dir;
-}
 
 test('loading refuses a checkpoint with a missing weight, naming the key', async () => {
-  const dir = editedCopy((w) => delete w['h.1.mlp.c_fc.bias']);
+  const dir = editedModel(TINY, (w) => delete w['h.1.mlp.c_fc.bias']);
   await assert.rejects(loadModel(dir), /weight "h\.1\.mlp\.c_fc\.bias" is missing \(expected shape \[128\]\)/);
 });
 
 test('loading refuses a weight of the wrong shape, naming key and both shapes', async () => {
-  const dir = editedCopy((w) => (w['h.0.attn.c_proj.weight'] = { shape: [32, 16], data: new Float32Array(512) }));
+  const dir = editedModel(TINY, (w) => (w['h.0.attn.c_proj.weight'] = { shape: [32, 16], data: new Float32Array(512) }));
   await assert.rejects(loadModel(dir), /"h\.0\.attn\.c_proj\.weight" has shape \[32, 16\] but config\.json implies \[32, 32\]/);
 });
 
 test('loading refuses an unexpected weight and an unknown model_type', async () => {
-  const extra = editedCopy((w) => (w['score.weight'] = { shape: [2, 32], data: new Float32Array(64) }));
+  const extra = editedModel(TINY, (w) => (w['score.weight'] = { shape: [2, 32], data: new Float32Array(64) }));
   await assert.rejects(loadModel(extra), /unexpected weight "score\.weight"/);
-  const llama = editedCopy(() => {}, (c) => (c.model_type = 'llama-9000'));
+  const llama = editedModel(TINY, () => {}, (c) => (c.model_type = 'llama-9000'));
   await assert.rejects(loadModel(llama), /model_type "llama-9000" is not supported; supported: gpt2, llama, mistral, qwen2, t5/);
 });
 
