@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { resolveConfig, type TaskType, type TrainConfig } from '../../src/config';
 import { resolveLabels } from '../../src/data/examples';
+import { createFileExclusive } from '../../src/io/atomic';
 import { readRecords, type DataRecord } from '../../src/data/readers';
 import { fillTemplate, templateFields } from '../../src/data/template';
 import { newRunId, safeName } from '../runs/runStore';
@@ -345,11 +346,14 @@ export async function trainingSetupFromQuestions(studio: Studio): Promise<Traini
     };
     let savedConfig: string | null = null;
     if (saving) {
-      fs.writeFileSync(configFile, configFileText(raw, path.dirname(configFile)));
-      savedConfig = configFile;
-      studio.output.info(`saved the wizard's answers to ${configFile}`);
+      // Created exclusively and whole: a file of that name made meanwhile is kept, and the answers take the next free name.
+      const text = configFileText(raw, root);
+      let file = configFile;
+      while (!createFileExclusive(file, text)) file = freeConfigName(root, name);
+      savedConfig = file;
+      studio.output.info(`saved the wizard's answers to ${file}`);
       if (finish === 'save') {
-        await vscode.window.showTextDocument(vscode.Uri.file(configFile));
+        await vscode.window.showTextDocument(vscode.Uri.file(file));
         return undefined;
       }
     }

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { configProblemList, type TrainConfig } from '../config';
 import { readAdapter } from '../io/adapter';
-import { writeFileAtomic } from '../io/atomic';
+import { createFileExclusive, writeFileAtomic } from '../io/atomic';
 import { SafetensorsFile } from '../io/safetensors';
 import type { RunFailure, TrainerMessage } from '../protocol';
 import { RUN_LOCK_FILE, STOP_REQUEST_FILE } from './runLock';
@@ -114,16 +114,8 @@ export function claimRunFolder(dir: string, config: TrainConfig): void {
   const problem = runFolderProblem(dir);
   if (problem) throw new RunFolderError(problem);
   fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, RUN_FILES.config);
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(config, null, 2) + '\n');
-  try {
-    fs.linkSync(tmp, file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new RunFolderError(`${dir} was just taken by another run; start again (a new folder is chosen).`);
-    throw e;
-  } finally {
-    fs.rmSync(tmp, { force: true });
+  if (!createFileExclusive(path.join(dir, RUN_FILES.config), JSON.stringify(config, null, 2) + '\n')) {
+    throw new RunFolderError(`${dir} was just taken by another run; start again (a new folder is chosen).`);
   }
 }
 

@@ -8,6 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readAdapter } from '../../src/io/adapter';
+import { createFileExclusive } from '../../src/io/atomic';
 import { claimRunFolder, diagnoseRun, RunFolderError } from '../../src/train/runFolder';
 import { resolveConfig } from '../../src/config';
 import { RunManager } from '../../extension/runs/session';
@@ -144,6 +145,18 @@ test('a run folder is claimed exclusively: the second claim of one folder fails,
   fs.mkdirSync(run);
   claimRunFolder(run, config);
   assert.throws(() => claimRunFolder(run, config), RunFolderError);
+});
+
+test('a file created exclusively (the wizard\'s saved config) never replaces one that exists, and appears whole', () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'sentiment.ulpt.json');
+  fs.writeFileSync(file, 'the user\'s own\n');
+  assert.equal(createFileExclusive(file, '{"steps": 1}\n'), false);
+  assert.equal(fs.readFileSync(file, 'utf8'), 'the user\'s own\n');
+  const fresh = path.join(dir, 'sentiment-2.ulpt.json');
+  assert.equal(createFileExclusive(fresh, '{"steps": 1}\n'), true);
+  assert.deepEqual(JSON.parse(fs.readFileSync(fresh, 'utf8')), { steps: 1 });
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['sentiment-2.ulpt.json', 'sentiment.ulpt.json'], 'no temp file is left behind');
 });
 
 test('the extension (palette and tasks) obeys the same rule: a used run folder is refused, untouched', () => {
