@@ -335,10 +335,29 @@ export function takeRows(x: Tensor, indices: Int32Array): Tensor {
   return f(x);
 }
 
-/** p = softmax(qs·kᵀ + bias) and y = p·v, for q already multiplied by the scale. */
+/**
+ * Grouped-query attention without copies: with H query heads over K key/value heads (query head h reads kv head
+ * ⌊h / g⌋, g = H / K), a per-head tensor [B, H, Tq, x] is the same memory as [B, K, g·Tq, x], so the g query heads
+ * of a group multiply their shared keys and values in one product, and the keys' and values' gradients come out
+ * summed over the group by that product. `grouped` and `perHead` are the two views (free reshapes; identity when
+ * H = K).
+ */
+function headViews(qs: Tensor, k: Tensor) {
+  const [B, H, Tq] = qs.shape as [number, number, number, number];
+  const K = k.shape[1] as number;
+  if (H % K !== 0) throw new Error(`internal: ${H} query heads cannot share ${K} key/value heads`);
+  const g = H / K;
+  return {
+    grouped: (t: Tensor) => (g === 1 ? t : tf.reshape(t, [B, K, g * Tq, t.shape[3] as number])),
+    perHead: (t: Tensor) => (g === 1 ? t : tf.reshape(t, [B, H, Tq, t.shape[3] as number])),
+  };
+}
+
+/** p = softmax(qs·kᵀ + bias) and y = p·v, for q already multiplied by the scale (k and v may have fewer heads). */
 function attend(qs: Tensor, k: Tensor, v: Tensor, bias: Tensor): { p: Tensor; y: Tensor } {
-  const p = tf.softmax(tf.add(tf.matMul(qs, k, false, true), bias)); // [B, H, Tq, Tk]
-  return { p, y: tf.matMul(p, v) }; // [B, H, Tq, hd]
+  const { grouped, perHead } = headViews(qs, k);
+  const p = tf.softmax(tf.add(perHead(tf.matMul(grouped(qs), k, false, true)), bias)); // [B, H, Tq, Tk]
+  return { p, y: perHead(tf.matMul(grouped(p), v)) }; // [B, H, Tq, hd]
 }
 
 /**
@@ -346,18 +365,27 @@ function attend(qs: Tensor, k: Tensor, v: Tensor, bias: Tensor): { p: Tensor; y:
  * queries, keys, values and the attention weights p (all the forward pass needs to keep).
  */
 function attendGrads(dy: Tensor, qs: Tensor, k: Tensor, v: Tensor, p: Tensor, scale: number): { dq: Tensor; dk: Tensor; dv: Tensor } {
-  const dp = tf.matMul(dy, v, false, true); // [B, H, Tq, Tk]
-  const ds = tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true))); // softmax's Jacobian
-  return { dq: tf.mul(tf.matMul(ds, k), scale), dk: tf.matMul(ds, qs, true, false), dv: tf.matMul(p, dy, true, false) };
+  const { grouped, perHead } = headViews(qs, k);
+  const dp = perHead(tf.matMul(grouped(dy), v, false, true)); // [B, H, Tq, Tk]
+  const ds = grouped(tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true)))); // softmax's Jacobian
+  return {
+    dq: tf.mul(perHead(tf.matMul(ds, k)), scale),
+    dk: tf.matMul(ds, grouped(qs), true, false), // [B, K, Tk, hd]: summed over each group's query heads
+    dv: tf.matMul(grouped(p), grouped(dy), true, false),
+  };
 }
 
 /**
- * softmax(q·kᵀ·scale + bias)·v for q [B, H, Tq, hd], k and v [B, H, Tk, hd], bias broadcastable to
- * [B, H, Tq, Tk] → [B, H, Tq, hd]. The scale is applied to q (Tq·hd numbers instead of Tq·Tk scores), and the
+ * softmax(q·kᵀ·scale + bias)·v for q [B, H, Tq, hd], k and v [B, K, Tk, hd] (K = H, or K dividing H for
+ * grouped-query attention: query head h reads kv head ⌊h·K / H⌋), bias broadcastable to [B, H, Tq, Tk] →
+ * [B, H, Tq, hd]. The scale is applied to q (Tq·hd numbers instead of Tq·Tk scores), and the
  * gradient is written out, so the tape keeps q·scale, k, v and the weights instead of every intermediate.
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: number): Tensor {
-  if (fusedKernelsActive() && q.rank === 4 && (q.shape[3] as number) <= MAX_HEAD_SIZE) return fusedAttention(q, k, v, bias, scale);
+  if (fusedKernelsActive() && q.rank === 4 && (q.shape[3] as number) <= MAX_HEAD_SIZE) {
+    const g = (q.shape[1] as number) / (k.shape[1] as number); // the fused kernel reads one kv head per query head
+    return fusedAttention(q, repeatKV(k, g), repeatKV(v, g), bias, scale);
+  }
   const f = tf.customGrad((qi, ki, vi, save) => {
     const qs = tf.mul(qi as Tensor, scale);
     const { p, y } = attend(qs, ki as Tensor, vi as Tensor, bias);

@@ -6,7 +6,7 @@
 // layout (model.layers.0.self_attn.q_proj.weight …, nn.Linear [out, in]).
 import { tf, type Tensor } from '../backend';
 import {
-  appendKV, applyRope, attention, causalBias, checkpointed, embedding, gatedActivation, linearT, longestSequence, mergeHeads, positionsFromMask, repeatKV,
+  appendKV, applyRope, attention, causalBias, checkpointed, embedding, gatedActivation, linearT, longestSequence, mergeHeads, positionsFromMask,
   rmsNorm, ropeCosSin, ropeInverseFrequencies, splitHeads, type RopeScaling,
 } from './layers';
 import type { Architecture, BuildContext, CausalLM, HostTensor, KVCache, ModelInfo } from './types';
@@ -267,7 +267,7 @@ class Llama implements CausalLM {
     const vNew = splitHeads(this.proj(flat, p + 'self_attn.v_proj'), B, T, K, hd);
     const k = appendKV(past?.k ?? null, kNew); // [B, K, L+T, hd]
     const v = appendKV(past?.v ?? null, vNew);
-    const y = attention(q, repeatKV(k, H / K), repeatKV(v, H / K), bias, 1 / Math.sqrt(hd)); // [B, H, T, hd]
+    const y = attention(q, k, v, bias, 1 / Math.sqrt(hd)); // [B, H, T, hd]: groups of query heads share a kv head
     return { y: tf.reshape(this.proj(mergeHeads(y), p + 'self_attn.o_proj'), [B, T, d]), kv: { k, v } };
   }
 

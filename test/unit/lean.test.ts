@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend, tf, type Tensor } from '../../src/backend';
-import { activation, attention, attentionBias, layerNorm, linear, queryRows, selfAttention, takeRows } from '../../src/models/layers';
+import { activation, attention, attentionBias, layerNorm, linear, queryRows, repeatKV, selfAttention, takeRows } from '../../src/models/layers';
 import { loadModel } from '../../src/models/loader';
 import { TINY, maxAbsDiff } from './helpers';
 
@@ -129,6 +129,21 @@ for (const backend of ['cpu', 'wasm'] as const) {
     for (const [i, name] of [[8, 'selfAttention'], [9, 'its dqkv'], [12, 'selfAttention at rows'], [13, 'its dqkv']] as const) {
       assert.ok(relDiff(outs[i], outs[i + 2]) < 1e-5, `${name} differs by ${relDiff(outs[i], outs[i + 2])}`);
     }
+  });
+
+  test(`${backend}: grouped-query attention (kv heads shared, no copies) equals attention over repeated kv heads, gradients too`, async () => {
+    const [B, H, K, T, L, hd] = [2, 6, 2, 5, 7, 4]; // 3 query heads per kv head; keys longer than queries (a cache)
+    const outs = await on(backend, () => {
+      const mask = tf.tensor2d([[1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0, 0]]);
+      const bias = tf.slice(attentionBias(mask, L), [0, 0, L - T, 0], [B, 1, T, L]); // the last T queries
+      const [q, k, v, dy] = [rand([B, H, T, hd], 31), rand([B, K, L, hd], 32), rand([B, K, L, hd], 33), rand([B, H, T, hd], 34)];
+      const g4 = (f: (a: Tensor, b: Tensor, c: Tensor) => Tensor) => tf.grads((a: Tensor, b: Tensor, c: Tensor) => tf.sum(tf.mul(f(a, b, c), dy)))([q, k, v]);
+      const grouped = (a: Tensor, b: Tensor, c: Tensor) => attention(a, b, c, bias, 0.5);
+      const repeated = (a: Tensor, b: Tensor, c: Tensor) => attention(a, repeatKV(b, H / K), repeatKV(c, H / K), bias, 0.5);
+      return [grouped(q, k, v), ...g4(grouped), repeated(q, k, v), ...g4(repeated)];
+    });
+    const names = ['attention', 'dq', 'dk', 'dv'];
+    for (let i = 0; i < 4; i++) assert.ok(relDiff(outs[i], outs[i + 4]) < 1e-5, `${names[i]} differs by ${relDiff(outs[i], outs[i + 4])}`);
   });
 
   test(`${backend}: GPT-2 asked for the target rows only equals the full forward at those rows, gradients too`, async () => {
