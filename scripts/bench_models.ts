@@ -115,6 +115,8 @@ function makeFolder(name: string, root: string): { dir: string; parameters: numb
 interface Result {
   model: string; backend: string; device: string; parameters: number; float32MB: number; loadMs: number;
   rssAfterLoadMB: number; peakRssMB: number; stepMs: number[]; medianStepMs: number; tokensPerStep: number;
+  /** Layers a pass leaves plain (not checkpointed), of all. */
+  plainLayers: number; layers: number;
 }
 
 const MB = 1024 * 1024;
@@ -124,7 +126,8 @@ async function child(dir: string): Promise<void> {
   const { initBackend, tf } = await import('../src/backend');
   const { loadModel } = await import('../src/models/loader');
   const { createPrompt } = await import('../src/ulpt/prompt');
-  const { collateFor } = await import('../src/train/batch');
+  const { collateFor, splitBatch } = await import('../src/train/batch');
+  const { passPlan } = await import('../src/train/step');
   const { AdamW, ADAMW_DEFAULTS } = await import('../src/train/optimizer');
   const { createStepRunner } = await import('../src/train/parallel');
   const report = await initBackend(a.backend as 'wasm');
@@ -143,6 +146,11 @@ async function child(dir: string): Promise<void> {
   const batch = collateFor(model, examples, n);
   // The trainer's step runner: one thread in this one, or data-parallel threads (their models load here, untimed).
   const runner = await createStepRunner({ threads: Number(a.threads), backend: report.name, model, prompt, seed: 42n });
+  // How many layers this thread's passes leave plain (not checkpointed), as the step runner plans them.
+  const plan = passPlan(report.name, model, n, runner.threads);
+  const shard = runner.threads > 1 ? splitBatch(batch, runner.threads, n)[0] : batch;
+  const piece = shard.size > plan.limit(shard) ? splitBatch(shard, Math.ceil(shard.size / plan.limit(shard)), n)[0] : shard;
+  const plainLayers = plan.plainLayers(piece);
   const stepMs: number[] = [];
   for (let i = 0; i < Number(a.steps); i++) {
     const s0 = performance.now();
@@ -158,6 +166,7 @@ async function child(dir: string): Promise<void> {
   const result: Omit<Result, 'model' | 'float32MB'> = {
     backend: report.name, device: `${report.device}${runner.threads > 1 ? `, ${runner.threads} threads` : ', 1 thread'}`, parameters: model.info.parameters, loadMs, rssAfterLoadMB,
     peakRssMB: process.resourceUsage().maxRSS / 1024, stepMs, medianStepMs: sorted[Math.floor(sorted.length / 2)], tokensPerStep: B * (n + S),
+    plainLayers, layers: model.info.numLayers,
   };
   console.log(JSON.stringify(result));
 }
@@ -196,7 +205,7 @@ async function main(): Promise<void> {
       all.push({ ...r, checkpointWriteSeconds: writeS, torch: peer });
       rows.push(`${name.padEnd(14)} ${(r.parameters / 1e6).toFixed(1).padStart(7)}M ${r.float32MB.toFixed(0).padStart(8)} MB ${(r.loadMs / 1000).toFixed(1).padStart(7)} s ` +
         `${r.rssAfterLoadMB.toFixed(0).padStart(9)} MB ${r.peakRssMB.toFixed(0).padStart(9)} MB ${(r.peakRssMB / r.float32MB).toFixed(2).padStart(6)}x ` +
-        `${(r.medianStepMs / 1000).toFixed(2).padStart(9)} s  [${r.stepMs.map((s) => (s / 1000).toFixed(2)).join(', ')}]`);
+        `${`${r.plainLayers}/${r.layers}`.padStart(7)} ${(r.medianStepMs / 1000).toFixed(2).padStart(9)} s  [${r.stepMs.map((s) => (s / 1000).toFixed(2)).join(', ')}]`);
       if (peer) rows.push('skipped' in peer ? `  pytorch: skipped (${peer.skipped})` : `  pytorch (same folder, same step, ${a.threads} thread${a.threads === "1" ? "" : "s"}): load ${(peer.loadMs / 1000).toFixed(1)} s, peak ${peer.peakRssMB.toFixed(0)} MB, median step ${(peer.medianStepMs / 1000).toFixed(2)} s`);
       if (!a.keep) fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -208,7 +217,8 @@ async function main(): Promise<void> {
   console.log(`ULPT training step (forward + backward + AdamW) on random-weight checkpoints (BF16 on disk, float32 in memory)`);
   console.log(`batch ${a.batch} × (${a['prompt-length']} virtual + ${a.seq}) tokens, r=${a.rank}, ${a.steps} steps (first included); backend ${first?.backend ?? a.backend}: ${first?.device ?? ''}`);
   console.log(`machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GB, Node ${process.version}`);
-  console.log('model          params  float32 copy    load   RSS loaded  peak RSS  peak/f32  median step  [steps]');
+  console.log('model          params  float32 copy    load   RSS loaded  peak RSS  peak/f32   plain  median step  [steps]');
+  console.log('(plain: layers a pass runs without gradient checkpointing, as memory allows)');
   for (const r of rows) console.log(r);
 }
 

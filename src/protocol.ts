@@ -189,6 +189,8 @@ export interface WorkerStart {
   backend: ConcreteBackend;
   nativeSearchPath?: string;
   modelDir: string;
+  /** The run's thread count (a pass's memory budget is shared by them). */
+  threads: number;
   prompt: { method: Method; length: number; rank: number; hidden: number; seed: string; alignment: boolean };
 }
 

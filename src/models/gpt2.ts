@@ -237,6 +237,7 @@ class GPT2 implements CausalLM {
 export const gpt2: Architecture<GPT2Config> = {
   modelType: 'gpt2',
   kind: 'decoder',
+  weightCopies: 4,
   embeddingKey: 'wte.weight',
   parseConfig,
   sanitize,

@@ -9,7 +9,7 @@ import {
   appendKV, applyRope, attention, causalBias, checkpointed, embedding, gatedActivation, linearT, longestSequence, mergeHeads, positionsFromMask,
   rmsNorm, ropeCosSin, ropeInverseFrequencies, splitHeads, type RopeScaling,
 } from './layers';
-import type { Architecture, BuildContext, CausalLM, HostTensor, KVCache, ModelInfo } from './types';
+import type { Architecture, BuildContext, CausalLM, HostTensor, KVCache, LayerCheckpointing, ModelInfo } from './types';
 import type { TextTokenizer } from './tokenizer';
 
 export type LlamaModelType = 'llama' | 'mistral' | 'qwen2';
@@ -175,11 +175,20 @@ class Llama implements CausalLM {
   readonly tokenizer: TextTokenizer;
   readonly warnings: readonly string[];
   private readonly invFreq: Tensor; // [hd/2]
+  readonly checkpointing: LayerCheckpointing;
 
   constructor(readonly weights: Map<string, Tensor>, readonly config: LlamaConfig, context: BuildContext) {
     ({ info: this.info, tokenizer: this.tokenizer, warnings: this.warnings } = context);
     const c = config;
     this.invFreq = tf.keep(tf.tensor1d(ropeInverseFrequencies(c.head_dim, c.rope_theta, c.rope_scaling), 'float32'));
+    // What a plain layer's tape holds per position: fitted to tfjs's own count of tensor bytes at the peak of a
+    // pass (which counts views as copies, so it errs high) on a SmolLM-135M-sized and a Qwen2.5-0.5B-sized model,
+    // 52k and 105k numbers per position: ≈ 64·d + 10·intermediate + H·T.
+    this.checkpointing = {
+      layers: c.num_hidden_layers,
+      plainFloatsPerToken: (T) => 64 * c.hidden_size + 10 * c.intermediate_size + c.num_attention_heads * T,
+      plainLayers: 0,
+    };
   }
 
   private w(key: string): Tensor {
@@ -237,11 +246,15 @@ class Llama implements CausalLM {
     };
     let h = inputs; // [B, T, d]
     const layers: KV[] = [];
+    const plainFrom = c.num_hidden_layers - Math.max(0, Math.min(c.num_hidden_layers, Math.floor(this.checkpointing.plainLayers)));
     for (let i = 0; i < c.num_hidden_layers; i++) {
       const window = bias(c.window[i]);
       if (!keep) {
-        // Without a cache to fill (training, scoring), each layer is checkpointed: a gradient tape keeps its input only.
-        h = checkpointed((x, w, cs, sn) => tf.tidy(() => this.layer(i, x, w, cs, sn, null).h), [h], [window, cos, sin]);
+        // Without a cache to fill (training, scoring), layers are checkpointed: a gradient tape keeps their input only;
+        // the last plainLayers run plain, as memory allows (see LayerCheckpointing).
+        h = i < plainFrom
+          ? checkpointed((x, w, cs, sn) => tf.tidy(() => this.layer(i, x, w, cs, sn, null).h), [h], [window, cos, sin])
+          : tf.tidy(() => this.layer(i, h, window, cos, sin, null).h);
         continue;
       }
       // One tidy per layer: its intermediates are freed as soon as the layer is done.
@@ -297,6 +310,7 @@ function family(modelType: LlamaModelType): Architecture<LlamaConfig> {
   return {
     modelType,
     kind: 'decoder',
+    weightCopies: 1.25,
     embeddingKey: 'model.embed_tokens.weight',
     parseConfig,
     sanitize,

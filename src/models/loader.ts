@@ -166,7 +166,7 @@ export async function loadModel(dir: string): Promise<LanguageModel> {
     close();
   }
   const name = typeof json._name_or_path === 'string' && json._name_or_path ? json._name_or_path : folderModelName(absDir);
-  const info: ModelInfo = { modelType: arch.modelType, kind: arch.kind, name, dir: absDir, ...dims, fingerprint, parameters };
+  const info: ModelInfo = { modelType: arch.modelType, kind: arch.kind, name, dir: absDir, ...dims, weightCopies: arch.weightCopies, fingerprint, parameters };
   try {
     const { decoderStartId, ...text } = tokenizer;
     return arch.build(tensors, config, { info, tokenizer: text, warnings, decoderStartId });

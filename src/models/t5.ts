@@ -287,6 +287,7 @@ class T5 implements Seq2SeqLM {
 export const t5: Architecture<T5Config> = {
   modelType: 't5',
   kind: 'encoder-decoder',
+  weightCopies: 1.25,
   embeddingKey: 'shared.weight',
   parseConfig,
   sanitize,

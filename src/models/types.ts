@@ -27,6 +27,8 @@ export interface ModelInfo {
   positionsField?: string;
   numLayers: number;
   numHeads: number;
+  /** Float32 copies of the weights a training step keeps on the backend (see Architecture.weightCopies). */
+  weightCopies: number;
   /** Fingerprint of the token-embedding matrix (adapters record it to refuse the wrong model). */
   fingerprint: string;
   parameters: number;
@@ -59,6 +61,20 @@ export function releaseCache(old: KVCache | null, next: KVCache): void {
   for (const t of new Set(cacheTensors(old))) if (!kept.has(t)) t.dispose();
 }
 
+/**
+ * A model whose training pass checkpoints its layers (layers.ts `checkpointed`: the tape keeps a layer's input and
+ * the backward pass recomputes the layer) may run its last `plainLayers` layers without: their insides stay on the
+ * tape, which saves recomputing them (about a third of their cost) and gives the same numbers bit for bit, for
+ * `plainFloatsPerToken(T)` float32 numbers of memory per position and layer of a pass of T positions. The step
+ * runner sets `plainLayers` before each pass from the memory that pass may fill (step.ts passPlan); 0: every
+ * layer checkpointed.
+ */
+export interface LayerCheckpointing {
+  readonly layers: number;
+  plainFloatsPerToken(T: number): number;
+  plainLayers: number;
+}
+
 /** What every model offers. Tensor arguments are borrowed, results are owned by the caller. */
 interface ModelBase {
   readonly info: ModelInfo;
@@ -73,6 +89,8 @@ interface ModelBase {
   logits(hidden: Tensor): Tensor;
   /** The frozen weights by checkpoint key (for tests that check they never change). */
   readonly weights: ReadonlyMap<string, Tensor>;
+  /** Present when training checkpoints the layers and may leave some plain (see LayerCheckpointing). */
+  readonly checkpointing?: LayerCheckpointing;
   dispose(): void;
 }
 
@@ -146,4 +164,11 @@ export interface Architecture<C> {
   dims(config: C): Pick<ModelInfo, 'hiddenSize' | 'vocabSize' | 'maxPositions' | 'positionsField' | 'numLayers' | 'numHeads'>;
   /** Key of the token-embedding matrix [V, d]. */
   embeddingKey: string;
+  /**
+   * Float32 copies of the weights a training step keeps on the backend, the weights included: GPT-2 4 (its
+   * weights, their transposes, and XNNPACK's packed copies of both); Llama and T5 1.25 (their products never let
+   * XNNPACK cache a packed weight; the backward pass's transient blocks of W are the quarter; measured on a
+   * Qwen2.5-0.5B-sized model: 1.14× its float32 size at the peak of a step).
+   */
+  weightCopies: number;
 }

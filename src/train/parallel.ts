@@ -16,7 +16,7 @@ import type { LanguageModel, ModelInfo } from '../models/types';
 import type { WorkerReply, WorkerRequest, WorkerStart } from '../protocol';
 import type { PromptModule } from '../ulpt/prompt';
 import { splitBatch, type Batch } from './batch';
-import { inProcessRunner, passBytesPerExample, passLimit, WASM_HEAP_BUDGET, type Gradients, type StepRunner } from './step';
+import { inProcessRunner, passBytesPerExample, passPlan, WASM_HEAP_BUDGET, type Gradients, type StepRunner } from './step';
 
 /** The cores this process may use. */
 export function availableCores(): number {
@@ -57,15 +57,16 @@ export function chooseThreads(requested: number | 'auto', backend: ConcreteBacke
 }
 
 /**
- * What one thread holds: the weights up to 4× (the backend's copy, XNNPACK's packed copy, the backward pass's
- * transposes and theirs) and its share of a micro-batch's activations, which on WASM stop where passLimit splits
+ * What one thread holds: the weights as many times as the architecture keeps them (ModelInfo.weightCopies: up to 4×,
+ * the backend's copy, XNNPACK's packed copy, the backward pass's transposes and theirs) and its share of a micro-batch's activations, which on WASM stop where passPlan splits
  * (its 4 GiB heap); plus a margin of one more copy of the weights for the engine around them.
  */
 export function threadBytesFor(backend: ConcreteBackend, info: ModelInfo, batchSize: number, positions: number): (threads: number) => number {
   const weights = 4 * info.parameters;
   return (threads) => {
     const activations = Math.ceil(batchSize / threads) * passBytesPerExample(info, positions);
-    return (backend === 'wasm' ? Math.min(WASM_HEAP_BUDGET, 4 * weights + activations) : 4 * weights + activations) + weights;
+    const kept = info.weightCopies * weights + activations;
+    return (backend === 'wasm' ? Math.min(WASM_HEAP_BUDGET, kept) : kept) + weights;
   };
 }
 
@@ -86,14 +87,14 @@ export interface RunnerOptions {
 
 /** One thread: the in-process runner. More: this thread plus threads − 1 workers. */
 export async function createStepRunner(o: RunnerOptions): Promise<StepRunner> {
-  const limit = passLimit(o.backend, o.model.info, o.prompt.length);
-  if (o.threads <= 1) return inProcessRunner(o.model, o.prompt, limit);
+  const plan = passPlan(o.backend, o.model, o.prompt.length, o.threads);
+  if (o.threads <= 1) return inProcessRunner(o.model, o.prompt, plan);
   const file = path.join(__dirname, 'train-worker.js');
   if (!fs.existsSync(file)) throw new Error(`Training on ${o.threads} threads needs the worker bundle ${file}; build with \`npm run build\`, or set threads to 1.`);
   // Each worker loads the folder itself, one tensor at a time (the loader never holds a host copy of the whole
   // model), into its own backend: WASM instances cannot share a heap.
   const start: WorkerStart = {
-    backend: o.backend, nativeSearchPath: o.nativeSearchPath, modelDir: o.model.info.dir,
+    backend: o.backend, nativeSearchPath: o.nativeSearchPath, modelDir: o.model.info.dir, threads: o.threads,
     prompt: { method: o.prompt.method, length: o.prompt.length, rank: o.prompt.rank, hidden: o.prompt.hidden, seed: o.seed.toString(), alignment: o.prompt.alignment },
   };
   const workers: TrainWorker[] = [];
@@ -104,7 +105,7 @@ export async function createStepRunner(o: RunnerOptions): Promise<StepRunner> {
     await Promise.all(workers.map((w) => w.terminate()));
     throw e;
   }
-  return new DataParallelRunner(inProcessRunner(o.model, o.prompt, limit), o.prompt, workers);
+  return new DataParallelRunner(inProcessRunner(o.model, o.prompt, plan), o.prompt, workers);
 }
 
 class TrainWorker {

@@ -1,6 +1,7 @@
 // The gradient half of a training step: loss and gradients of the prompt's variables for one or more
 // micro-batches. The trainer and the benchmark both go through a StepRunner, so what the benchmark times is what
 // training runs.
+import * as os from 'node:os';
 import { tf, type Scalar, type Tensor } from '../backend';
 import type { LanguageModel, ModelInfo } from '../models/types';
 import type { PromptModule } from '../ulpt/prompt';
@@ -34,42 +35,76 @@ export function accumulate(sum: Map<string, Tensor>, add: Map<string, Tensor>): 
   }
 }
 
-/** How many examples of a batch one forward/backward pass may hold at once. */
-export type PassLimit = (batch: Batch) => number;
+/**
+ * How a batch is run: how many of its examples one forward/backward pass may hold at once, and how many layers a
+ * pass of a checkpointing model may leave plain (LayerCheckpointing).
+ */
+export interface PassPlan {
+  limit(batch: Batch): number;
+  plainLayers(pass: Batch): number;
+}
+
+/** Whole batches, every layer checkpointed: for tests and callers that manage memory themselves. */
+export const WHOLE_PASSES: PassPlan = { limit: () => Infinity, plainLayers: () => 0 };
 
 /**
- * WASM's heap is a 32-bit address space (4 GiB) that also holds the weights: the backend's copy, XNNPACK's packed
- * copy, and the transposes the backward pass uses with theirs — 4× their size (GPT-2 small: 1.99 GB measured).
+ * WASM's heap is a 32-bit address space (4 GiB) that also holds the weights, as many copies as the architecture
+ * keeps (ModelInfo.weightCopies; GPT-2: its weights, XNNPACK's packed copy, and the transposes the backward pass uses
+ * with theirs — 4× their size, GPT-2 small: 1.99 GB measured).
  * tfjs keeps what the forward pass saved plus the gradient of every op's output until the backward pass ends:
  * measured on GPT-2 small, ~30,000 numbers per token and layer at the peak, ≈ 24·d + 3·H·T. Larger batches are
  * split into passes whose gradients are summed (equal to the whole batch up to float reassociation). Other
  * backends have no such ceiling.
+ *
+ * A model that checkpoints its layers (Llama family, see LayerCheckpointing) leaves as many of them plain as fit in
+ * what is left: of the heap on WASM once the pass's own estimate is counted, and everywhere of half the memory free
+ * when the plan is made, shared by `threads`. Plain layers make a pass faster and change no number; on the GPU
+ * backends, whose memory this process cannot see, every layer stays checkpointed.
  */
-export function passLimit(backend: string, info: ModelInfo, virtualTokens: number): PassLimit {
-  if (backend !== 'wasm') return () => Infinity;
-  const budget = WASM_HEAP_BUDGET - 4 * 4 * info.parameters;
-  return (batch) => Math.max(1, Math.floor(budget / passBytesPerExample(info, virtualTokens + batch.length + (batch.decoder?.length ?? 0))));
+export function passPlan(backend: string, model: LanguageModel, virtualTokens: number, threads = 1): PassPlan {
+  const info = model.info;
+  const positions = (batch: Batch) => virtualTokens + batch.length + (batch.decoder?.length ?? 0);
+  const heap = backend === 'wasm' ? WASM_HEAP_BUDGET - info.weightCopies * 4 * info.parameters : Infinity;
+  const machine = (0.5 * os.freemem()) / Math.max(1, threads);
+  const checkpointing = backend === 'webgpu' || backend === 'tensorflow-gpu' ? undefined : model.checkpointing;
+  return {
+    limit: (batch) => (heap === Infinity ? Infinity : Math.max(1, Math.floor(heap / passBytesPerExample(info, positions(batch))))),
+    plainLayers: (pass) => {
+      if (!checkpointing) return 0;
+      const T = positions(pass);
+      const left = Math.min(heap - pass.size * passBytesPerExample(info, T), machine);
+      const perLayer = 4 * pass.size * T * checkpointing.plainFloatsPerToken(T);
+      return Math.max(0, Math.min(checkpointing.layers, Math.floor(left / perLayer)));
+    },
+  };
 }
 
 /** What a WASM instance may fill: its 4 GiB address space less a margin for the allocator. */
 export const WASM_HEAP_BUDGET = 3.6 * 2 ** 30;
 
-/** Bytes one example of T positions (virtual tokens included) holds at the peak of a pass (see passLimit). */
+/** Bytes one example of T positions (virtual tokens included) holds at the peak of a pass (see passPlan). */
 export function passBytesPerExample(info: ModelInfo, T: number): number {
   return 4 * info.numLayers * T * (24 * info.hiddenSize + 3 * info.numHeads * T);
 }
 
-/** Forward and backward on this thread, one micro-batch (or piece of one, see passLimit) after another. */
-export function inProcessRunner(model: LanguageModel, prompt: PromptModule, limit: PassLimit = () => Infinity): StepRunner {
+/** Forward and backward on this thread, one micro-batch (or piece of one, see passPlan) after another. */
+export function inProcessRunner(model: LanguageModel, prompt: PromptModule, plan: PassPlan = WHOLE_PASSES): StepRunner {
   return {
     threads: 1,
     async gradients(micro, normalizer) {
       const grads = new Map<string, Tensor>();
       let loss: Scalar | null = null;
       const vars = [...prompt.variables.values()];
-      const batches = micro.flatMap((b) => (b.size > limit(b) ? splitBatch(b, Math.ceil(b.size / limit(b)), prompt.length) : [b]));
+      const batches = micro.flatMap((b) => (b.size > plan.limit(b) ? splitBatch(b, Math.ceil(b.size / plan.limit(b)), prompt.length) : [b]));
       for (const batch of batches) {
-        const { value, grads: g } = tf.variableGrads(() => batchLoss(model, prompt, batch, normalizer) as Scalar, vars);
+        if (model.checkpointing) model.checkpointing.plainLayers = plan.plainLayers(batch);
+        let pass: ReturnType<typeof tf.variableGrads>;
+        try {
+          pass = tf.variableGrads(() => batchLoss(model, prompt, batch, normalizer) as Scalar, vars);
+        } finally {
+          if (model.checkpointing) model.checkpointing.plainLayers = 0;
+        }
+        const { value, grads: g } = pass;
         const prev: Scalar | null = loss;
         loss = prev ? (tf.add(prev, value) as Scalar) : value;
         if (prev) tf.dispose([prev, value]);

@@ -7,7 +7,7 @@ import { initBackend, tf } from '../backend';
 import { loadModel } from '../models/loader';
 import type { WorkerReply, WorkerRequest, WorkerStart } from '../protocol';
 import { createPrompt } from '../ulpt/prompt';
-import { inProcessRunner, passLimit } from './step';
+import { inProcessRunner, passPlan } from './step';
 
 // Loaded any other way (e.g. by a test runner that collects every file in its folder) it does nothing.
 const port = parentPort;
@@ -19,7 +19,7 @@ async function main(port: MessagePort): Promise<void> {
   const model = await loadModel(start.modelDir);
   const p = start.prompt;
   const prompt = await createPrompt({ ...p, seed: BigInt(p.seed) }, model.tokenEmbeddings);
-  const runner = inProcessRunner(model, prompt, passLimit(start.backend, model.info, prompt.length));
+  const runner = inProcessRunner(model, prompt, passPlan(start.backend, model, prompt.length, start.threads));
   // One request at a time: the trainer sends the next only after this one's answer.
   port.on('message', (req: WorkerRequest) => {
     void (async () => {

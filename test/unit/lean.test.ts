@@ -2,10 +2,15 @@
 // plain tfjs reference computes (forward values and gradients), on the JS CPU backend (the reference) and WASM.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as path from 'node:path';
 import { initBackend, tf, type Tensor } from '../../src/backend';
 import { activation, attention, attentionBias, layerNorm, linear, queryRows, repeatKV, selfAttention, takeRows } from '../../src/models/layers';
 import { loadModel } from '../../src/models/loader';
-import { TINY, maxAbsDiff } from './helpers';
+import { wrapInput } from '../../src/models/tokenizer';
+import { collateFor } from '../../src/train/batch';
+import { inProcessRunner } from '../../src/train/step';
+import { createPrompt } from '../../src/ulpt/prompt';
+import { FIXTURES, TINY, maxAbsDiff } from './helpers';
 
 /** Seeded values in [-1, 1) (no Math.random: failures must reproduce). */
 function values(n: number, seed: number): Float32Array {
@@ -163,6 +168,33 @@ for (const backend of ['cpu', 'wasm'] as const) {
     assert.ok(maxAbsDiff(lean, full) < 1e-5, `hidden states differ by ${maxAbsDiff(lean, full)}`);
     assert.ok(maxAbsDiff(leanGrad, fullGrad) < 1e-5, `input gradients differ by ${maxAbsDiff(leanGrad, fullGrad)}`);
     model.dispose();
+  });
+
+  test(`${backend}: Llama-family layers left plain (not checkpointed) give the same loss and gradients bit for bit, in the step runner too`, async () => {
+    await initBackend(backend);
+    for (const name of ['tiny-llama3', 'tiny-qwen2']) {
+      const model = await loadModel(path.join(FIXTURES, name));
+      const ck = model.checkpointing!;
+      assert.ok(ck && ck.layers >= 2, `${name} checkpoints its layers`);
+      const prompt = await createPrompt({ method: 'ulpt', length: 4, rank: 2, hidden: model.info.hiddenSize, seed: 7n, alignment: true }, model.tokenEmbeddings);
+      const t = model.tokenizer;
+      const examples = ['the model is small', 'only a few tokens', 'the prompt is learned'].map((text, i) => ({ inputIds: wrapInput(t, t.encode(text)), targetIds: t.encode([' yes', ' no', ' yes'][i]) }));
+      const batch = collateFor(model, examples, prompt.length);
+      const run = async (plain: number) => {
+        const runner = inProcessRunner(model, prompt, { limit: () => Infinity, plainLayers: () => plain });
+        const { loss, grads } = await runner.gradients([batch], batch.targets.length);
+        const out = [Array.from(await loss.data()), ...[...grads.keys()].sort().map((k) => Array.from(grads.get(k)!.dataSync()))];
+        tf.dispose([loss, ...grads.values()]);
+        return out;
+      };
+      const tensors = tf.memory().numTensors;
+      const checkpointed = await run(0);
+      for (const plain of [1, ck.layers]) assert.deepEqual(await run(plain), checkpointed, `${name} with ${plain} plain layer(s)`);
+      assert.equal(ck.plainLayers, 0, 'the runner puts the model back to checkpointing every layer');
+      assert.equal(tf.memory().numTensors, tensors, 'no tensor is left behind');
+      prompt.dispose();
+      model.dispose();
+    }
   });
 }
 

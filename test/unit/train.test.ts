@@ -15,6 +15,8 @@ import { train } from '../../src/train/trainer';
 import { learningRate } from '../../src/train/schedule';
 import { createPrompt } from '../../src/ulpt/prompt';
 import { availableCores, chooseThreads, deviceWithThreads } from '../../src/train/parallel';
+import { passPlan } from '../../src/train/step';
+import type { Batch } from '../../src/train/batch';
 import { backend, TINY, tempDir, maxAbsDiff } from './helpers';
 
 const WORDS = ['apple', 'stone', 'river', 'cloud', 'light', 'green', 'happy', 'quiet', 'sharp', 'blue'];
@@ -163,6 +165,25 @@ test('the thread count: auto is one per core within the batch and free memory; n
   assert.equal(chooseThreads(4, 'tensorflow', 64, small).threads, 1);
   assert.equal(chooseThreads('auto', 'webgpu', 64, small).threads, 1, 'the GPU computes a step in one process');
   assert.equal(deviceWithThreads('CPU (WASM SIMD)', 2), 'CPU (WASM SIMD, 2 threads)');
+});
+
+test('the pass plan leaves a checkpointing model\'s layers plain as far as memory allows, and none on the GPU or when memory is short', () => {
+  // A SmolLM-135M-sized Llama (30 layers, d 576) as the planner sees it: its numbers, not its weights.
+  const smollm = {
+    info: { parameters: 134.5e6, numLayers: 30, hiddenSize: 576, numHeads: 9, weightCopies: 1.25 },
+    checkpointing: { layers: 30, plainFloatsPerToken: (T: number) => 64 * 576 + 10 * 1536 + 9 * T, plainLayers: 0 },
+  } as unknown as LanguageModel;
+  const pass = (size: number, length: number) => ({ size, length }) as Batch;
+  const wasm = passPlan('wasm', smollm, 10, 1);
+  const plain = wasm.plainLayers(pass(8, 64));
+  // The 4 GiB heap less the weights and the pass's own estimate leaves room for some layers, not all.
+  assert.ok(plain > 0 && plain < 30, `${plain} of 30 layers plain for 8 × 74 positions on WASM`);
+  assert.ok(wasm.plainLayers(pass(1, 64)) > plain, 'a smaller pass leaves more layers plain');
+  assert.equal(wasm.plainLayers(pass(64, 64)), 0, 'a pass that fills the heap keeps every layer checkpointed');
+  assert.equal(passPlan('cpu', smollm, 10, 1).plainLayers(pass(1, 8)), 30, 'no heap ceiling: a small pass runs every layer plain');
+  assert.equal(passPlan('webgpu', smollm, 10, 1).plainLayers(pass(1, 8)), 0, 'GPU memory is not visible to the planner');
+  const gpt2 = { info: smollm.info } as unknown as LanguageModel;
+  assert.equal(passPlan('wasm', gpt2, 10, 1).plainLayers(pass(1, 8)), 0, 'a model that does not checkpoint has nothing to leave plain');
 });
 
 test('no tensor leaks: the live tensor count is the same after every step', async () => {
