@@ -87,8 +87,7 @@ export interface RunnerOptions {
 
 /** One thread: the in-process runner. More: this thread plus threads − 1 workers. */
 export async function createStepRunner(o: RunnerOptions): Promise<StepRunner> {
-  const plan = passPlan(o.backend, o.model, o.prompt.length, o.threads);
-  if (o.threads <= 1) return inProcessRunner(o.model, o.prompt, plan);
+  if (o.threads <= 1) return inProcessRunner(o.model, o.prompt, passPlan(o.backend, o.model, o.prompt.length, 1));
   const file = path.join(__dirname, 'train-worker.js');
   if (!fs.existsSync(file)) throw new Error(`Training on ${o.threads} threads needs the worker bundle ${file}; build with \`npm run build\`, or set threads to 1.`);
   // Each worker loads the folder itself, one tensor at a time (the loader never holds a host copy of the whole
@@ -105,7 +104,8 @@ export async function createStepRunner(o: RunnerOptions): Promise<StepRunner> {
     await Promise.all(workers.map((w) => w.terminate()));
     throw e;
   }
-  return new DataParallelRunner(inProcessRunner(o.model, o.prompt, plan), o.prompt, workers);
+  // Planned once the workers hold their models, so the free memory it shares out is what is left.
+  return new DataParallelRunner(inProcessRunner(o.model, o.prompt, passPlan(o.backend, o.model, o.prompt.length, o.threads)), o.prompt, workers);
 }
 
 class TrainWorker {

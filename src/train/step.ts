@@ -57,15 +57,16 @@ export const WHOLE_PASSES: PassPlan = { limit: () => Infinity, plainLayers: () =
  * backends have no such ceiling.
  *
  * A model that checkpoints its layers (Llama family, see LayerCheckpointing) leaves as many of them plain as fit in
- * what is left: of the heap on WASM once the pass's own estimate is counted, and everywhere of half the memory free
- * when the plan is made, shared by `threads`. Plain layers make a pass faster and change no number; on the GPU
+ * what is left: of the heap on WASM once the pass's own estimate is counted, and everywhere of 30 % of the memory
+ * free when the plan is made (after the model is loaded), shared by `threads` — chooseThreads already gave the
+ * threads' models and passes up to two thirds of it. Plain layers make a pass faster and change no number; on the GPU
  * backends, whose memory this process cannot see, every layer stays checkpointed.
  */
 export function passPlan(backend: string, model: LanguageModel, virtualTokens: number, threads = 1): PassPlan {
   const info = model.info;
   const positions = (batch: Batch) => virtualTokens + batch.length + (batch.decoder?.length ?? 0);
   const heap = backend === 'wasm' ? WASM_HEAP_BUDGET - info.weightCopies * 4 * info.parameters : Infinity;
-  const machine = (0.5 * os.freemem()) / Math.max(1, threads);
+  const machine = (0.3 * os.freemem()) / Math.max(1, threads);
   const checkpointing = backend === 'webgpu' || backend === 'tensorflow-gpu' ? undefined : model.checkpointing;
   return {
     limit: (batch) => (heap === Infinity ? Infinity : Math.max(1, Math.floor(heap / passBytesPerExample(info, positions(batch))))),

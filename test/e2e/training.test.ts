@@ -95,17 +95,26 @@ test('train from the config file, watch the panel, save the adapter; two more ru
 
     // Stop both: one through the palette, whose picker tells them apart (name, date, status), one from its panel.
     const [second, third] = names.slice(1).map((n) => n.replace(/^ULPT: /, ''));
-    await s.runCommand('ULPT: Stop Training');
-    await waitFor('the Stop picker', async () => (await s.quickInputRows()).some((r) => r.includes(third)), 15_000);
-    const rows = await s.quickInputRows();
-    t.diagnostic(`stop picker: ${JSON.stringify(rows)}`);
-    assert.ok(rows.some((r) => r.includes(second)) && rows.some((r) => r.includes(third)), 'both running runs are offered, by name');
-    assert.ok(rows.every((r) => /running|stopping/.test(r)), 'with their status');
-    await s.screenshot('stop-picker');
-    // By keyboard, as people pick from a list: filter to the one run, Enter.
-    await s.page.locator('.quick-input-widget .quick-input-box input').fill(third);
+    // The newest panel showing its run first: a webview that finishes loading takes the focus, which closes a quick pick.
+    await waitForStatus(s, panelFinder(s, (n) => n === third), ['running'], 60_000);
+    const input = s.page.locator('.quick-input-widget .quick-input-box input');
+    for (let attempt = 1; ; attempt++) {
+      await s.runCommand('ULPT: Stop Training');
+      await waitFor('the Stop picker', async () => (await s.quickInputRows()).some((r) => r.includes(third)), 15_000);
+      const rows = await s.quickInputRows();
+      t.diagnostic(`stop picker: ${JSON.stringify(rows)}`);
+      assert.ok(rows.some((r) => r.includes(second)) && rows.some((r) => r.includes(third)), 'both running runs are offered, by name');
+      assert.ok(rows.every((r) => /running|stopping/.test(r)), 'with their status');
+      await s.screenshot('stop-picker');
+      // By keyboard, as people pick from a list: filter to the one run, Enter.
+      const filtered = await input.fill(third, { timeout: 5_000 }).then(() => true, () => false);
+      if (filtered) break;
+      await s.screenshot('stop-picker-closed');
+      t.diagnostic(`the Stop picker closed before it could be filtered (attempt ${attempt}); opening it again`);
+      if (attempt === 2) assert.fail('the Stop picker closed twice before a run could be picked (screenshot stop-picker-closed)');
+    }
     await waitFor('the filter to leave one run', async () => (await s.quickInputRows()).length === 1, 10_000);
-    await s.page.locator('.quick-input-widget .quick-input-box input').press('Enter');
+    await input.press('Enter');
     await s.showTab(`ULPT: ${second}`);
     const secondDir = runDirs(s.workspace).find((d) => d.endsWith(`-${second.slice(-4)}`)); // "… · 7f3a" trains in "…-7f3a"
     assert.ok(secondDir, `the run folder of ${second}`);
