@@ -6,7 +6,8 @@
 // same folder (test/golden/torch_llama.py) as the peer, with its own peak memory.
 //
 //   node esbuild.mjs --bench && node out/bench_models.js [--models smollm-135m,qwen2.5-0.5b] [--backend wasm]
-//        [--batch 4] [--seq 64] [--prompt-length 10] [--rank 2] [--steps 3] [--threads 1] [--torch] [--keep DIR]
+//        [--batch 4] [--seq 64] [--prompt-length 10] [--rank 2] [--steps 3] [--threads 1] [--torch] [--keep DIR] [--profile]
+// --profile: one more step under tf.profile; its kernel times by kernel (matrix products by shape), 20 largest.
 // --threads N: the step through the trainer's data-parallel runner with N threads (each holds its own copy of the
 // model, all in this process's resident memory), as `ulpt train --threads N` runs it.
 import { spawnSync } from 'node:child_process';
@@ -21,6 +22,7 @@ const { values: a } = parseArgs({
     batch: { type: 'string', default: '4' }, seq: { type: 'string', default: '64' }, 'prompt-length': { type: 'string', default: '10' },
     rank: { type: 'string', default: '2' }, steps: { type: 'string', default: '3' }, torch: { type: 'boolean', default: false },
     keep: { type: 'string' }, child: { type: 'string' }, json: { type: 'boolean', default: false }, threads: { type: 'string', default: '1' },
+    profile: { type: 'boolean', default: false },
   },
 });
 
@@ -117,6 +119,8 @@ interface Result {
   rssAfterLoadMB: number; peakRssMB: number; stepMs: number[]; medianStepMs: number; tokensPerStep: number;
   /** Layers a pass leaves plain (not checkpointed), of all. */
   plainLayers: number; layers: number;
+  /** --profile: one more step under tf.profile, kernel time by kernel (products by their shapes), largest first. */
+  profile?: { kernel: string; ms: number; calls: number }[];
 }
 
 const MB = 1024 * 1024;
@@ -161,12 +165,30 @@ async function child(dir: string): Promise<void> {
     if (!Number.isFinite(loss)) throw new Error(`loss is ${loss}`);
     stepMs.push(performance.now() - s0);
   }
+  let profile: Result['profile'];
+  if (a.profile) {
+    // This thread's kernels only (the other threads' engines are not profiled); times include waiting for them.
+    const info = await tf.profile(async () => {
+      const { loss: value, grads } = await runner.gradients([batch], batch.targets.length);
+      await value.data();
+      tf.dispose([value, ...grads.values()]);
+    });
+    const by = new Map<string, { kernel: string; ms: number; calls: number }>();
+    for (const k of info.kernels) {
+      const kernel = k.name === 'BatchMatMul' ? `BatchMatMul ${k.inputShapes.map((sh) => `[${sh}]`).join('·')}` : k.name;
+      const e = by.get(kernel) ?? { kernel, ms: 0, calls: 0 };
+      e.ms += Number(k.kernelTimeMs) || 0;
+      e.calls += 1;
+      by.set(kernel, e);
+    }
+    profile = [...by.values()].sort((p, q) => q.ms - p.ms);
+  }
   await runner.dispose();
   const sorted = [...stepMs].sort((p, q) => p - q);
   const result: Omit<Result, 'model' | 'float32MB'> = {
     backend: report.name, device: `${report.device}${runner.threads > 1 ? `, ${runner.threads} threads` : ', 1 thread'}`, parameters: model.info.parameters, loadMs, rssAfterLoadMB,
     peakRssMB: process.resourceUsage().maxRSS / 1024, stepMs, medianStepMs: sorted[Math.floor(sorted.length / 2)], tokensPerStep: B * (n + S),
-    plainLayers, layers: model.info.numLayers,
+    plainLayers, layers: model.info.numLayers, ...(profile ? { profile } : {}),
   };
   console.log(JSON.stringify(result));
 }
@@ -192,7 +214,7 @@ async function main(): Promise<void> {
       const { dir, parameters } = makeFolder(name, root);
       const writeS = (performance.now() - w0) / 1000;
       const res = spawnSync(process.execPath, [__filename, '--child', dir, '--backend', a.backend!, '--batch', a.batch!, '--seq', a.seq!,
-        '--prompt-length', a['prompt-length']!, '--rank', a.rank!, '--steps', a.steps!, '--threads', a.threads!], { encoding: 'utf8', maxBuffer: 1 << 24 });
+        '--prompt-length', a['prompt-length']!, '--rank', a.rank!, '--steps', a.steps!, '--threads', a.threads!, ...(a.profile ? ['--profile'] : [])], { encoding: 'utf8', maxBuffer: 1 << 24 });
       if (res.status !== 0) {
         const why = res.stderr.trim().split('\n').filter((l) => l.trim()).slice(-3).join(' | ');
         rows.push(`${name.padEnd(14)} FAILED (${(parameters / 1e6).toFixed(1)}M parameters, ${((parameters * 4) / MB).toFixed(0)} MB float32): ${why}`);
@@ -206,6 +228,7 @@ async function main(): Promise<void> {
       rows.push(`${name.padEnd(14)} ${(r.parameters / 1e6).toFixed(1).padStart(7)}M ${r.float32MB.toFixed(0).padStart(8)} MB ${(r.loadMs / 1000).toFixed(1).padStart(7)} s ` +
         `${r.rssAfterLoadMB.toFixed(0).padStart(9)} MB ${r.peakRssMB.toFixed(0).padStart(9)} MB ${(r.peakRssMB / r.float32MB).toFixed(2).padStart(6)}x ` +
         `${`${r.plainLayers}/${r.layers}`.padStart(7)} ${(r.medianStepMs / 1000).toFixed(2).padStart(9)} s  [${r.stepMs.map((s) => (s / 1000).toFixed(2)).join(', ')}]`);
+      for (const k of r.profile?.slice(0, 20) ?? []) rows.push(`  ${k.kernel.padEnd(48)} ${k.ms.toFixed(0).padStart(7)} ms ${String(k.calls).padStart(5)} calls`);
       if (peer) rows.push('skipped' in peer ? `  pytorch: skipped (${peer.skipped})` : `  pytorch (same folder, same step, ${a.threads} thread${a.threads === "1" ? "" : "s"}): load ${(peer.loadMs / 1000).toFixed(1)} s, peak ${peer.peakRssMB.toFixed(0)} MB, median step ${(peer.medianStepMs / 1000).toFixed(2)} s`);
       if (!a.keep) fs.rmSync(dir, { recursive: true, force: true });
     }
