@@ -313,6 +313,7 @@ export function listRuns(root: string, live: ReadonlyMap<string, 'running' | 'st
     return [];
   }
   const runs: RunListing[] = [];
+  const seen = new Set<string>();
   for (const id of names) {
     const dir = path.join(root, id);
     try {
@@ -322,10 +323,11 @@ export function listRuns(root: string, live: ReadonlyMap<string, 'running' | 'st
     }
     const files = readRunFiles(dir);
     if (!files.config && !files.failure && !fs.existsSync(path.join(dir, FILES.metrics))) continue; // not a run folder (yet)
-    const metrics = readMetricsFile(dir);
-    const { lastStep } = metrics;
+    let progress = progressTails.get(dir);
+    if (!progress) progressTails.set(dir, (progress = new ProgressTail(path.join(dir, FILES.metrics))));
+    const { lastStep, best } = progress.read();
+    seen.add(dir);
     const status = deriveStatus(files, lastStep, live.get(path.resolve(dir)) ?? null);
-    const best = [...metrics.eval].reverse().find((e) => e.best);
     runs.push({
       id, name: runDisplayName(id, files.config), dir, status, lastStep, modified: files.modified, adapters: files.adapters, config: files.config,
       created: runCreated(id)?.getTime() ?? files.modified,
@@ -334,6 +336,7 @@ export function listRuns(root: string, live: ReadonlyMap<string, 'running' | 'st
       interruption: interruptionReason(files, status),
     });
   }
+  for (const dir of progressTails.keys()) if (path.dirname(dir) === root && !seen.has(dir)) progressTails.delete(dir); // deleted runs
   return runs.sort((a, b) => b.modified - a.modified);
 }
 
@@ -348,33 +351,31 @@ export interface FollowEvent {
 }
 
 /**
- * Reads metrics.jsonl incrementally: only whole lines appended since the last read (counted in bytes, so a
- * multi-byte character split across reads is safe), starting over when the file was replaced (an atomic rewrite on
- * resume) or truncated. The training panel follows one run with it, the monitor every run.
+ * The whole lines appended to a file since the last read (counted in bytes, so a multi-byte character split across
+ * reads is safe; a torn last line waits for its newline), starting over when the file was replaced (an atomic
+ * rewrite on resume) or truncated.
  */
-export class MetricsTail {
+class LineTail {
   private offset = 0;
   private ino = -1;
-  private acc = new MetricsAccumulator();
 
   constructor(readonly file: string) {}
 
-  /** The points appended since the last read; `reset` when the file was replaced (`added` then holds all of the new one so far). */
-  read(): { added: RunPoints; reset: boolean } {
-    const none: RunPoints = { train: [], eval: [], baseline: null };
+  /** `reset`: the file was replaced or truncated since the last read, and `lines` start from its beginning. */
+  read(): { lines: string[]; reset: boolean } {
     let stat: fs.Stats;
     try {
       stat = fs.statSync(this.file);
     } catch {
-      return { added: none, reset: false };
+      return { lines: [], reset: false };
     }
     let reset = false;
     if (stat.ino !== this.ino || stat.size < this.offset) {
       reset = this.ino !== -1;
-      this.restart();
+      this.offset = 0;
       this.ino = stat.ino;
     }
-    if (stat.size === this.offset) return { added: none, reset };
+    if (stat.size === this.offset) return { lines: [], reset };
     const fd = fs.openSync(this.file, 'r');
     let chunk: Buffer;
     try {
@@ -383,16 +384,41 @@ export class MetricsTail {
     } finally {
       fs.closeSync(fd);
     }
-    const end = chunk.lastIndexOf(0x0a); // a torn last line waits for its newline
-    if (end < 0) return { added: none, reset };
+    const end = chunk.lastIndexOf(0x0a);
+    if (end < 0) return { lines: [], reset };
     this.offset += end + 1;
-    return { added: this.acc.add(chunk.subarray(0, end).toString('utf8').split('\n')), reset };
+    return { lines: chunk.subarray(0, end).toString('utf8').split('\n'), reset };
   }
 
   /** Forgets what was read: the next read takes the whole file. */
   restart(): void {
     this.offset = 0;
     this.ino = -1;
+  }
+}
+
+/**
+ * Reads metrics.jsonl incrementally (LineTail): only whole lines appended since the last read, starting over when
+ * the file was replaced or truncated. The training panel follows one run with it, the monitor every run.
+ */
+export class MetricsTail {
+  private readonly lines: LineTail;
+  private acc = new MetricsAccumulator();
+
+  constructor(readonly file: string) {
+    this.lines = new LineTail(file);
+  }
+
+  /** The points appended since the last read; `reset` when the file was replaced (`added` then holds all of the new one so far). */
+  read(): { added: RunPoints; reset: boolean } {
+    const { lines, reset } = this.lines.read();
+    if (reset) this.acc = new MetricsAccumulator();
+    return { added: this.acc.add(lines), reset };
+  }
+
+  /** Forgets what was read: the next read takes the whole file. */
+  restart(): void {
+    this.lines.restart();
     this.acc = new MetricsAccumulator();
   }
 
@@ -404,6 +430,42 @@ export class MetricsTail {
     return this.acc.lastStep;
   }
 }
+
+/**
+ * What a run listing needs of metrics.jsonl — the last step and the best evaluation — kept up to date from the lines
+ * appended since the last listing, so a picker opened over long runs parses only what is new (a 100,000-step run's
+ * file is ~12 MB: parsing it whole took ~120 ms of the extension host's thread at every listing).
+ */
+class ProgressTail {
+  private readonly lines: LineTail;
+  lastStep = 0;
+  best: EvalPoint | null = null;
+
+  constructor(file: string) {
+    this.lines = new LineTail(file);
+  }
+
+  read(): this {
+    const { lines, reset } = this.lines.read();
+    if (reset) [this.lastStep, this.best] = [0, null];
+    // Train lines, all but one in fifty, as the trainer writes them: the step read without parsing the line.
+    const rest: string[] = [];
+    for (const line of lines) {
+      const m = TRAIN_LINE.exec(line);
+      if (m) this.lastStep = Math.max(this.lastStep, Number(m[1]));
+      else rest.push(line);
+    }
+    const { train, eval: evals } = new MetricsAccumulator().add(rest);
+    for (const p of train) this.lastStep = Math.max(this.lastStep, p.step);
+    for (const e of evals) if (e.best && (!this.best || e.step >= this.best.step)) this.best = e; // the latest best, by step
+    return this;
+  }
+}
+
+/** A train line as the trainer writes it (JSON.stringify of a MetricsLine: type, step, loss first) and ends it. */
+const TRAIN_LINE = /^\{"type":"train","step":(\d+),"loss":-?\d[^,]*,.*\}$/;
+
+const progressTails = new Map<string, ProgressTail>();
 
 /**
  * Follows metrics.jsonl by offset (reading only what was appended) and notices the other files changing. Driven by

@@ -124,6 +124,23 @@ test('listRuns lists run folders newest first with status, resumability and adap
   assert.deepEqual(listRuns(path.join(root, 'missing')), []);
 });
 
+test('listRuns keeps each run\'s last step and best evaluation from the lines appended since the last listing, and starts over when metrics.jsonl is replaced', () => {
+  const root = tempDir();
+  const dir = makeRun(root, '2025-01-03_00-00-00_long', { metrics: [train(1), evalLine(1, 0.5, true), train(2)] });
+  const file = path.join(dir, FILES.metrics);
+  const seen = () => listRuns(root).map((r) => [r.lastStep, r.best])[0];
+  assert.deepEqual(seen(), [2, { metric: 'accuracy', value: 0.5, step: 1 }]);
+  fs.appendFileSync(file, jsonl([train(3), evalLine(3, 0.4)]) + JSON.stringify(train(4)).slice(0, 20)); // a line still being written
+  assert.deepEqual(seen(), [3, { metric: 'accuracy', value: 0.5, step: 1 }], 'a worse evaluation is not the best; a torn line waits');
+  fs.appendFileSync(file, JSON.stringify(train(4)).slice(20) + '\n' + jsonl([{ ...train(5), loss: Number.NaN }, evalLine(5, 0.7, true)]));
+  assert.deepEqual(seen(), [4, { metric: 'accuracy', value: 0.7, step: 5 }], 'the line completed; a train line without a numeric loss is not a step');
+  // A resume rewinds metrics.jsonl to its checkpoint by replacing the file: what was read of the old one is forgotten.
+  const tmp = file + '.tmp';
+  fs.writeFileSync(tmp, jsonl([train(1), evalLine(1, 0.6, true), train(2)]));
+  fs.renameSync(tmp, file);
+  assert.deepEqual(seen(), [2, { metric: 'accuracy', value: 0.6, step: 1 }]);
+});
+
 test('runHeader hides a stale summary while a resumed run is live, and shows the failure of a failed run', () => {
   const root = tempDir();
   const dir = makeRun(root, 'r', { metrics: [train(1)], summary: summary(1, 'stopped'), checkpoint: true });
