@@ -1,11 +1,11 @@
-// Memory and speed of real-sized Llama-family models: a SmolLM-135M-sized Llama and a Qwen2.5-0.5B-sized Qwen2, with
+// Memory and speed of real-sized models: a SmolLM-135M-sized Llama, a Qwen2.5-0.5B-sized Qwen2 and a Flan-T5-base-sized T5, with
 // random BF16 weights written to a temporary folder in this run (never committed), loaded by the engine and trained
 // for a few ULPT steps. Each model runs in a child process of its own, so its peak resident memory is its own.
 // Printed per model: parameters, the size of one float32 copy, load time, resident memory after loading and at
 // its peak, and the median step time; with --torch, PyTorch (Debian's python3-torch) doing the same step on the
-// same folder (test/golden/torch_llama.py) as the peer, with its own peak memory.
+// same folder (test/golden/torch_llama.py, torch_t5.py) as the peer, with its own peak memory.
 //
-//   node esbuild.mjs --bench && node out/bench_models.js [--models smollm-135m,qwen2.5-0.5b] [--backend wasm]
+//   node esbuild.mjs --bench && node out/bench_models.js [--models smollm-135m,qwen2.5-0.5b,flan-t5-base] [--backend wasm]
 //        [--batch 4] [--seq 64] [--prompt-length 10] [--rank 2] [--steps 3] [--threads 1] [--torch] [--keep DIR] [--profile]
 // --profile: one more step under tf.profile; its kernel times by kernel (matrix products by shape), 20 largest.
 // --threads N: the step through the trainer's data-parallel runner with N threads (each holds its own copy of the
@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 
 const { values: a } = parseArgs({
   options: {
-    models: { type: 'string', default: 'smollm-135m,qwen2.5-0.5b' }, backend: { type: 'string', default: 'wasm' },
+    models: { type: 'string', default: 'smollm-135m,qwen2.5-0.5b,flan-t5-base' }, backend: { type: 'string', default: 'wasm' },
     batch: { type: 'string', default: '4' }, seq: { type: 'string', default: '64' }, 'prompt-length': { type: 'string', default: '10' },
     rank: { type: 'string', default: '2' }, steps: { type: 'string', default: '3' }, torch: { type: 'boolean', default: false },
     keep: { type: 'string' }, child: { type: 'string' }, json: { type: 'boolean', default: false }, threads: { type: 'string', default: '1' },
@@ -39,10 +39,39 @@ const CONFIGS: Record<string, Record<string, unknown>> = {
     max_position_embeddings: 32768, tie_word_embeddings: true, hidden_act: 'silu', sliding_window: 32768, use_sliding_window: false,
     max_window_layers: 21, bos_token_id: 151643, eos_token_id: 151643, torch_dtype: 'bfloat16',
   },
+  // google/flan-t5-base's config.json (its special ids are T5's: pad 0 starts the decoder, </s> 1).
+  'flan-t5-base': {
+    architectures: ['T5ForConditionalGeneration'], model_type: 't5', vocab_size: 32128, d_model: 768, d_kv: 64, d_ff: 2048,
+    num_layers: 12, num_decoder_layers: 12, num_heads: 12, relative_attention_num_buckets: 32, relative_attention_max_distance: 128,
+    feed_forward_proj: 'gated-gelu', dense_act_fn: 'gelu_new', is_gated_act: true, layer_norm_epsilon: 1e-6, tie_word_embeddings: false,
+    is_encoder_decoder: true, n_positions: 512, decoder_start_token_id: 0, pad_token_id: 0, eos_token_id: 1, torch_dtype: 'bfloat16',
+  },
 };
+
+/** Every tensor of a T5 v1.1 / Flan-T5 checkpoint (gated feed-forward, untied head) with its shape. */
+function t5Shapes(c: Record<string, number | boolean | string>): [string, number[]][] {
+  const d = c.d_model as number, f = c.d_ff as number, inner = (c.num_heads as number) * (c.d_kv as number);
+  const out: [string, number[]][] = [['shared.weight', [c.vocab_size as number, d]], ['lm_head.weight', [c.vocab_size as number, d]]];
+  const attn = (p: string) => out.push([p + 'q.weight', [inner, d]], [p + 'k.weight', [inner, d]], [p + 'v.weight', [inner, d]], [p + 'o.weight', [d, inner]]);
+  for (const [stack, n] of [['encoder', c.num_layers], ['decoder', c.num_decoder_layers]] as const) {
+    out.push([`${stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight`, [c.relative_attention_num_buckets as number, c.num_heads as number]]);
+    out.push([`${stack}.final_layer_norm.weight`, [d]]);
+    for (let i = 0; i < (n as number); i++) {
+      const p = `${stack}.block.${i}.layer.`;
+      attn(p + '0.SelfAttention.');
+      out.push([p + '0.layer_norm.weight', [d]]);
+      const ff = stack === 'decoder' ? 2 : 1;
+      if (stack === 'decoder') (attn(p + '1.EncDecAttention.'), out.push([p + '1.layer_norm.weight', [d]]));
+      out.push([`${p}${ff}.DenseReluDense.wi_0.weight`, [f, d]], [`${p}${ff}.DenseReluDense.wi_1.weight`, [f, d]], [`${p}${ff}.DenseReluDense.wo.weight`, [d, f]]);
+      out.push([`${p}${ff}.layer_norm.weight`, [d]]);
+    }
+  }
+  return out.sort((x, y) => (x[0] < y[0] ? -1 : 1));
+}
 
 /** Every tensor of a Llama-family checkpoint with its shape, in the checkpoint's key names. */
 function shapes(c: Record<string, number | boolean | string>): [string, number[]][] {
+  if (c.model_type === 't5') return t5Shapes(c);
   const d = c.hidden_size as number, f = c.intermediate_size as number, H = c.num_attention_heads as number, K = c.num_key_value_heads as number;
   const hd = d / H;
   const out: [string, number[]][] = [['model.embed_tokens.weight', [c.vocab_size as number, d]], ['model.norm.weight', [d]]];
@@ -106,10 +135,11 @@ function makeFolder(name: string, root: string): { dir: string; parameters: numb
   const dir = path.join(root, name);
   fs.mkdirSync(dir, { recursive: true });
   const config = CONFIGS[name];
-  const tokenizer = path.resolve(__dirname, '..', 'test', 'fixtures', config.model_type === 'qwen2' ? 'tiny-qwen2' : 'tiny-llama3');
+  const tokenizer = path.resolve(__dirname, '..', 'test', 'fixtures', { qwen2: 'tiny-qwen2', t5: 'tiny-flan-t5' }[config.model_type as string] ?? 'tiny-llama3');
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(tokenizer, f), path.join(dir, f));
-  // The borrowed tokenizer's special tokens are its own; the configs' ids would point elsewhere in these vocabularies.
-  const cfg = { ...config, bos_token_id: null, eos_token_id: null };
+  // The borrowed tokenizer's special tokens are its own; the configs' ids would point elsewhere in these vocabularies
+  // (T5's pad 0 and </s> 1 are every T5 tokenizer's).
+  const cfg = config.model_type === 't5' ? config : { ...config, bos_token_id: null, eos_token_id: null };
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg, null, 2));
   return { dir, parameters: writeRandomCheckpoint(dir, config) };
 }
@@ -188,7 +218,7 @@ async function child(dir: string): Promise<void> {
   const result: Omit<Result, 'model' | 'float32MB'> = {
     backend: report.name, device: `${report.device}${runner.threads > 1 ? `, ${runner.threads} threads` : ', 1 thread'}`, parameters: model.info.parameters, loadMs, rssAfterLoadMB,
     peakRssMB: process.resourceUsage().maxRSS / 1024, stepMs, medianStepMs: sorted[Math.floor(sorted.length / 2)], tokensPerStep: B * (n + S),
-    plainLayers, layers: model.info.numLayers, ...(profile ? { profile } : {}),
+    plainLayers, layers: model.checkpointing?.layers ?? model.info.numLayers, ...(profile ? { profile } : {}),
   };
   console.log(JSON.stringify(result));
 }

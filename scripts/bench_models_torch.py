@@ -1,6 +1,7 @@
 """The PyTorch peer of scripts/bench_models.ts: the same ULPT step (prompt P = scale * (Z A) + shift in front of the
-input, loss on the target tokens, AdamW on Z, scale, shift) on the same random-weight Llama-family folder, with the
-independent reference model test/golden/torch_llama.py in float32. Tensors are read from the safetensors file through
+input, loss on the target tokens, AdamW on Z, scale, shift) on the same random-weight folder, with the independent
+reference models test/golden/torch_llama.py (Llama family) and torch_t5.py (T5: the prompt in front of the encoder
+input, the decoder teacher-forced on the target) in float32. Tensors are read from the safetensors file through
 numpy memory maps one at a time (so the loader holds no second copy). Prints one JSON line:
 {"loadMs", "peakRssMB", "medianStepMs", "stepMs"}.
 
@@ -21,13 +22,15 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "golden"))
 import torch_llama as tl  # noqa: E402
+import torch_t5 as tt  # noqa: E402
 
 
-def load(folder: str) -> tl.LlamaForCausalLM:
+def load(folder: str):
     with open(os.path.join(folder, "config.json")) as f:
         c = json.load(f)
-    known = set(tl.LlamaConfig.__dataclass_fields__) - {"extra"}
-    model = tl.LlamaForCausalLM(tl.LlamaConfig(**{k: v for k, v in c.items() if k in known and v is not None}))
+    ref, cls, cfg = (tt, tt.T5ForConditionalGeneration, tt.T5Config) if c["model_type"] == "t5" else (tl, tl.LlamaForCausalLM, tl.LlamaConfig)
+    known = set(cfg.__dataclass_fields__) - {"extra"}
+    model = cls(cfg(**{k: v for k, v in c.items() if k in known and v is not None}))
     path = os.path.join(folder, "model.safetensors")
     with open(path, "rb") as f:
         (n,) = struct.unpack("<Q", f.read(8))
@@ -55,7 +58,8 @@ def main() -> None:
     load_ms = (time.perf_counter() - t0) * 1000
     for p in model.parameters():
         p.requires_grad_(False)
-    d, n, r = model.cfg.hidden_size, a.prompt_length, a.rank
+    t5 = isinstance(model, tt.T5ForConditionalGeneration)
+    d, n, r = (model.cfg.d_model if t5 else model.cfg.hidden_size), a.prompt_length, a.rank
     g = torch.Generator().manual_seed(42)
     A = (torch.rand(r, d, generator=g) * 2 - 1) * (6 / (r + d)) ** 0.5
     Z = torch.randn(n, r, generator=g).requires_grad_()
@@ -69,6 +73,18 @@ def main() -> None:
     for _ in range(a.steps):
         s0 = time.perf_counter()
         P = scale * (Z @ A) + shift
+        if t5:
+            # As the engine collates it: the input (all but the last 4 ids) behind the prompt into the encoder; the
+            # decoder reads the 4 target ids shifted right behind decoder_start_token_id and predicts them.
+            x = torch.cat([P.expand(B, -1, -1), model.embed(ids[:, :S - 4])], dim=1)
+            start = torch.full((B, 1), model.cfg.decoder_start_token_id, dtype=torch.long)
+            logits = model(torch.cat([start, ids[:, S - 4:S - 1]], dim=1), inputs_embeds=x)
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, S - 4:].reshape(-1))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            times.append((time.perf_counter() - s0) * 1000)
+            continue
         h = torch.cat([P.expand(B, -1, -1), model.embed(ids)], dim=1)          # [B, T, d]
         freqs = torch.arange(T).float()[:, None] * tl.inv_frequencies(model.cfg)[None, :]
         emb = torch.cat((freqs, freqs), dim=-1)

@@ -10,7 +10,7 @@ import {
   activation, appendKV, attention, causalBias, checkpointed, embedding, gatedActivation, linearT, mergeHeads, paddingBias, relativePositionBias, rmsNorm,
   splitHeads, type Activation,
 } from './layers';
-import type { Architecture, BuildContext, HostTensor, KVCache, ModelInfo, Seq2SeqLM } from './types';
+import type { Architecture, BuildContext, HostTensor, KVCache, LayerCheckpointing, ModelInfo, Seq2SeqLM } from './types';
 import type { TextTokenizer } from './tokenizer';
 
 export interface T5Config {
@@ -138,11 +138,27 @@ class T5 implements Seq2SeqLM {
   readonly tokenizer: TextTokenizer;
   readonly warnings: readonly string[];
   readonly decoderStartId: number;
+  readonly checkpointing: LayerCheckpointing;
 
   constructor(readonly weights: Map<string, Tensor>, readonly config: T5Config, context: BuildContext) {
     ({ info: this.info, tokenizer: this.tokenizer, warnings: this.warnings } = context);
     if (context.decoderStartId === null) throw new Error(`${this.info.dir}: the T5 decoder has no start token.`);
     this.decoderStartId = context.decoderStartId;
+    const c = config;
+    // Blocks counted encoder first, decoder last, so the plain ones are the decoder's (few positions) before the
+    // encoder's. Per position the Llama layer's estimate (see llama.ts), with the pass's encoder and decoder
+    // positions together: a decoder block also holds cross-attention, but over far fewer positions than that.
+    this.checkpointing = {
+      layers: c.num_layers + c.num_decoder_layers,
+      plainFloatsPerToken: (T) => 64 * c.d_model + 10 * c.d_ff + c.num_heads * T,
+      plainLayers: 0,
+    };
+  }
+
+  /** Whether block `i` of the encoder (or, `decoder`, of the decoder) runs checkpointed in a training pass. */
+  private checkpointedBlock(i: number, decoder: boolean): boolean {
+    const { layers, plainLayers } = this.checkpointing;
+    return (decoder ? this.config.num_layers + i : i) < layers - Math.max(0, Math.min(layers, Math.floor(plainLayers)));
   }
 
   private w(key: string): Tensor {
@@ -173,8 +189,8 @@ class T5 implements Seq2SeqLM {
       const bias = tf.add(relativePositionBias(table, 0, S, S, true, c.relative_attention_max_distance), paddingBias(mask)); // [B, H, S, S]
       let h = inputs; // [B, S, d]
       for (let i = 0; i < c.num_layers; i++) {
-        // Checkpointed: a gradient tape keeps the block's input only (the encoder is always differentiated in training).
-        h = checkpointed((x, b) => tf.tidy(() => this.encoderBlock(i, x, b)), [h], [bias]);
+        // Checkpointed (a gradient tape keeps the block's input only), but for the plain blocks memory allows.
+        h = this.checkpointedBlock(i, false) ? checkpointed((x, b) => tf.tidy(() => this.encoderBlock(i, x, b)), [h], [bias]) : tf.tidy(() => this.encoderBlock(i, h, bias));
       }
       return this.norm(h, 'encoder.final_layer_norm');
     });
@@ -185,8 +201,10 @@ class T5 implements Seq2SeqLM {
       const { selfBias, crossBias } = this.decoderBiases(inputs.shape[1] as number, 0, mask, encoderMask);
       let h = inputs; // [B, T, d]
       for (let i = 0; i < this.config.num_decoder_layers; i++) {
-        // Checkpointed; the encoder output gets its gradient through every block's cross-attention.
-        h = checkpointed((x, enc, sb, cb) => tf.tidy(() => this.decoderBlock(i, x, enc, sb, cb, null, null).h), [h, encoded], [selfBias, crossBias]);
+        // Checkpointed or plain as for the encoder; the encoder output gets its gradient through every block's cross-attention.
+        h = this.checkpointedBlock(i, true)
+          ? checkpointed((x, enc, sb, cb) => tf.tidy(() => this.decoderBlock(i, x, enc, sb, cb, null, null).h), [h, encoded], [selfBias, crossBias])
+          : tf.tidy(() => this.decoderBlock(i, h, encoded, selfBias, crossBias, null, null).h);
       }
       return this.norm(h, 'decoder.final_layer_norm');
     });
