@@ -6,7 +6,7 @@
 // layout (model.layers.0.self_attn.q_proj.weight …, nn.Linear [out, in]).
 import { tf, type Tensor } from '../backend';
 import {
-  appendKV, applyRope, attention, causalBias, checkpointed, embedding, gatedActivation, linearT, longestSequence, mergeHeads, positionsFromMask,
+  appendKV, applyRope, attention, causalBias, checkpointed, embedding, gatedActivation, linearT, longestSequence, mergeHeads, plainLayerFloats, positionsFromMask,
   rmsNorm, ropeCosSin, ropeInverseFrequencies, splitHeads, type RopeScaling,
 } from './layers';
 import type { Architecture, BuildContext, CausalLM, HostTensor, KVCache, LayerCheckpointing, ModelInfo } from './types';
@@ -181,12 +181,9 @@ class Llama implements CausalLM {
     ({ info: this.info, tokenizer: this.tokenizer, warnings: this.warnings } = context);
     const c = config;
     this.invFreq = tf.keep(tf.tensor1d(ropeInverseFrequencies(c.head_dim, c.rope_theta, c.rope_scaling), 'float32'));
-    // What a plain layer's tape holds per position: fitted to tfjs's own count of tensor bytes at the peak of a
-    // pass (which counts views as copies, so it errs high) on a SmolLM-135M-sized and a Qwen2.5-0.5B-sized model,
-    // 52k and 105k numbers per position: ≈ 64·d + 10·intermediate + H·T.
     this.checkpointing = {
       layers: c.num_hidden_layers,
-      plainFloatsPerToken: (T) => 64 * c.hidden_size + 10 * c.intermediate_size + c.num_attention_heads * T,
+      plainFloatsPerToken: (T) => plainLayerFloats(c.hidden_size, c.intermediate_size, c.num_attention_heads, T),
       plainLayers: 0,
     };
   }

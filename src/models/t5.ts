@@ -7,7 +7,7 @@
 // checkpoint keys and layout (encoder.block.0.layer.0.SelfAttention.q.weight …, nn.Linear [out, in]).
 import { tf, type Tensor } from '../backend';
 import {
-  activation, appendKV, attention, causalBias, checkpointed, embedding, gatedActivation, linearT, mergeHeads, paddingBias, relativePositionBias, rmsNorm,
+  activation, appendKV, attention, causalBias, checkpointed, embedding, gatedActivation, linearT, mergeHeads, paddingBias, plainLayerFloats, relativePositionBias, rmsNorm,
   splitHeads, type Activation,
 } from './layers';
 import type { Architecture, BuildContext, HostTensor, KVCache, LayerCheckpointing, ModelInfo, Seq2SeqLM } from './types';
@@ -146,11 +146,11 @@ class T5 implements Seq2SeqLM {
     this.decoderStartId = context.decoderStartId;
     const c = config;
     // Blocks counted encoder first, decoder last, so the plain ones are the decoder's (few positions) before the
-    // encoder's. Per position the Llama layer's estimate (see llama.ts), with the pass's encoder and decoder
-    // positions together: a decoder block also holds cross-attention, but over far fewer positions than that.
+    // encoder's. Per position the Llama layer's estimate, with the pass's encoder and decoder positions together:
+    // a decoder block also holds cross-attention, but over far fewer positions than that.
     this.checkpointing = {
       layers: c.num_layers + c.num_decoder_layers,
-      plainFloatsPerToken: (T) => 64 * c.d_model + 10 * c.d_ff + c.num_heads * T,
+      plainFloatsPerToken: (T) => plainLayerFloats(c.d_model, c.d_ff, c.num_heads, T),
       plainLayers: 0,
     };
   }
