@@ -606,11 +606,56 @@ export function ropeInverseFrequencies(headDim: number, theta: number, scaling: 
   return out;
 }
 
-/** cos and sin of position · frequency, each [B, 1, T, hd] (the hd/2 angles twice), for positions [B, T]. */
-export function ropeCosSin(positions: Tensor, invFreq: Tensor): { cos: Tensor; sin: Tensor } {
-  const angles = tf.mul(tf.expandDims(positions, 2), tf.reshape(invFreq, [1, 1, -1])); // [B, T, hd/2]
-  const full = tf.expandDims(tf.concat([angles, angles], 2), 1); // [B, 1, T, hd]
-  return { cos: tf.cos(full), sin: tf.sin(full) };
+/**
+ * cos and sin of position·invFreq in the "rotate half" layout, read from tables made on the host: the angle is the
+ * float32 product (as PyTorch forms it) and its cos and sin are computed in double precision and rounded once. The
+ * device's own sin and cos are approximations that lose accuracy as the angle grows — on WebGPU (SwiftShader) they
+ * put the Llama fixtures' logits 1e-3 to 8e-3 off PyTorch's — so no backend computes them. The tables hold the
+ * first 2,048 positions, more when a longer sequence comes (grown by doubling, up to the model's limit), and are
+ * kept until dispose().
+ */
+export class RopeTable {
+  private cos: Tensor | null = null;
+  private sin: Tensor | null = null;
+  private size = 0;
+
+  /** Made for the first 2,048 positions (1–2 MB) at once, so that ordinary passes never change the tensor count. */
+  constructor(private readonly invFreq: Float32Array, private readonly maxPositions: number) {
+    this.grow(Math.min(maxPositions, 2048));
+  }
+
+  /** cos and sin [B, 1, T, hd] for positions [B, T] (whole numbers below `count`, which must not exceed maxPositions). */
+  lookup(positions: Tensor, count: number): { cos: Tensor; sin: Tensor } {
+    this.grow(count);
+    const ids = tf.cast(positions, 'int32');
+    return { cos: tf.expandDims(tf.gather(this.cos!, ids), 1), sin: tf.expandDims(tf.gather(this.sin!, ids), 1) };
+  }
+
+  private grow(count: number): void {
+    if (count <= this.size) return;
+    const size = Math.min(Math.max(count, 2 * this.size, 64), Math.max(count, this.maxPositions));
+    const half = this.invFreq.length;
+    const cos = new Float32Array(size * 2 * half);
+    const sin = new Float32Array(size * 2 * half);
+    for (let p = 0; p < size; p++) {
+      for (let i = 0; i < half; i++) {
+        const angle = Math.fround(p * this.invFreq[i]);
+        const [c, s] = [Math.cos(angle), Math.sin(angle)];
+        cos[p * 2 * half + i] = cos[p * 2 * half + half + i] = c;
+        sin[p * 2 * half + i] = sin[p * 2 * half + half + i] = s;
+      }
+    }
+    this.dispose();
+    this.cos = tf.keep(tf.tensor2d(cos, [size, 2 * half]));
+    this.sin = tf.keep(tf.tensor2d(sin, [size, 2 * half]));
+    this.size = size;
+  }
+
+  dispose(): void {
+    this.cos?.dispose();
+    this.sin?.dispose();
+    [this.cos, this.sin, this.size] = [null, null, 0];
+  }
 }
 
 /** x·cos + rotate_half(x)·sin with rotate_half([x1, x2]) = [−x2, x1]: x [B, H, T, hd]. */

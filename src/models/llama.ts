@@ -7,7 +7,7 @@
 import { tf, type Tensor } from '../backend';
 import {
   appendKV, applyRope, attention, causalBias, checkpointed, embedding, gatedActivation, linearT, longestSequence, mergeHeads, plainLayerFloats, positionsFromMask,
-  rmsNorm, ropeCosSin, ropeInverseFrequencies, splitHeads, type RopeScaling,
+  rmsNorm, RopeTable, ropeInverseFrequencies, splitHeads, type RopeScaling,
 } from './layers';
 import type { Architecture, BuildContext, CausalLM, HostTensor, KVCache, LayerCheckpointing, ModelInfo } from './types';
 import type { TextTokenizer } from './tokenizer';
@@ -174,13 +174,13 @@ class Llama implements CausalLM {
   readonly info: ModelInfo;
   readonly tokenizer: TextTokenizer;
   readonly warnings: readonly string[];
-  private readonly invFreq: Tensor; // [hd/2]
+  private readonly rope: RopeTable;
   readonly checkpointing: LayerCheckpointing;
 
   constructor(readonly weights: Map<string, Tensor>, readonly config: LlamaConfig, context: BuildContext) {
     ({ info: this.info, tokenizer: this.tokenizer, warnings: this.warnings } = context);
     const c = config;
-    this.invFreq = tf.keep(tf.tensor1d(ropeInverseFrequencies(c.head_dim, c.rope_theta, c.rope_scaling), 'float32'));
+    this.rope = new RopeTable(ropeInverseFrequencies(c.head_dim, c.rope_theta, c.rope_scaling), c.max_position_embeddings);
     this.checkpointing = {
       layers: c.num_hidden_layers,
       plainFloatsPerToken: (T) => plainLayerFloats(c.hidden_size, c.intermediate_size, c.num_attention_heads, T),
@@ -234,7 +234,7 @@ class Llama implements CausalLM {
       throw new Error(`The sequence has ${longest} positions (virtual tokens included) but this ${c.model_type} model supports ${c.max_position_embeddings} (max_position_embeddings).`);
     }
     const positions = tf.slice(positionsFromMask(mask), [0, total - T], [B, T]); // [B, T]
-    const { cos, sin } = ropeCosSin(positions, this.invFreq); // [B, 1, T, hd]
+    const { cos, sin } = this.rope.lookup(positions, longest); // [B, 1, T, hd]
     const biasFor = new Map<number | null, Tensor>();
     const bias = (window: number | null) => {
       let b = biasFor.get(window);
@@ -299,7 +299,7 @@ class Llama implements CausalLM {
 
   dispose(): void {
     for (const t of new Set(this.weights.values())) t.dispose();
-    this.invFreq.dispose();
+    this.rope.dispose();
   }
 }
 

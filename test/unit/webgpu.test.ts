@@ -17,6 +17,7 @@ import { gpuCounters, takeUploadLog } from '../../src/kernels/webgpu/counters';
 import { activation, attention, attentionBias, attentionReference, layerNorm, layerNormReference, selfAttentionQKV, targetLogProb } from '../../src/models/layers';
 import { fusedKernelsActive } from '../../src/kernels/webgpu';
 import { loadModel } from '../../src/models/loader';
+import { SafetensorsFile } from '../../src/io/safetensors';
 import type { CausalLM } from '../../src/models/types';
 import type { TrainerMessage } from '../../src/protocol';
 import { collate, type TokenPair } from '../../src/train/batch';
@@ -175,6 +176,7 @@ async function child(job: string): Promise<unknown> {
   } else if (job === 'golden') {
     result.golden = await goldenLogits();
     result.generated = await greedyTokens();
+    result.families = await familyLogits();
   } else if (job === 'step') {
     result.step = await oneStep();
     result.trainer = await trainerSteps();
@@ -210,6 +212,28 @@ async function goldenLogits(): Promise<Arrays> {
       out[`${variant}.${kind}`] = Array.from(await logits.data());
       logits.dispose();
     }
+    model.dispose();
+  }
+  return out;
+}
+
+/** Llama-family fixtures with grouped-query attention (2 and 4 query heads per kv head) and rotary positions. */
+const FAMILY_FIXTURES = ['tiny-llama3', 'tiny-mistral', 'tiny-qwen2'];
+const familyGolden = (name: string) => JSON.parse(fs.readFileSync(path.join(FIXTURES, `${name}-golden.json`), 'utf8')) as { input_ids: number[][]; attention_mask: number[][] };
+
+/** Logits [B·T·V] of each Llama-family fixture for its golden padded batch. */
+async function familyLogits(): Promise<Arrays> {
+  const out: Arrays = {};
+  for (const name of FAMILY_FIXTURES) {
+    const { input_ids, attention_mask } = familyGolden(name);
+    const model = (await loadModel(path.join(FIXTURES, name))) as CausalLM;
+    const [B, S] = [input_ids.length, input_ids[0].length];
+    const logits = tf.tidy(() => {
+      const hidden = model.hidden(model.embed(tf.tensor2d(input_ids, [B, S], 'int32')), tf.tensor2d(attention_mask, [B, S]));
+      return model.logits(tf.reshape(hidden, [B * S, -1]));
+    });
+    out[name] = Array.from(await logits.data());
+    logits.dispose();
     model.dispose();
   }
   return out;
@@ -294,6 +318,7 @@ interface ChildResult {
   cases?: Record<string, Arrays>;
   navigator?: { same: boolean; gpu: boolean; userAgent: string };
   golden?: Arrays;
+  families?: Arrays;
   generated?: number[][][];
   step?: Arrays & { readbacksBeforeLoss: number[] };
   trainer?: StepCounts[];
@@ -359,7 +384,7 @@ if (!CHILD) {
     }
   });
 
-  test('GPT-2 logits on webgpu (fused kernels) match the PyTorch fixtures within 1e-4', { skip }, async () => {
+  test('GPT-2 (fused kernels) and Llama-family logits on webgpu match the PyTorch fixtures within 1e-4', { skip }, async () => {
     const r = await runChild('golden', vk);
     assert.equal(r.errors.length, 0, `the GPU device reported: ${r.errors[0]}`);
     for (const [variant, g] of Object.entries(golden().variants)) {
@@ -375,6 +400,17 @@ if (!CHILD) {
         const diff = maxAbsDiff(pick(got), pick(g[kind].logits));
         assert.ok(diff < 1e-4, `${variant} ${kind}: max |Δlogit| = ${diff}`);
       }
+    }
+    // Llama-family models (rotary positions from host-made tables, grouped-query attention) match PyTorch too.
+    for (const name of FAMILY_FIXTURES) {
+      const { attention_mask: masks } = familyGolden(name);
+      const st = SafetensorsFile.open(path.join(FIXTURES, `${name}-golden.safetensors`));
+      const [, T, V] = st.info('ids').shape;
+      const want = st.float32('ids');
+      st.close();
+      const rows = (a: ArrayLike<number>) => masks.flatMap((m, b) => m.flatMap((on, t) => (on ? Array.from({ length: V }, (_, v) => a[(b * T + t) * V + v]) : [])));
+      const diff = maxAbsDiff(rows(r.families![name]), rows(want));
+      assert.ok(diff < 1e-4, `${name} on webgpu: max |Δlogit| = ${diff}`);
     }
     // Cached greedy decoding runs on webgpu (no synchronous reads) and produces the cpu backend's tokens.
     await initBackend('cpu');
