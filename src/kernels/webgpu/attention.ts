@@ -81,6 +81,33 @@ const SPLIT = (len: string) => `
   let b = bh / uniforms.heads;
   let h = bh - b * uniforms.heads;`;
 
+/**
+ * The end of one tile of a gradient program's loop: each thread puts its row's weight `w` in sv, then adds
+ * Σ_t sv[t]·X[row(t) + d] over the tile's rows (`summed`, an expression in t and d) into its acc[c] for its d's.
+ */
+const ACCUMULATE_TILE = (w: string, start: string, len: string, summed: string) => `
+      sv[tid] = ${w};
+      workgroupBarrier();
+      let count = min(WG, ${len} - ${start});
+      for (var c = 0; c < HDC; c++) {
+        let d = tid + c * WG;
+        if (d < HD) {
+          var a = acc[c];
+          for (var t = 0; t < count; t++) { a += sv[t] * ${summed}; }
+          acc[c] = a;
+        }
+      }
+      workgroupBarrier();`;
+
+/** Writes acc (times `factor`, e.g. " * uniforms.scale") to the output row starting at `row`. */
+const WRITE_ACC = (row: string, factor = '') => `
+    if (valid) {
+      for (var c = 0; c < HDC; c++) {
+        let d = tid + c * WG;
+        if (d < HD) { result[${row} + d] = acc[c]${factor}; }
+      }
+    }`;
+
 function forwardProgram(hd: number, n: number, shape: number[]) {
   return rowProgram(`ulpt_attention_${hd}`, ['Q', 'K', 'V', 'Bias'], shape, n, UNIFORMS, `
     ${SPLIT('uniforms.tq')}
@@ -187,25 +214,8 @@ function gradQProgram(hd: number, n: number, shape: number[]) {
         let p = exp(dotq * uniforms.scale + biasAt(b, h, pos, j) - L);
         ds = p * (dotg - D);
       }
-      sv[tid] = ds;
-      workgroupBarrier();
-      let count = min(WG, tk - j0);
-      for (var c = 0; c < HDC; c++) {
-        let d = tid + c * WG;
-        if (d < HD) {
-          var a = acc[c];
-          for (var t = 0; t < count; t++) { a += sv[t] * K[kAt(b, h, j0 + t) + d]; }
-          acc[c] = a;
-        }
-      }
-      workgroupBarrier();
-    }
-    if (valid) {
-      for (var c = 0; c < HDC; c++) {
-        let d = tid + c * WG;
-        if (d < HD) { result[qRow + d] = acc[c] * uniforms.scale; }
-      }
-    }`, prelude(hd) + 'var<workgroup> qs : array<f32, HD>; var<workgroup> gs : array<f32, HD>; var<workgroup> sv : array<f32, WG>;');
+${ACCUMULATE_TILE('ds', 'j0', 'tk', 'K[kAt(b, h, j0 + t) + d]')}
+    }${WRITE_ACC('qRow', ' * uniforms.scale')}`, prelude(hd) + 'var<workgroup> qs : array<f32, HD>; var<workgroup> gs : array<f32, HD>; var<workgroup> sv : array<f32, WG>;');
 }
 
 /**
@@ -240,25 +250,8 @@ function gradKVProgram(which: 'k' | 'v', hd: number, n: number, shape: number[])
         let p = exp(dotq * uniforms.scale + biasAt(b, h, i, pos) - Stats[qi * 2]);
         ${weight}
       }
-      sv[tid] = w;
-      workgroupBarrier();
-      let count = min(WG, tq - i0);
-      for (var c = 0; c < HDC; c++) {
-        let d = tid + c * WG;
-        if (d < HD) {
-          var a = acc[c];
-          for (var t = 0; t < count; t++) { a += sv[t] * ${summed}; }
-          acc[c] = a;
-        }
-      }
-      workgroupBarrier();
-    }
-    if (valid) {
-      for (var c = 0; c < HDC; c++) {
-        let d = tid + c * WG;
-        if (d < HD) { result[outRow + d] = acc[c]${which === 'k' ? ' * uniforms.scale' : ''}; }
-      }
-    }`, prelude(hd) + `var<workgroup> ks : array<f32, HD>; ${which === 'k' ? 'var<workgroup> vs : array<f32, HD>;' : ''} var<workgroup> sv : array<f32, WG>;`);
+${ACCUMULATE_TILE('w', 'i0', 'tq', summed)}
+    }${WRITE_ACC('outRow', which === 'k' ? ' * uniforms.scale' : '')}`, prelude(hd) + `var<workgroup> ks : array<f32, HD>; ${which === 'k' ? 'var<workgroup> vs : array<f32, HD>;' : ''} var<workgroup> sv : array<f32, WG>;`);
 }
 
 type Dims = { B: number; H: number; Tq: number; Tk: number; hd: number };
