@@ -161,7 +161,7 @@ async function child(dir: string): Promise<void> {
   const { loadModel } = await import('../src/models/loader');
   const { createPrompt } = await import('../src/ulpt/prompt');
   const { collateFor, splitBatch } = await import('../src/train/batch');
-  const { passPlan } = await import('../src/train/step');
+  const { passesOf, passPlan } = await import('../src/train/step');
   const { AdamW, ADAMW_DEFAULTS } = await import('../src/train/optimizer');
   const { createStepRunner } = await import('../src/train/parallel');
   const report = await initBackend(a.backend as 'wasm');
@@ -183,8 +183,7 @@ async function child(dir: string): Promise<void> {
   // How many layers this thread's passes leave plain (not checkpointed), as the step runner plans them.
   const plan = passPlan(report.name, model, n, runner.threads);
   const shard = runner.threads > 1 ? splitBatch(batch, runner.threads, n)[0] : batch;
-  const piece = shard.size > plan.limit(shard) ? splitBatch(shard, Math.ceil(shard.size / plan.limit(shard)), n)[0] : shard;
-  const plainLayers = plan.plainLayers(piece);
+  const plainLayers = plan.plainLayers(passesOf(shard, plan, n)[0]);
   const stepMs: number[] = [];
   for (let i = 0; i < Number(a.steps); i++) {
     const s0 = performance.now();

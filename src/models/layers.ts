@@ -4,6 +4,7 @@
 // webgpu backend, layer norm, the tanh GELU, attention and the target log-probability run fused WGSL kernels
 // (src/kernels/webgpu/); the `…Reference` functions are the compositions those kernels are tested against.
 import { tf, type Tensor } from '../backend';
+import type { LayerCheckpointing } from './types';
 import { fusedAttention, fusedAttentionQKV, fusedGeluTanh, fusedKernelsActive, fusedLayerNorm, fusedTargetLogProb, MAX_HEAD_SIZE } from '../kernels/webgpu';
 
 // Every custom gradient below runs in its own tf.tidy: tfjs calls a customGrad's gradFunc outside any scope, so
@@ -78,6 +79,11 @@ function blockedProduct(dy: Tensor, weight: Tensor): Tensor {
  */
 export function plainLayerFloats(d: number, ff: number, heads: number, T: number): number {
   return 64 * d + 10 * ff + heads * T;
+}
+
+/** Whether layer `i` (of c.layers) runs checkpointed in a training pass: all but the last c.plainLayers. */
+export function isCheckpointed(c: LayerCheckpointing, i: number): boolean {
+  return i < c.layers - Math.max(0, Math.min(c.layers, Math.floor(c.plainLayers)));
 }
 
 /**

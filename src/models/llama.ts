@@ -6,7 +6,7 @@
 // layout (model.layers.0.self_attn.q_proj.weight …, nn.Linear [out, in]).
 import { tf, type Tensor } from '../backend';
 import {
-  appendKV, applyRope, attention, causalBias, checkpointed, embedding, gatedActivation, linearT, longestSequence, mergeHeads, plainLayerFloats, positionsFromMask,
+  appendKV, applyRope, attention, causalBias, checkpointed, embedding, gatedActivation, isCheckpointed, linearT, longestSequence, mergeHeads, plainLayerFloats, positionsFromMask,
   rmsNorm, RopeTable, ropeInverseFrequencies, splitHeads, type RopeScaling,
 } from './layers';
 import type { Architecture, BuildContext, CausalLM, HostTensor, KVCache, LayerCheckpointing, ModelInfo } from './types';
@@ -243,13 +243,12 @@ class Llama implements CausalLM {
     };
     let h = inputs; // [B, T, d]
     const layers: KV[] = [];
-    const plainFrom = c.num_hidden_layers - Math.max(0, Math.min(c.num_hidden_layers, Math.floor(this.checkpointing.plainLayers)));
     for (let i = 0; i < c.num_hidden_layers; i++) {
       const window = bias(c.window[i]);
       if (!keep) {
         // Without a cache to fill (training, scoring), layers are checkpointed: a gradient tape keeps their input only;
         // the last plainLayers run plain, as memory allows (see LayerCheckpointing).
-        h = i < plainFrom
+        h = isCheckpointed(this.checkpointing, i)
           ? checkpointed((x, w, cs, sn) => tf.tidy(() => this.layer(i, x, w, cs, sn, null).h), [h], [window, cos, sin])
           : tf.tidy(() => this.layer(i, h, window, cos, sin, null).h);
         continue;

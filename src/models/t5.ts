@@ -7,7 +7,7 @@
 // checkpoint keys and layout (encoder.block.0.layer.0.SelfAttention.q.weight …, nn.Linear [out, in]).
 import { tf, type Tensor } from '../backend';
 import {
-  activation, appendKV, attention, causalBias, checkpointed, embedding, gatedActivation, linearT, mergeHeads, paddingBias, plainLayerFloats, relativePositionBias, rmsNorm,
+  activation, appendKV, attention, causalBias, checkpointed, embedding, gatedActivation, isCheckpointed, linearT, mergeHeads, paddingBias, plainLayerFloats, relativePositionBias, rmsNorm,
   splitHeads, type Activation,
 } from './layers';
 import type { Architecture, BuildContext, HostTensor, KVCache, LayerCheckpointing, ModelInfo, Seq2SeqLM } from './types';
@@ -155,11 +155,6 @@ class T5 implements Seq2SeqLM {
     };
   }
 
-  /** Whether block `i` of the encoder (or, `decoder`, of the decoder) runs checkpointed in a training pass. */
-  private checkpointedBlock(i: number, decoder: boolean): boolean {
-    const { layers, plainLayers } = this.checkpointing;
-    return (decoder ? this.config.num_layers + i : i) < layers - Math.max(0, Math.min(layers, Math.floor(plainLayers)));
-  }
 
   private w(key: string): Tensor {
     const t = this.weights.get(key);
@@ -190,7 +185,7 @@ class T5 implements Seq2SeqLM {
       let h = inputs; // [B, S, d]
       for (let i = 0; i < c.num_layers; i++) {
         // Checkpointed (a gradient tape keeps the block's input only), but for the plain blocks memory allows.
-        h = this.checkpointedBlock(i, false) ? checkpointed((x, b) => tf.tidy(() => this.encoderBlock(i, x, b)), [h], [bias]) : tf.tidy(() => this.encoderBlock(i, h, bias));
+        h = isCheckpointed(this.checkpointing, i) ? checkpointed((x, b) => tf.tidy(() => this.encoderBlock(i, x, b)), [h], [bias]) : tf.tidy(() => this.encoderBlock(i, h, bias));
       }
       return this.norm(h, 'encoder.final_layer_norm');
     });
@@ -202,7 +197,7 @@ class T5 implements Seq2SeqLM {
       let h = inputs; // [B, T, d]
       for (let i = 0; i < this.config.num_decoder_layers; i++) {
         // Checkpointed or plain as for the encoder; the encoder output gets its gradient through every block's cross-attention.
-        h = this.checkpointedBlock(i, true)
+        h = isCheckpointed(this.checkpointing, this.config.num_layers + i)
           ? checkpointed((x, enc, sb, cb) => tf.tidy(() => this.decoderBlock(i, x, enc, sb, cb, null, null).h), [h, encoded], [selfBias, crossBias])
           : tf.tidy(() => this.decoderBlock(i, h, encoded, selfBias, crossBias, null, null).h);
       }

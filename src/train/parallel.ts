@@ -57,9 +57,10 @@ export function chooseThreads(requested: number | 'auto', backend: ConcreteBacke
 }
 
 /**
- * What one thread holds: the weights as many times as the architecture keeps them (ModelInfo.weightCopies: up to 4×,
- * the backend's copy, XNNPACK's packed copy, the backward pass's transposes and theirs) and its share of a micro-batch's activations, which on WASM stop where passPlan splits
- * (its 4 GiB heap); plus a margin of one more copy of the weights for the engine around them.
+ * What one thread holds: the weights as many times as the architecture keeps them (ModelInfo.weightCopies: up to
+ * 4×, the backend's copy, XNNPACK's packed copy, the backward pass's transposes and theirs) and its share of a
+ * micro-batch's activations, which on WASM stop where passPlan splits (its 4 GiB heap); plus a margin of one more
+ * copy of the weights for the engine around them.
  */
 export function threadBytesFor(backend: ConcreteBackend, info: ModelInfo, batchSize: number, positions: number): (threads: number) => number {
   const weights = 4 * info.parameters;

@@ -56,7 +56,7 @@ export const WHOLE_PASSES: PassPlan = { limit: () => Infinity, plainLayers: () =
  * split into passes whose gradients are summed (equal to the whole batch up to float reassociation). Other
  * backends have no such ceiling.
  *
- * A model that checkpoints its layers (Llama family, see LayerCheckpointing) leaves as many of them plain as fit in
+ * A model that checkpoints its layers (Llama family and T5, see LayerCheckpointing) leaves as many of them plain as fit in
  * what is left: of the heap on WASM once the pass's own estimate is counted, and everywhere of 30 % of the memory
  * free when the plan is made (after the model is loaded), shared by `threads` — chooseThreads already gave the
  * threads' models and passes up to two thirds of it. Plain layers make a pass faster and change no number; on the GPU
@@ -88,6 +88,12 @@ export function passBytesPerExample(info: ModelInfo, T: number): number {
   return 4 * info.numLayers * T * (24 * info.hiddenSize + 3 * info.numHeads * T);
 }
 
+/** The passes a batch is run in: itself, or pieces of at most plan.limit examples. */
+export function passesOf(batch: Batch, plan: PassPlan, virtualTokens: number): Batch[] {
+  const limit = plan.limit(batch);
+  return batch.size > limit ? splitBatch(batch, Math.ceil(batch.size / limit), virtualTokens) : [batch];
+}
+
 /** Forward and backward on this thread, one micro-batch (or piece of one, see passPlan) after another. */
 export function inProcessRunner(model: LanguageModel, prompt: PromptModule, plan: PassPlan = WHOLE_PASSES): StepRunner {
   return {
@@ -96,7 +102,7 @@ export function inProcessRunner(model: LanguageModel, prompt: PromptModule, plan
       const grads = new Map<string, Tensor>();
       let loss: Scalar | null = null;
       const vars = [...prompt.variables.values()];
-      const batches = micro.flatMap((b) => (b.size > plan.limit(b) ? splitBatch(b, Math.ceil(b.size / plan.limit(b)), prompt.length) : [b]));
+      const batches = micro.flatMap((b) => passesOf(b, plan, prompt.length));
       for (const batch of batches) {
         if (model.checkpointing) model.checkpointing.plainLayers = plan.plainLayers(batch);
         let pass: ReturnType<typeof tf.variableGrads>;
