@@ -4,8 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BACKENDS, initBackend, isBackendName, type BackendName, type BackendReport } from './backend';
-import { resolveConfig, ConfigError, defaultMaxLength, type FieldNames, type TrainConfig } from './config';
-import { readRecords, buildExamples, promptText } from './data';
+import { resolveConfig, ConfigError, defaultMaxLength, type FieldNames, type TaskConfig, type TrainConfig } from './config';
+import { readRecords, buildExamples, promptText, generatedAnswer } from './data';
 import { DataWarnings } from './data/warnings';
 import type { DataRecord } from './data/readers';
 import { DatasetError } from './data/errors';
@@ -20,6 +20,7 @@ import { evaluate, classify, generate, labelSetFor } from './train/evaluate';
 import { train, FitError } from './train/trainer';
 import { describeDiagnosis, diagnoseRun, freshRunDir, RUN_FILES, RUNS_DIR, runFolderProblem, RunFolderError, DamagedRunError } from './train/runFolder';
 import { sequenceLogits } from './train/objective';
+import { adapterTask } from './train/predict';
 
 const USAGE = `ulpt — Ultra-Low-dimensional Prompt Tuning
 
@@ -279,11 +280,6 @@ async function loadAdapted(flags: Flags): Promise<{ model: LanguageModel; adapte
   return { model, adapter, prompt: await promptFromAdapter(adapter, model.tokenEmbeddings) };
 }
 
-function taskOf(adapter: Adapter) {
-  const t = adapter.meta.task;
-  return { type: t.type, template: t.template, inputField: t.input_field, targetField: t.target_field, ...(t.labels ? { labels: Object.fromEntries(t.labels.names.map((n, i) => [n, t.labels!.words[i]])) } : {}) };
-}
-
 /** Data warnings on stderr; with --strict they are an error. */
 function reportDataWarnings(warnings: DataWarnings, strict: boolean): void {
   const list = warnings.list();
@@ -294,7 +290,7 @@ function reportDataWarnings(warnings: DataWarnings, strict: boolean): void {
 async function cmdEval(flags: Flags): Promise<void> {
   const { model, adapter, prompt } = await loadAdapted(flags);
   if (!adapter) throw new UsageError('--adapter is required.');
-  const task = taskOf(adapter);
+  const task = adapterTask(adapter.meta);
   const warnings = new DataWarnings();
   const records = await readRecords(path.resolve(required(flags, 'data')), { warnings });
   // The adapter's own token budget when it fits this model, else what the context holds after the virtual tokens.
@@ -315,7 +311,7 @@ async function cmdEval(flags: Flags): Promise<void> {
  * Prompt token ids for prediction. An input that does not fit beside the virtual tokens and the answer is refused
  * with the numbers (never answered from a silently cut input); --truncate keeps its end instead, with a warning.
  */
-function predictionInputs(records: DataRecord[], task: ReturnType<typeof taskOf>, model: LanguageModel, room: number, why: string, truncate: boolean, warnings: DataWarnings): number[][] {
+function predictionInputs(records: DataRecord[], task: TaskConfig, model: LanguageModel, room: number, why: string, truncate: boolean, warnings: DataWarnings): number[][] {
   // The tokenizer's own special tokens (Llama's BOS, T5's </s>) take part of the room.
   const specials = inputSpecials(model.tokenizer);
   const text = room - specials;
@@ -334,7 +330,7 @@ function predictionInputs(records: DataRecord[], task: ReturnType<typeof taskOf>
 async function cmdPredict(flags: Flags): Promise<void> {
   const { model, adapter, prompt } = await loadAdapted(flags);
   if (!adapter) throw new UsageError('--adapter is required.');
-  const task = taskOf(adapter);
+  const task = adapterTask(adapter.meta);
   const warnings = new DataWarnings();
   const records: DataRecord[] = flags.input !== undefined
     ? [{ where: { file: '--input', label: '' }, fields: { [task.inputField]: flags.input } }]
@@ -356,7 +352,7 @@ async function cmdPredict(flags: Flags): Promise<void> {
   reportDataWarnings(warnings, !!flags.strict);
   const preds = labels
     ? (await classify(model, prompt, inputs, labels, 16)).map((i) => labels.names[i])
-    : (await generate(model, prompt, inputs, reserve, 16)).map((ids) => model.tokenizer.decode(ids));
+    : (await generate(model, prompt, inputs, reserve, 16)).map((ids, i) => generatedAnswer(records[i], task, model.tokenizer.decode(ids), seq2seq));
   for (const p of preds) console.log(flags.json ? JSON.stringify({ prediction: p }) : p);
 }
 

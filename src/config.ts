@@ -21,6 +21,11 @@ export interface TaskConfig {
    * When absent the label values themselves are used, with a leading space.
    */
   labels?: Record<string, string>;
+  /**
+   * Generation only: the text between the prompt and the target, as the model reads it. Default: " " unless the
+   * prompt ends or the target starts with whitespace. Encoder-decoder models ignore it (the target is the decoder's).
+   */
+  separator?: string;
 }
 
 export interface TrainConfig {
@@ -185,6 +190,7 @@ export function resolveConfig(raw: Raw, baseDir: string, source = 'the configura
     inputField: raw.task?.inputField ?? 'input',
     targetField: raw.task?.targetField ?? (type === 'classification' ? 'label' : 'target'),
     ...(raw.task?.labels ? { labels: raw.task.labels } : {}),
+    ...(raw.task?.separator !== undefined ? { separator: raw.task.separator } : {}),
   };
   const train = abs(raw.train!);
   const out = raw.out ? abs(raw.out) : abs(path.join('adapters', `${path.basename(train).replace(/\.[^.]+$/, '')}.ulpt`));

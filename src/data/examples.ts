@@ -1,5 +1,6 @@
 // From records to token ids for a causal LM: prompt = filled template, target = the verbalized label
-// (classification) or the target text + EOS (generation). The loss is taken on the target tokens only.
+// (classification) or separator + target text + EOS, tokenized together with the prompt (generation). The loss is
+// taken on the target tokens only.
 import type { TaskConfig } from '../config';
 import { inputSpecials, wrapInput, type TextTokenizer } from '../models/tokenizer';
 import { DatasetError, describeValue } from './errors';
@@ -62,7 +63,9 @@ export function buildExamples(
   return records.map((record) => {
     const target = labelSet ? classificationTarget(record, task, labelSet, index) : generationTarget(record, task);
     const eos = !labelSet && tok.eosId !== null ? [tok.eosId] : [];
-    const targetIds = [...tok.encode(target.text), ...eos];
+    const context = tok.encode(promptText(record, task));
+    const answer = labelSet || opts.seq2seq ? tok.encode(target.text) : answerIds(context, record, task, target.text, tok, warnings);
+    const targetIds = [...answer, ...eos];
     if (targetIds.length === 0) {
       const problem = `the target "${target.text}" encodes to no tokens; there is nothing to learn.`;
       throw new DatasetError(record.where, problem, task.targetField);
@@ -70,10 +73,9 @@ export function buildExamples(
     if (!labelSet && target.text === '') warnings?.add('empty-target', record.where.file, record.where.label);
     const reserved = inputSpecials(tok) + (opts.seq2seq ? 0 : targetIds.length);
     if (opts.seq2seq && targetIds.length > maxLength) fitInput([], targetIds.length, maxLength, record, task); // refuses it
-    const fullInput = tok.encode(promptText(record, task));
-    const inputIds = wrapInput(tok, fitInput(fullInput, reserved, maxLength, record, task));
-    if (inputIds.length - inputSpecials(tok) < fullInput.length) {
-      warnings?.add('input-cut', record.where.file, record.where.label, `${fullInput.length} → ${inputIds.length - inputSpecials(tok)} tokens`);
+    const inputIds = wrapInput(tok, fitInput(context, reserved, maxLength, record, task));
+    if (inputIds.length - inputSpecials(tok) < context.length) {
+      warnings?.add('input-cut', record.where.file, record.where.label, `${context.length} → ${inputIds.length - inputSpecials(tok)} tokens`);
     }
     const example: Example = { inputIds, targetIds, targetText: target.text, where: record.where };
     if (target.label !== undefined) example.label = target.label;
@@ -81,8 +83,63 @@ export function buildExamples(
   });
 }
 
-/** The filled template. The default "{input}" reads task.inputField, so users can point it at "text" etc. */
+/**
+ * The text between the prompt and a generation target: task.separator; else the spaces the filled template ends
+ * with (promptText leaves them to the answer); else a space, unless the template ends (e.g. with a newline) or the
+ * target starts with whitespace.
+ */
+export function separatorFor(task: TaskConfig, filled: string, target: string): string {
+  if (task.separator !== undefined) return task.separator;
+  const trailing = /[ \t]+$/.exec(filled)?.[0];
+  if (trailing) return trailing;
+  return filled === '' || target === '' || /\s$/.test(filled) || /^\s/.test(target) ? '' : ' ';
+}
+
+/**
+ * A generated continuation as the answer a user reads: without the separator the model was taught to write first
+ * (the target it learned is separator + target). Encoder-decoder answers have none.
+ */
+export function generatedAnswer(record: DataRecord, task: TaskConfig, text: string, seq2seq = false): string {
+  if (seq2seq) return text;
+  const filled = filledTemplate(record, task);
+  const sep = task.separator ?? /[ \t]+$/.exec(filled)?.[0] ?? (filled === '' || /\s$/.test(filled) ? '' : ' ');
+  return sep && text.startsWith(sep) ? text.slice(sep.length) : text;
+}
+
+/**
+ * A decoder-only generation target's ids, as the model must write them after the prompt: prompt + separator +
+ * target is tokenized as one text (so "output:" + " x y" gives the " x" token the model knows, not "x"), and the
+ * answer is what follows the prompt's own tokens. When the tokenizer joins the first target characters to the end
+ * of the prompt (no token boundary there), the prompt's tokens are kept as generation will read them and the answer
+ * is tokenized alone, with a warning.
+ */
+function answerIds(context: number[], record: DataRecord, task: TaskConfig, target: string, tok: TextTokenizer, warnings?: DataWarnings): number[] {
+  const prompt = promptText(record, task);
+  const answer = separatorFor(task, filledTemplate(record, task), target) + target;
+  const whole = tok.encode(prompt + answer);
+  if (startsWith(whole, context)) return whole.slice(context.length);
+  warnings?.add('target-boundary', record.where.file, record.where.label);
+  return tok.encode(answer);
+}
+
+function startsWith(ids: number[], prefix: number[]): boolean {
+  if (prefix.length > ids.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (ids[i] !== prefix[i]) return false;
+  return true;
+}
+
+/**
+ * The text the model reads before its answer. For generation, spaces at the end of the template are left to the
+ * answer (separatorFor): BPE and SentencePiece tokenizers attach a space to the word after it, so "output: " would
+ * end in a lone space token the model rarely saw, at training and at inference alike.
+ */
 export function promptText(record: DataRecord, task: TaskConfig): string {
+  const filled = filledTemplate(record, task);
+  return task.type === 'generation' ? filled.replace(/[ \t]+$/, '') : filled;
+}
+
+/** The filled template. The default "{input}" reads task.inputField, so users can point it at "text" etc. */
+function filledTemplate(record: DataRecord, task: TaskConfig): string {
   const template = task.template || DEFAULT_TEMPLATE;
   if (template === DEFAULT_TEMPLATE) {
     return fieldText(record.fields, task.inputField, record.where, 'it is the task\'s inputField');

@@ -2,5 +2,5 @@
 export { DatasetError, type Location } from './errors';
 export { readRecords, formatOf, type DataRecord, type DataFormat, type ReadOptions } from './readers';
 export { fillTemplate, templateFields } from './template';
-export { buildExamples, buildInputs, resolveLabels, promptText, splitValidation, type Example, type TaskLabels } from './examples';
+export { buildExamples, buildInputs, resolveLabels, promptText, generatedAnswer, separatorFor, splitValidation, type Example, type TaskLabels } from './examples';
 export { accuracy, macroF1, exactMatch } from './metrics';

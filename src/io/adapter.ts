@@ -43,6 +43,8 @@ export interface AdapterMeta {
     input_field: string;
     target_field: string;
     labels?: { names: string[]; words: string[] };
+    /** Generation: the text between prompt and target in training (absent: the default rule, see separatorFor). */
+    separator?: string;
   };
   /** The resolved training config, steps done, backend. */
   training: Record<string, unknown>;
@@ -165,6 +167,7 @@ function checkTask(v: unknown, fail: Fail): void {
   str(t.template, 'task.template', fail);
   str(t.input_field, 'task.input_field', fail);
   str(t.target_field, 'task.target_field', fail);
+  if (t.separator !== undefined) str(t.separator, 'task.separator', fail);
   if (t.labels === undefined) return;
   if (!isRecord(t.labels)) fail('metadata field task.labels must be an object with names and words');
   const l = t.labels as Record<string, unknown>;

@@ -9,13 +9,13 @@ import { summarizeNorms } from '../analysis/neighbours';
 import { nearestTokens, tableRowNorms } from '../analysis/neighboursTf';
 import { initBackend, isBackendName, type BackendName } from '../backend';
 import { defaultMaxLength } from '../config';
-import { buildExamples, promptText, readRecords, type DataRecord } from '../data';
+import { buildExamples, generatedAnswer, promptText, readRecords, type DataRecord } from '../data';
 import { accuracy, exactMatch, macroF1 } from '../data/metrics';
 import { checkAdapterMatchesModel, materializePrompt, readAdapter, type Adapter } from '../io/adapter';
 import { embeddingFingerprintOf, loadModel } from '../models/loader';
 import type { LanguageModel } from '../models/types';
 import { inputSpecials, wrapInput } from '../models/tokenizer';
-import type { EvaluationReport, PlaygroundReply, PlaygroundRequest, TokenNeighbourView } from '../protocol';
+import type { EvaluationReport, PlaygroundAnswer, PlaygroundReply, PlaygroundRequest, TokenNeighbourView } from '../protocol';
 import { assertNever } from '../protocol';
 import { evaluate, labelSetFor, type EvalExample, type LabelSet } from '../train/evaluate';
 import { adapterTask, answer, answerRoom } from '../train/predict';
@@ -73,19 +73,21 @@ async function predict(r: Extract<PlaygroundRequest, { type: 'predict' }>): Prom
     const task = adapterTask(a.adapter.meta);
     const { room, maxNewTokens, why } = answerRoom(a.model, a.prompt.length, a.labels);
     if (room - inputSpecials(a.model.tokenizer) < 1) throw new Error(`${why} leave no room for an input: this adapter cannot be used with this model.`);
-    const inputs = r.inputs.map((text, i) => {
-      const record: DataRecord = { where: { file: 'the playground', label: `input ${i + 1}` }, fields: { [task.inputField]: text } };
+    const records = r.inputs.map((text, i): DataRecord => ({ where: { file: 'the playground', label: `input ${i + 1}` }, fields: { [task.inputField]: text } }));
+    const inputs = records.map((record) => {
       // With the tokenizer's own special tokens (Llama's BOS, T5's </s>), which take part of the room.
       const ids = wrapInput(a.model.tokenizer, a.model.tokenizer.encode(promptText(record, task)));
       if (ids.length > room) throw new Error(`The input is ${ids.length} tokens, but ${why} leave room for ${room}. Shorten it.`);
       return ids;
     });
     const results = [];
-    for (const ids of inputs) {
+    // Generated text is shown as the answer the adapter was trained to give, without the separator before it.
+    const shown = (x: PlaygroundAnswer, i: number): PlaygroundAnswer => x.scores ? x : { ...x, text: generatedAnswer(records[i], task, x.text, a.model.kind === 'encoder-decoder') };
+    for (const [i, ids] of inputs.entries()) {
       const t0 = performance.now();
       const [withAdapter] = await answer(a.model, a.prompt, [ids], a.labels, maxNewTokens);
       const [without] = await answer(a.model, null, [ids], a.labels, maxNewTokens);
-      results.push({ with: withAdapter, without, ms: performance.now() - t0 });
+      results.push({ with: shown(withAdapter, i), without: shown(without, i), ms: performance.now() - t0 });
     }
     send({ type: 'predictions', id: r.id, results, loadMs: a.loadMs });
   } finally {

@@ -14,6 +14,7 @@ export function adapterTask(meta: AdapterMeta): TaskConfig {
   return {
     type: t.type, template: t.template, inputField: t.input_field, targetField: t.target_field,
     ...(t.labels ? { labels: Object.fromEntries(t.labels.names.map((n, i) => [n, t.labels!.words[i]])) } : {}),
+    ...(t.separator !== undefined ? { separator: t.separator } : {}),
   };
 }
 

@@ -166,6 +166,7 @@ export async function adapterFor(prompt: PromptModule, config: TrainConfig, mode
         input_field: config.task.inputField,
         target_field: config.task.targetField,
         ...(labels ? { labels: { names: labels.names, words: labels.words } } : {}),
+        ...(config.task.separator !== undefined ? { separator: config.task.separator } : {}),
       },
       training: { ...config, model: base(config.model), train: base(config.train), validation: base(config.validation), out: base(config.out), steps_done: extra.step, backend: extra.backend },
       metrics: extra.metrics,

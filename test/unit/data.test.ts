@@ -223,14 +223,22 @@ test('labels come from the config in its order, else sorted from the data (numbe
   assert.equal(ex[0].label, 2, 'a numeric label matches its string name');
 });
 
-test('generation targets end with EOS', () => {
+test('generation targets are the separator and the target, then EOS', () => {
   const gen = task({ type: 'generation', inputField: 'doc', targetField: 'summary' });
   const [ex] = buildExamples([rec({ doc: 'long text', summary: 'short' })], gen, charTok, 64);
-  assert.deepEqual(ex.targetIds, [...charTok.encode('short'), 0]);
+  assert.deepEqual(ex.targetIds, [...charTok.encode(' short'), 0], 'the default separator is a space');
   assert.equal(ex.label, undefined);
   assert.equal(ex.targetText, 'short');
   const noEos = { ...charTok, eosId: null };
-  assert.deepEqual(buildExamples([rec({ doc: 'd', summary: 's' })], gen, noEos, 64)[0].targetIds, charTok.encode('s'));
+  assert.deepEqual(buildExamples([rec({ doc: 'd', summary: 's' })], gen, noEos, 64)[0].targetIds, charTok.encode(' s'));
+  const newline = task({ type: 'generation', template: 'Q: {doc}\nA:\n', targetField: 'summary' });
+  assert.deepEqual(buildExamples([rec({ doc: 'd', summary: 's' })], newline, noEos, 64)[0].targetIds, charTok.encode('s'), 'none after a newline');
+  const spaced = task({ type: 'generation', template: '{doc} =>  ', targetField: 'summary' });
+  const [sp] = buildExamples([rec({ doc: 'd', summary: 's' })], spaced, noEos, 64);
+  assert.equal(charTok.decode(sp.inputIds), 'd =>', 'the template\'s trailing spaces go to the answer');
+  assert.equal(charTok.decode(sp.targetIds), '  s');
+  const explicit = task({ type: 'generation', inputField: 'doc', targetField: 'summary', separator: ' -> ' });
+  assert.deepEqual(buildExamples([rec({ doc: 'd', summary: 's' })], explicit, noEos, 64)[0].targetIds, charTok.encode(' -> s'));
 });
 
 // ---- Truncation.
@@ -247,10 +255,11 @@ test('truncation keeps the target whole and cuts the prompt from the left', () =
 
 test('a target longer than maxLength is refused; one that fills it needs an empty prompt', () => {
   const gen = task({ type: 'generation', targetField: 'answer' });
-  assert.throws(() => buildExamples([rec({ text: 'q', answer: 'abcdef' }, 9)], gen, charTok, 5), {
+  // The target is " abcde" (the separator is part of what the model writes) + EOS: 7 tokens.
+  assert.throws(() => buildExamples([rec({ text: 'q', answer: 'abcde' }, 9)], gen, charTok, 5), {
     message: 'train.jsonl line 9: the target in field "answer" is 7 tokens, longer than maxLength (5); raise maxLength or shorten the target.',
   });
-  assert.throws(() => buildExamples([rec({ text: 'q', answer: 'abcd' })], gen, charTok, 5), /takes all 5 tokens of maxLength, leaving no room for the prompt/);
+  assert.throws(() => buildExamples([rec({ text: 'q', answer: 'abc' })], gen, charTok, 5), /takes all 5 tokens of maxLength, leaving no room for the prompt/);
   const [ex] = buildExamples([rec({ text: '', answer: 'abcd' })], gen, charTok, 5);
   assert.deepEqual(ex.inputIds, []);
 });

@@ -109,8 +109,10 @@ test('generation answers equal generate() in this process', async () => {
   const expected = model.tokenizer.decode((await generate(model, prompt, ids, reserve, 8))[0]);
   const expectedWithout = model.tokenizer.decode((await generate(model, null, ids, reserve, 8))[0]);
   prompt.dispose();
-  assert.equal(r.results[0].with.text, expected);
-  assert.equal(r.results[0].without.text, expectedWithout);
+  // The answer is shown without the separator (a space after "=") the adapter was taught to write before it.
+  const shown = (text: string) => (text.startsWith(' ') ? text.slice(1) : text);
+  assert.equal(r.results[0].with.text, shown(expected));
+  assert.equal(r.results[0].without.text, shown(expectedWithout));
   assert.equal(r.results[0].with.scores, null);
 });
 

@@ -9,9 +9,13 @@ import * as path from 'node:path';
 import { loadModel } from '../../src/models/loader';
 import { wrapInput } from '../../src/models/tokenizer';
 import type { LanguageModel } from '../../src/models/types';
-import { buildExamples } from '../../src/data';
+import { buildExamples, exactMatch, generatedAnswer, type DataRecord } from '../../src/data';
+import { DataWarnings } from '../../src/data/warnings';
+import type { TaskConfig } from '../../src/config';
 import { generate } from '../../src/train/evaluate';
-import { backend, FIXTURES, tempDir } from './helpers';
+import { backend, FIXTURES, ROOT, tempDir } from './helpers';
+
+const EXAMPLE_MODEL = path.join(ROOT, 'examples', 'workspace', 'model');
 
 interface TokGolden {
   samples: { text: string; ids: number[]; input_ids: number[]; decoded: string }[];
@@ -170,5 +174,68 @@ test('Qwen2: ids of the padded embedding rows (beyond the tokenizer) decode to n
   assert.equal(model.info.vocabSize, 400);
   assert.equal(model.tokenizer.vocabSize, 384);
   assert.equal(model.tokenizer.decode([394, ...model.tokenizer.encode('the model'), 399]), 'the model');
+  model.dispose();
+});
+
+// ---- Generation targets tokenized with their prompt (issue 15.1): the answer the model learns is the one it must write.
+
+const GEN_TASK: TaskConfig = { type: 'generation', template: 'input: {input} output:', inputField: 'input', targetField: 'target' };
+const genRecord = (fields: Record<string, string>): DataRecord => ({ where: { file: 'reverse.jsonl', label: 'line 1' }, fields });
+
+for (const [family, dir] of [
+  ['GPT-2 byte-level BPE (the example backbone)', EXAMPLE_MODEL],
+  ['Llama 3 byte-level BPE', path.join(FIXTURES, 'tiny-llama3')],
+  ['Qwen2 byte-level BPE', path.join(FIXTURES, 'tiny-qwen2')],
+  ['Llama 2 SentencePiece BPE', path.join(FIXTURES, 'tiny-llama2')],
+  ['T5 SentencePiece Unigram', path.join(FIXTURES, 'tiny-t5')],
+] as const) {
+  test(`${family}: a generation target is tokenized with its prompt, and greedy decoding of exactly those ids reads back as the target`, async () => {
+    await backend();
+    const model = await loadModel(dir);
+    const tok = model.tokenizer;
+    const seq2seq = model.kind === 'encoder-decoder';
+    const record = genRecord({ input: 'c a t', target: 't a c' });
+    const warnings = new DataWarnings();
+    const [ex] = buildExamples([record], GEN_TASK, tok, 64, undefined, warnings, { seq2seq });
+    assert.deepEqual(warnings.list(), [], 'the boundary after "output:" is stable');
+    assert.equal(ex.targetIds.at(-1), tok.eosId, 'EOS ends the target');
+    const answer = ex.targetIds.slice(0, -1);
+    // What predict and the playground feed the model is the training example's prompt, token for token.
+    assert.deepEqual(ex.inputIds, wrapInput(tok, tok.encode('input: c a t output:')));
+    if (seq2seq) {
+      assert.deepEqual(answer, tok.encode('t a c'), 'T5 answers in its decoder: the target alone');
+    } else {
+      // The training sequence is the text the model reads, tokenized as one: "… output: t a c".
+      assert.deepEqual([...ex.inputIds, ...answer], wrapInput(tok, tok.encode('input: c a t output: t a c')));
+    }
+    assert.equal(generatedAnswer(record, GEN_TASK, tok.decode(answer), seq2seq), 't a c');
+    assert.equal(exactMatch([tok.decode(answer)], [ex.targetText]), 1);
+    model.dispose();
+  });
+}
+
+test('GPT-2: the target alone tokenizes differently from the target after its prompt (why it is tokenized with it)', async () => {
+  await backend();
+  const model = await loadModel(EXAMPLE_MODEL);
+  const [ex] = buildExamples([genRecord({ input: 'c a t', target: 't a c' })], GEN_TASK, model.tokenizer, 64);
+  assert.notDeepEqual(ex.targetIds.slice(0, -1), model.tokenizer.encode('t a c'), '"t" (no space) is not the " t" the model writes after "output:"');
+  const spaced = { ...GEN_TASK, template: 'input: {input} output: ' };
+  const [same] = buildExamples([genRecord({ input: 'c a t', target: 't a c' })], spaced, model.tokenizer, 64);
+  assert.deepEqual([same.inputIds, same.targetIds], [ex.inputIds, ex.targetIds], 'a template ending in a space teaches the same text');
+  model.dispose();
+});
+
+test('a target the tokenizer joins to the end of the prompt is trained as generation reads it, with a warning naming the line', async () => {
+  await backend();
+  const model = await loadModel(EXAMPLE_MODEL);
+  const tok = model.tokenizer;
+  const joined = { ...GEN_TASK, template: '{input} in', separator: '' };
+  const record = genRecord({ input: 'x', target: 'put' });
+  assert.notDeepEqual(tok.encode('x input').slice(0, tok.encode('x in').length), tok.encode('x in'), 'the fixture premise: "in"+"put" merge');
+  const warnings = new DataWarnings();
+  const [ex] = buildExamples([record], joined, tok, 64, undefined, warnings);
+  assert.deepEqual(ex.inputIds, tok.encode('x in'));
+  assert.equal(tok.decode(ex.targetIds.slice(0, -1)), 'put');
+  assert.match(warnings.list()[0].message, /reverse\.jsonl: a target begins with text that the tokenizer joins to the end of the prompt \(line 1\)/);
   model.dispose();
 });
