@@ -138,7 +138,11 @@ export class Studio implements vscode.Disposable {
   }
 
   /** First call: stop after this step (checkpoint kept). Second call: end the process now. */
+  /** The last stop request made in this window: a bare Stop soon after asks which run (stopTarget). */
+  lastStopRequest: { runDir: string; at: number } | null = null;
+
   stop(session: TrainingSession): void {
+    this.lastStopRequest = { runDir: session.runDir, at: Date.now() };
     const r = session.stop();
     if (r === 'stopping') this.output.info(`[${session.title}] stop requested: the run ends after this step and keeps a checkpoint.`);
     if (r === 'killed') this.output.warn(`[${session.title}] second stop: the trainer process was ended at once; the last checkpoint is kept.`);

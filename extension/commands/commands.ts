@@ -16,6 +16,7 @@ import { TrainingPanel, reportError } from '../views/panel';
 import { describeRun, folderDescription, pickRun } from './pickers';
 import { newRunId, readRunFiles, runTitle } from '../runs/runStore';
 import { UserError, type Studio } from '../studio';
+import { stopTarget } from '../runs/stopTarget';
 import { CONFIG_GLOB } from '../taskProvider';
 import { trainingSetupFromQuestions } from './trainFlow';
 
@@ -64,17 +65,19 @@ export function registerCommands(context: vscode.ExtensionContext, studio: Studi
     let session = runDir ? studio.manager.get(runDir) : undefined;
     if (!session) {
       const live = studio.manager.all();
-      if (!live.length) {
+      const target = stopTarget(live, studio.lastStopRequest, Date.now());
+      if (target === null) {
         void vscode.window.showInformationMessage('ULPT: no training is running in this window.');
         return;
       }
-      if (live.length === 1) session = live[0];
+      if (target !== 'ask') session = target;
       else {
+        // Stopping runs are listed too: picking one again ends its process at once.
         const items = studio.listRuns().flatMap((r) => {
           const s = studio.manager.get(r.dir);
-          return s ? [{ ...describeRun(r), session: s }] : [];
+          return s && s.state !== 'ended' ? [{ ...describeRun(r), session: s }] : [];
         });
-        const picked = await vscode.window.showQuickPick(items, { placeHolder: 'Stop which run?', matchOnDescription: true });
+        const picked = await vscode.window.showQuickPick(items, { placeHolder: 'Stop which run? (a run already stopping is ended at once)', matchOnDescription: true });
         session = picked?.session;
       }
     }

@@ -13,6 +13,7 @@ import { TokenizerClient } from '../../extension/commands/tokenizer';
 import { configFileText, describeLabelWord, showTokens } from '../../extension/commands/wizardText';
 import { failureLines, messageLines } from '../../extension/runs/format';
 import { trainerLaunch } from '../../extension/runs/launch';
+import { RECENT_STOP_MS, stopTarget } from '../../extension/runs/stopTarget';
 import { contentSecurityPolicy, makeNonce, panelHtml } from '../../extension/views/panelHtml';
 import type { TrainerMessage } from '../../src/protocol';
 import { ROOT, TINY, tempDir } from './helpers';
@@ -244,4 +245,21 @@ test('the tokenizer worker tokenizes off the main thread with the model folder\'
   } finally {
     client.dispose();
   }
+});
+
+test('a bare Stop takes the only running run, but asks when another run was just stopped or several are live', () => {
+  const a = { runDir: '/r/a', state: 'running' as const };
+  const b = { runDir: '/r/b', state: 'running' as const };
+  const now = 1_000_000;
+  assert.equal(stopTarget([], null, now), null);
+  assert.equal(stopTarget([a], null, now), a);
+  assert.equal(stopTarget([a, b], null, now), 'ask');
+  // Run A was asked to stop and has ended; Stop again must not silently stop B.
+  assert.equal(stopTarget([b], { runDir: '/r/a', at: now - 5_000 }, now), 'ask');
+  assert.equal(stopTarget([b], { runDir: '/r/a', at: now - RECENT_STOP_MS - 1 }, now), b, 'long after, the only run is meant');
+  // A stopping and B running: ask. A alone, stopping: the second press ends A.
+  const stopping = { runDir: '/r/a', state: 'stopping' as const };
+  assert.equal(stopTarget([stopping, b], { runDir: '/r/a', at: now }, now), 'ask');
+  assert.equal(stopTarget([stopping], { runDir: '/r/a', at: now }, now), stopping);
+  assert.equal(stopTarget([{ runDir: '/r/c', state: 'ended' as const }], null, now), null);
 });
