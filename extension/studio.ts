@@ -137,10 +137,10 @@ export class Studio implements vscode.Disposable {
     return this.manager.start(config, runDir, resume);
   }
 
-  /** First call: stop after this step (checkpoint kept). Second call: end the process now. */
   /** The last stop request made in this window: a bare Stop soon after asks which run (stopTarget). */
   lastStopRequest: { runDir: string; at: number } | null = null;
 
+  /** First call: stop after this step (checkpoint kept). Second call: end the process now. */
   stop(session: TrainingSession): void {
     this.lastStopRequest = { runDir: session.runDir, at: Date.now() };
     const r = session.stop();
