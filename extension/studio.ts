@@ -6,6 +6,8 @@ import * as vscode from 'vscode';
 import type { BackendName } from '../src/backend';
 import schema from '../src/config.schema.json';
 import type { TrainConfig } from '../src/config';
+import { describeAdapterFile } from '../src/io/adapter';
+import { freeFileName } from './commands/wizardText';
 import { failureLines, messageLines } from './runs/format';
 import { trainerLaunch, type LaunchSettings } from './runs/launch';
 import { listRuns, RUNS_DIR, type RunListing } from './runs/runStore';
@@ -118,15 +120,37 @@ export class Studio implements vscode.Disposable {
   /**
    * Asks before a run that would write the same adapter file (`out`) as a run training now. True: go ahead.
    */
-  async confirmOut(config: TrainConfig): Promise<boolean> {
+  /**
+   * Asks before a new run would replace an adapter: one that a running run will write, or one already on disk
+   * (another run's or another config's). Returns the config to start — with another free `out` when the user
+   * chose it — or undefined when the user declined.
+   */
+  async confirmOut(config: TrainConfig): Promise<TrainConfig | undefined> {
+    const rel = vscode.workspace.asRelativePath(config.out);
     const clash = this.manager.all().find((s) => s.out !== null && path.resolve(s.out) === path.resolve(config.out));
-    if (!clash) return true;
+    if (clash) {
+      const choice = await vscode.window.showWarningMessage(
+        `ULPT: ${clash.title} is training now and will write ${rel} when it finishes. Start another run that writes the same file?`,
+        { modal: true, detail: 'The run that finishes last replaces the other\'s adapter. Each run also keeps its own adapter in its run folder.' },
+        'Start Anyway',
+      );
+      return choice === 'Start Anyway' ? config : undefined;
+    }
+    const existing = describeAdapterFile(config.out);
+    if (!existing) return config;
+    const free = freeFileName(path.dirname(config.out), path.basename(config.out, '.ulpt'), '.ulpt');
+    const instead = `Write ${path.basename(free)} Instead`;
     const choice = await vscode.window.showWarningMessage(
-      `ULPT: ${clash.title} is training now and will write ${vscode.workspace.asRelativePath(config.out)} when it finishes. Start another run that writes the same file?`,
-      { modal: true, detail: 'The run that finishes last replaces the other\'s adapter. Each run also keeps its own adapter in its run folder.' },
-      'Start Anyway',
+      `ULPT: ${rel} already holds an adapter (${existing}). Replace it with this run's when the run finishes?`,
+      { modal: true, detail: 'Each run also keeps its own adapter (best.ulpt) in its run folder.' },
+      'Replace It', instead,
     );
-    return choice === 'Start Anyway';
+    if (choice === 'Replace It') return config;
+    if (choice === instead) {
+      this.output.info(`the run writes ${vscode.workspace.asRelativePath(free)}: ${rel} holds another adapter`);
+      return { ...config, out: free };
+    }
+    return undefined;
   }
 
   /** Starts a detached trainer process for a run folder. Everything about the run from here on is in the run folder. */
@@ -228,3 +252,4 @@ function writeUlptGitignore(ulptDir: string): void {
     /* best effort */
   }
 }
+

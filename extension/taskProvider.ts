@@ -91,9 +91,11 @@ export class TrainingTaskTerminal implements vscode.Pseudoterminal {
     try {
       this.studio.assertTrusted();
       if (!this.folder) throw new UserError('The ulpt task needs a workspace folder.');
-      const { config, runDir, resume, source } = this.resolve(this.folder.uri.fsPath);
-      if (!resume && !(await this.studio.confirmOut(config))) {
-        this.print('not started: another run is writing the same adapter file.', RED);
+      const resolved = this.resolve(this.folder.uri.fsPath);
+      const { runDir, resume, source } = resolved;
+      const config = resume ? resolved.config : await this.studio.confirmOut(resolved.config);
+      if (!config) {
+        this.print(`not started: ${vscode.workspace.asRelativePath(resolved.config.out)} holds an adapter you chose to keep, or another run is writing it.`, RED);
         return this.finish(1);
       }
       if (this.closed) return;

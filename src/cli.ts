@@ -9,7 +9,7 @@ import { readRecords, buildExamples, promptText, generatedAnswer } from './data'
 import { DataWarnings } from './data/warnings';
 import type { DataRecord } from './data/readers';
 import { DatasetError } from './data/errors';
-import { readAdapter, checkAdapterMatchesModel, type Adapter } from './io/adapter';
+import { readAdapter, checkAdapterMatchesModel, describeAdapterFile, type Adapter } from './io/adapter';
 import { exportPeft } from './io/peft';
 import { loadModel } from './models/loader';
 import type { LanguageModel } from './models/types';
@@ -256,6 +256,9 @@ async function cmdTrain(flags: Flags): Promise<void> {
       runDir = defaultRunDir(config, flags.config ? path.dirname(path.resolve(flags.config)) : process.cwd());
     }
   }
+  // --out replaces an existing adapter (the documented rule); say which one, before and after.
+  const replacing = resume ? null : describeAdapterFile(config.out);
+  if (replacing && !flags.json) console.error(`ulpt: ${config.out} holds an adapter (${replacing}); this run replaces it when it finishes (give another --out to keep it).`);
   const backend = await initBackend(config.backend);
   let stop = false;
   const onSignal = () => {
@@ -267,6 +270,7 @@ async function cmdTrain(flags: Flags): Promise<void> {
   process.on('SIGTERM', onSignal);
   const summary = await train(config, { runDir, backend, resume, owner: 'ulpt train', force: !!flags.force, fieldNames: names, shouldStop: () => stop, onMessage: printer(!!flags.json) });
   if (summary.reason === 'stopped') process.exitCode = 130;
+  if (replacing && summary.adapter && !flags.json) console.log(`  replaced the adapter that was there (${replacing})`);
 }
 
 async function loadAdapted(flags: Flags): Promise<{ model: LanguageModel; adapter: Adapter | null; prompt: PromptModule | null }> {

@@ -40,8 +40,9 @@ export function registerCommands(context: vscode.ExtensionContext, studio: Studi
     const setup = await trainingSetupFromQuestions(studio);
     if (!setup) return undefined;
     if (setup.kind === 'config') return vscode.commands.executeCommand('ulpt.trainFromConfig', vscode.Uri.file(setup.file));
-    if (!(await studio.confirmOut(setup.config))) return undefined;
-    studio.start(setup.config, setup.runDir, false);
+    const config = await studio.confirmOut(setup.config);
+    if (!config) return undefined;
+    studio.start(config, setup.runDir, false);
     TrainingPanel.show(studio, setup.runDir);
     return setup.runDir;
   });
@@ -52,8 +53,10 @@ export function registerCommands(context: vscode.ExtensionContext, studio: Studi
     if (!file) return undefined;
     const doc = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === file);
     if (doc?.isDirty) await doc.save();
-    const { config, runName: name } = loadConfigFile(file, { defaultBackend: studio.defaultBackend() });
-    if (!(await studio.confirmOut(config))) return undefined;
+    const loaded = loadConfigFile(file, { defaultBackend: studio.defaultBackend() });
+    const name = loaded.runName;
+    const config = await studio.confirmOut(loaded.config);
+    if (!config) return undefined;
     const runDir = path.join(studio.runsDir(studio.rootFor(file)), newRunId(name));
     studio.start(config, runDir, false);
     TrainingPanel.show(studio, runDir);

@@ -19,7 +19,7 @@ import {
 } from './discovery';
 import { folderDescription } from './pickers';
 import { TokenizerClient, type Tokenized } from './tokenizer';
-import { configFileText, describeLabelWord, showTokens } from './wizardText';
+import { configFileText, describeLabelWord, freeFileName, showTokens } from './wizardText';
 
 export type TrainingSetup =
   | { kind: 'run'; config: TrainConfig; runDir: string; name: string; savedConfig: string | null }
@@ -275,10 +275,7 @@ async function askFinish(configName: string): Promise<Finish | undefined> {
 
 /** A file name in `dir` that does not exist yet: name.ulpt.json, name-2.ulpt.json, … */
 function freeConfigName(dir: string, name: string): string {
-  for (let i = 1; ; i++) {
-    const file = path.join(dir, `${name}${i === 1 ? '' : `-${i}`}.ulpt.json`);
-    if (!fs.existsSync(file)) return file;
-  }
+  return freeFileName(dir, name, '.ulpt.json');
 }
 
 async function readDataset(file: string): Promise<DataRecord[]> {
@@ -342,7 +339,8 @@ export async function trainingSetupFromQuestions(studio: Studio): Promise<Traini
       checkpointEvery: every,
       task: { type: task.type, template, ...(task.inputField !== 'input' ? { inputField: task.inputField } : {}), targetField: task.targetField, ...(labels ? { labels } : {}) },
       // A config file names its adapter in the project; a one-off run keeps it in its run folder ("Save Adapter…" copies it).
-      out: saving ? path.join(root, 'adapters', `${name}.ulpt`) : path.join(runDir, 'adapter.ulpt'),
+      // A free name: an adapter another config or run wrote there is never taken over by a new config.
+      out: saving ? freeFileName(path.join(root, 'adapters'), name, '.ulpt') : path.join(runDir, 'adapter.ulpt'),
     };
     let savedConfig: string | null = null;
     if (saving) {

@@ -1,5 +1,6 @@
 // The wizard's texts and files, without VS Code (so they can be tested): tokens shown with visible spaces, a label
 // word's line in the list, and the answers written as a *.ulpt.json config file.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Tokenized } from './tokenizer';
 
@@ -26,4 +27,12 @@ export function configFileText(raw: Record<string, unknown>, dir: string): strin
     out[k] = ['model', 'train', 'validation', 'out'].includes(k) ? rel(v) : v;
   }
   return JSON.stringify(out, null, 2) + '\n';
+}
+
+/** `dir/stem.ext`, or `dir/stem-2.ext`, `-3`, … : the first name no file has (a config or an adapter the wizard proposes). */
+export function freeFileName(dir: string, stem: string, ext: string): string {
+  for (let i = 1; ; i++) {
+    const file = path.join(dir, `${stem}${i === 1 ? '' : `-${i}`}${ext}`);
+    if (!fs.existsSync(file)) return file;
+  }
 }

@@ -379,3 +379,21 @@ export function materializePrompt(adapter: Adapter, source = 'The adapter'): Flo
   const shift = tensors.shift ?? new Float32Array(d);
   return materializeUlpt(tensors.z!, a, scale, shift, n, r, d);
 }
+
+/**
+ * One line for people about the adapter in `file` ("ULPT r=2, accuracy 0.9219, made 2026-12-06 08:12"), or null
+ * when there is no file there or it is not an adapter: what a run is about to replace.
+ */
+export function describeAdapterFile(file: string): string | null {
+  let meta: AdapterMeta;
+  try {
+    meta = readAdapter(file).meta;
+  } catch {
+    return null;
+  }
+  const method = meta.method === 'ulpt' ? `ULPT r=${meta.rank}` : 'prompt tuning';
+  // The task's metric (accuracy, exact_match) says more to a person than the loss.
+  const metric = Object.entries(meta.metrics).find(([k]) => k !== 'loss') ?? Object.entries(meta.metrics)[0];
+  const made = meta.created.slice(0, 16).replace('T', ' ');
+  return [method, metric ? `${metric[0]} ${metric[1].toFixed(4)}` : null, `made ${made}`].filter(Boolean).join(', ');
+}

@@ -78,6 +78,10 @@ test('train from the config file, watch the panel, save the adapter; two more ru
     // made long enough (100,000 steps) that both still train when they are stopped, however fast the machine.
     setConfigSteps(s.workspace, 100_000);
     await s.runCommand(title);
+    // The first run's adapter is on disk now: a new run of the config asks before it would replace it.
+    const replace = await s.answerModal(/replace it/i);
+    t.diagnostic(`asked: ${replace}`);
+    assert.match(replace, /adapters\/sentiment\.ulpt already holds an adapter \(ULPT r=2, accuracy 0\.\d{4}, made \d{4}-\d\d-\d\d \d\d:\d\d\)/);
     await waitFor('a second run to start', () => runDirs(s.workspace).length === 2 && ownerPid(runDirs(s.workspace)[1]) !== null, 60_000);
     await s.runCommand(title);
     const question = await s.answerModal(/start anyway/i);

@@ -10,7 +10,7 @@ import {
   METHOD_PRESETS, modelMaxPositions, verbalizer, WIZARD_DEFAULTS,
 } from '../../extension/commands/discovery';
 import { TokenizerClient } from '../../extension/commands/tokenizer';
-import { configFileText, describeLabelWord, showTokens } from '../../extension/commands/wizardText';
+import { configFileText, describeLabelWord, freeFileName, showTokens } from '../../extension/commands/wizardText';
 import { failureLines, messageLines } from '../../extension/runs/format';
 import { trainerLaunch } from '../../extension/runs/launch';
 import { RECENT_STOP_MS, stopTarget } from '../../extension/runs/stopTarget';
@@ -262,4 +262,13 @@ test('a bare Stop takes the only running run, but asks when another run was just
   assert.equal(stopTarget([stopping, b], { runDir: '/r/a', at: now }, now), 'ask');
   assert.equal(stopTarget([stopping], { runDir: '/r/a', at: now }, now), stopping);
   assert.equal(stopTarget([{ runDir: '/r/c', state: 'ended' as const }], null, now), null);
+});
+
+test('the wizard proposes a free name: an adapter or config already there is never taken over', () => {
+  const dir = tempDir('ulpt-free-');
+  assert.equal(freeFileName(dir, 'sentiment', '.ulpt'), path.join(dir, 'sentiment.ulpt'));
+  fs.writeFileSync(path.join(dir, 'sentiment.ulpt'), 'x');
+  fs.writeFileSync(path.join(dir, 'sentiment-2.ulpt'), 'x');
+  assert.equal(freeFileName(dir, 'sentiment', '.ulpt'), path.join(dir, 'sentiment-3.ulpt'));
+  assert.equal(freeFileName(dir, 'sentiment', '.ulpt.json'), path.join(dir, 'sentiment.ulpt.json'));
 });

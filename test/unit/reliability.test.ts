@@ -99,6 +99,9 @@ test('--out replaces an adapter, but never another file (unless --force); checke
   assert.equal(ulpt(tinyArgs(dir), dir).code, 0);
   const again = ulpt(tinyArgs(dir, ['--run-dir', path.join(dir, 'run2')]), dir);
   assert.equal(again.code, 0, again.all);
+  // … and the CLI names the adapter it replaces, before and after.
+  assert.match(again.stderr, /a\.ulpt holds an adapter \(ULPT r=2, made \d{4}-\d\d-\d\d \d\d:\d\d\); this run replaces it when it finishes \(give another --out to keep it\)/);
+  assert.match(again.stdout, /replaced the adapter that was there \(ULPT r=2, made /);
   const forced = ulpt(tinyArgs(dir, ['--out', notes, '--force', '--run-dir', path.join(dir, 'run3')]), dir);
   assert.equal(forced.code, 0, forced.all);
   assert.equal(readAdapter(notes).meta.method, 'ulpt');
