@@ -28,6 +28,8 @@ export class RunIndex implements vscode.Disposable {
     this.disposables.push(
       this.emitter,
       vscode.workspace.onDidChangeWorkspaceFolders(() => this.watcher.setRoots(this.roots())),
+      // Trusted after opening in Restricted Mode: follow what trains now, as a trusted window does from the start.
+      vscode.workspace.onDidGrantWorkspaceTrust(() => this.followLiveRuns(this.runs().map((r) => r.dir))),
       // A session's status (running → stopping → ended) changes without a file changing.
       m.onDidStart((s) => this.watcher.refresh(s.runDir)),
       m.onEvent((s, e) => {
@@ -42,8 +44,21 @@ export class RunIndex implements vscode.Disposable {
   }
 
   private changed(c: RunsChange): void {
+    this.followLiveRuns([...c.added, ...c.changed]);
     this.emitter.fire(c);
     this.scheduleRecheck();
+  }
+
+  /**
+   * A run another process trains (a terminal's `ulpt train`, another window) gets a session here as soon as its
+   * files say so — the status bar, Stop and the finished notification depend on it. A second path beside the
+   * studio's lock.json watcher, which a window trusted after it opened in Restricted Mode did not serve.
+   */
+  private followLiveRuns(dirs: string[]): void {
+    for (const dir of dirs) {
+      const run = this.watcher.get(dir);
+      if (run?.files.owner?.state === 'alive' && !this.studio.manager.get(dir)) this.studio.manager.attach(dir);
+    }
   }
 
   /** Who trains a run, and its status: the seam in liveStatus.ts. */
