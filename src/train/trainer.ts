@@ -12,7 +12,8 @@ import { readAdapter, writeAdapter, trainableParameters, type Adapter } from '..
 import { writeFileAtomic } from '../io/atomic';
 import { loadModel } from '../models/loader';
 import type { LanguageModel } from '../models/types';
-import type { MetricsLine, RunSummary, TrainerMessage, ModelSummary } from '../protocol';
+import type { MetricsLine, RunSummary, StepPoint, TrainerMessage, ModelSummary } from '../protocol';
+import { etaFromPoints } from './eta';
 import { parseSeed } from '../ulpt/projection';
 import { createPrompt, type PromptModule } from '../ulpt/prompt';
 import { collateFor, ExampleStream } from './batch';
@@ -345,6 +346,7 @@ async function loop(
   const sessionStart = Date.now() - state.elapsedMs;
   const firstStep = state.step;
   const loopStart = Date.now();
+  const recent: StepPoint[] = []; // the last steps' points, for the ETA
   let lastLoss: number | null = null;
   let reason: RunSummary['reason'] = 'completed';
 
@@ -416,7 +418,11 @@ async function loop(
     const perStep = (Date.now() - loopStart) / (state.step - firstStep);
     const point = { step: state.step, loss, lr, gradNorm, tokens, tokensPerSecond: tokens / Math.max(1e-3, (Date.now() - t0) / 1000), elapsedMs };
     files.appendMetrics({ type: 'train', ...point });
-    emit({ type: 'step', ...point, totalSteps: config.steps, etaMs: perStep * (lastStep - state.step) });
+    recent.push(point);
+    if (recent.length > 21) recent.shift();
+    // The ETA every reader computes from these points (etaFromPoints); the session's own pace until there are two.
+    const etaMs = etaFromPoints(recent, config.steps) ?? perStep * (config.steps - state.step);
+    emit({ type: 'step', ...point, totalSteps: config.steps, etaMs });
 
     const atEnd = state.step === config.steps;
     if (config.evalEvery > 0 ? state.step % config.evalEvery === 0 || atEnd : atEnd) await runEval();

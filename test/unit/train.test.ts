@@ -13,6 +13,7 @@ import type { LanguageModel } from '../../src/models/types';
 import type { MetricsLine, TrainerMessage } from '../../src/protocol';
 import { train } from '../../src/train/trainer';
 import { learningRate } from '../../src/train/schedule';
+import { etaFromPoints } from '../../src/train/eta';
 import { createPrompt } from '../../src/ulpt/prompt';
 import { availableCores, chooseThreads, deviceWithThreads } from '../../src/train/parallel';
 import { passPlan } from '../../src/train/step';
@@ -259,4 +260,16 @@ test('scaleInit "embedding" starts the prompt at the spread of the token embeddi
     emb.dispose();
   }
   model.dispose();
+});
+
+test('one ETA: every step message carries the time left that the panel, monitor and status bar compute from metrics.jsonl', async () => {
+  const dir = tempDir();
+  const etas: { step: number; etaMs: number }[] = [];
+  await run(config(dir, { steps: 30 }), path.join(dir, 'run'), { onMessage: (m) => m.type === 'step' && etas.push({ step: m.step, etaMs: m.etaMs }) });
+  const train = fs.readFileSync(path.join(dir, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as MetricsLine).filter((l) => l.type === 'train');
+  assert.equal(etas.length, 30);
+  for (const { step, etaMs } of etas.slice(1)) {
+    const seen = train.filter((p) => p.step <= step);
+    assert.equal(etaMs, etaFromPoints(seen, 30) ?? 0, `step ${step}`);
+  }
 });

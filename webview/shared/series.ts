@@ -106,19 +106,8 @@ export function modelLabel(dir: string): string {
   return parts.at(-1) ?? dir;
 }
 
-/**
- * Time left, from the run's own pace: the mean time per step over the last `window` steps (elapsedMs is cumulative
- * and continues across a resume) times the steps still to go. Null before two steps or once done.
- */
-export function etaFromPoints(train: readonly StepPoint[], totalSteps: number | null | undefined, window = 20): number | null {
-  if (!totalSteps || train.length < 2) return null;
-  const last = train[train.length - 1];
-  const first = train[Math.max(0, train.length - 1 - window)];
-  const steps = last.step - first.step;
-  const ms = last.elapsedMs - first.elapsedMs;
-  if (steps <= 0 || !(ms > 0) || last.step >= totalSteps) return null;
-  return (ms / steps) * (totalSteps - last.step);
-}
+/** Time left (one definition for the trainer, the panel, the monitor and the status bar): see src/train/eta.ts. */
+export { etaFromPoints } from '../../src/train/eta';
 
 /**
  * A linear y range that fits the columns of the series `fit` accepts (1-based, as uPlot counts them), with 5 %
