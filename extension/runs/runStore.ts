@@ -185,6 +185,18 @@ export function runTitle(dir: string): string {
   return runDisplayName(path.basename(dir), readJson<TrainConfig>(path.join(dir, FILES.config)));
 }
 
+/**
+ * The tab title of an adapter: a run folder's best.ulpt / final.ulpt / adapter.ulpt is named by its run
+ * ("sentiment · ULPT r=2 · 7f3a", "… (final)"), any other file by its name.
+ */
+export function adapterTitle(file: string): string {
+  const dir = path.dirname(file);
+  const inRun = path.basename(path.dirname(dir)) === 'runs' && path.basename(path.dirname(path.dirname(dir))) === '.ulpt';
+  if (!inRun) return path.basename(file);
+  const which = path.basename(file, '.ulpt');
+  return `${runTitle(dir)}${which === 'best' || which === 'adapter' ? '' : ` (${which})`}`;
+}
+
 // New run ids and safe names come from the engine, so palette, tasks and the CLI name runs alike.
 export { newRunId, safeName } from '../../src/train/runFolder';
 

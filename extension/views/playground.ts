@@ -8,6 +8,7 @@ import type { AdapterMeta } from '../../src/io/adapter';
 import type { HostToPlayground, ModelMatch, PlaygroundInfo, PlaygroundResult, PlaygroundToHost } from '../../src/protocol';
 import { assertNever } from '../../src/protocol';
 import { pickAdapter, runAdapter } from '../commands/adapters';
+import { adapterTitle } from '../runs/runStore';
 import { UserError, type Studio } from '../studio';
 import { readAdapterView } from './adapterView';
 import { pickDataset } from './datasets';
@@ -83,7 +84,7 @@ export class Playground {
       open.panel.reveal();
       return open;
     }
-    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, `Try: ${path.basename(key)}`, vscode.ViewColumn.Active, { ...webviewOptions(studio.context.extensionUri), retainContextWhenHidden: false });
+    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, `Try: ${adapterTitle(key)}`, vscode.ViewColumn.Active, { ...webviewOptions(studio.context.extensionUri), retainContextWhenHidden: false });
     return Playground.adopt(studio, service, panel, key);
   }
 
@@ -254,3 +255,4 @@ async function adapterFile(studio: Studio, arg: unknown): Promise<string | undef
   if (picked.runDir) return runAdapter(picked.runDir)?.file;
   return picked.file;
 }
+

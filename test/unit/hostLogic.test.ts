@@ -14,6 +14,7 @@ import { configFileText, describeLabelWord, freeFileName, showTokens } from '../
 import { failureLines, messageLines } from '../../extension/runs/format';
 import { trainerLaunch } from '../../extension/runs/launch';
 import { RECENT_STOP_MS, stopTarget } from '../../extension/runs/stopTarget';
+import { adapterTitle } from '../../extension/runs/runStore';
 import { contentSecurityPolicy, makeNonce, panelHtml } from '../../extension/views/panelHtml';
 import type { TrainerMessage } from '../../src/protocol';
 import { ROOT, TINY, tempDir } from './helpers';
@@ -271,4 +272,14 @@ test('the wizard proposes a free name: an adapter or config already there is nev
   fs.writeFileSync(path.join(dir, 'sentiment-2.ulpt'), 'x');
   assert.equal(freeFileName(dir, 'sentiment', '.ulpt'), path.join(dir, 'sentiment-3.ulpt'));
   assert.equal(freeFileName(dir, 'sentiment', '.ulpt.json'), path.join(dir, 'sentiment.ulpt.json'));
+});
+
+test('a playground opened from a run is titled by the run, not "best.ulpt"', () => {
+  const runs = path.join(tempDir('ulpt-title-'), '.ulpt', 'runs');
+  const dir = path.join(runs, '2026-12-06_08-01-02_sentiment-7f3a');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ method: 'ulpt', rank: 2 }));
+  assert.equal(adapterTitle(path.join(dir, 'best.ulpt')), 'sentiment · ULPT r=2 · 7f3a');
+  assert.equal(adapterTitle(path.join(dir, 'final.ulpt')), 'sentiment · ULPT r=2 · 7f3a (final)');
+  assert.equal(adapterTitle('/w/adapters/sentiment.ulpt'), 'sentiment.ulpt');
 });
