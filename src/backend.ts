@@ -266,7 +266,10 @@ export async function initBackend(requested: BackendName = 'auto', opts: { nativ
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       const reason = code === 'MODULE_NOT_FOUND' && name.startsWith('tensorflow') ? `${name === 'tensorflow-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node'} is not installed` : firstLine(e);
-      if (requested !== 'auto') throw new Error(`The ${name} backend could not start: ${reason}.`);
+      const hint = code === 'MODULE_NOT_FOUND' && name.startsWith('tensorflow')
+        ? ` Install it where Node can find it, or point the setting ulpt.tfjsNodePath (ULPT_TFJS_NODE_PATH for the CLI) at the folder whose node_modules has it${name === 'tensorflow-gpu' ? '; it needs CUDA 11.2 and cuDNN 8.1' : ''}.`
+        : '';
+      if (requested !== 'auto') throw new Error(`The ${name} backend could not start: ${reason}.${hint}`);
       skipped.push({ name, reason });
     }
   }

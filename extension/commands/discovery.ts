@@ -116,6 +116,8 @@ export function isDatasetFile(file: string): boolean {
   const ext = base.split('.').pop() ?? '';
   if (!(DATASET_EXTENSIONS as readonly string[]).includes(ext)) return false;
   if (NOT_DATA.has(base) || base.endsWith('.ulpt.json')) return false;
+  // What *Export CSV…* writes (<run-name>-metrics.csv): a run's curves, not training data.
+  if (base.endsWith('-metrics.csv')) return false;
   return true;
 }
 

@@ -63,7 +63,11 @@ async function pickExistingConfig(dataset: string): Promise<string | typeof NEW_
     return {
       label: `$(settings-gear) ${path.basename(file)}`,
       description: [method, `${(config.steps as number | undefined) ?? 200} steps`, `lr ${(config.lr as number | undefined) ?? 0.01}`].join(' · '),
-      detail: `${folderDescription(path.dirname(file)) || '.'} · template ${JSON.stringify(task.template ?? '{input}')}${task.labels ? ` · labels ${Object.values(task.labels as Record<string, string>).map((w) => JSON.stringify(w)).join(', ')}` : ''}`,
+      detail: [
+        folderDescription(path.dirname(file)), // empty at the workspace's top
+        `template ${JSON.stringify(task.template ?? '{input}')}`,
+        task.labels ? `labels ${Object.values(task.labels as Record<string, string>).map((w) => JSON.stringify(w)).join(', ')}` : '',
+      ].filter(Boolean).join(' · '),
       value: file,
     };
   });

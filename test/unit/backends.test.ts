@@ -28,7 +28,7 @@ test('asking for a backend that cannot start is an error, not a silent fallback'
   } catch {
     nativeInstalled = false;
   }
-  if (!nativeInstalled) await assert.rejects(initBackend('tensorflow-gpu'), /tensorflow-gpu backend could not start: @tensorflow\/tfjs-node-gpu is not installed/);
+  if (!nativeInstalled) await assert.rejects(initBackend('tensorflow-gpu'), /tensorflow-gpu backend could not start: @tensorflow\/tfjs-node-gpu is not installed\. .*ulpt\.tfjsNodePath \(ULPT_TFJS_NODE_PATH for the CLI\).*CUDA 11\.2/);
 });
 
 test('WASM, on one thread and on two (data-parallel workers), trains to the JS CPU backend\'s adapter (within float32 reordering)', async () => {

@@ -66,7 +66,7 @@ test('isModelFolder wants config.json and safetensors weights', () => {
 
 test('dataset files: data extensions, minus model, tool and ULPT configs', () => {
   for (const f of ['data/train.jsonl', 'x.csv', 'y.tsv', 'z.parquet', 'records.json']) assert.equal(isDatasetFile(f), true, f);
-  for (const f of ['model/config.json', 'model/tokenizer.json', 'package.json', 'ulpt.config.json', 'exp.ulpt.json', 'notes.txt', 'peft/adapter_config.json']) assert.equal(isDatasetFile(f), false, f);
+  for (const f of ['model/config.json', 'model/tokenizer.json', 'package.json', 'ulpt.config.json', 'exp.ulpt.json', 'notes.txt', 'peft/adapter_config.json', 'sentiment-7f3a-metrics.csv']) assert.equal(isDatasetFile(f), false, f);
   assert.equal(isConfigFileName('/w/ulpt.config.json'), true);
   assert.equal(isConfigFileName('/w/big.ulpt.json'), true);
   assert.equal(isConfigFileName('/w/config.json'), false);
