@@ -12,6 +12,7 @@ import { html, pageHtml, webviewOptions } from './pageHtml';
 import { reporting } from './panel';
 import type { PlaygroundService } from './playgroundService';
 import type { Studio } from '../studio';
+import { evaluationProgress } from '../../webview/shared/series';
 
 /** Nearest vocabulary tokens shown per virtual token. */
 const NEIGHBOURS = 5;
@@ -203,7 +204,7 @@ class Inspector {
         token.onCancellationRequested(() => this.service.release(proc));
         let last = 0;
         const r = await proc.ask({ type: 'evaluate', model, adapter: this.file, data }, (done, total) => {
-          progress.report({ increment: ((done - last) / total) * 100, message: `${done} / ${total}` });
+          progress.report({ increment: ((done - last) / total) * 100, message: evaluationProgress(done, total) });
           last = done;
           show({ type: 'evaluation', state: 'running', data, done, total });
         });

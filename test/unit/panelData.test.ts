@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EvalPoint, StepPoint } from '../../src/protocol';
-import { debiasedEma, etaFromPoints, fitRange, formatDuration, formatNumber, lossColumns, mergeByStep, metricColumns, modelLabel, recentThroughput, type Columns } from '../../webview/shared/series';
+import { debiasedEma, etaFromPoints, evaluationProgress, fitRange, formatDuration, formatNumber, lossColumns, mergeByStep, metricColumns, modelLabel, recentThroughput, type Columns } from '../../webview/shared/series';
 
 const step = (s: number, loss: number, tps = 100): StepPoint => ({ step: s, loss, lr: 0.01, gradNorm: 1, tokens: 10, tokensPerSecond: tps, elapsedMs: s });
 const ev = (s: number, loss: number, accuracy: number): EvalPoint => ({ step: s, loss, metrics: { accuracy, macro_f1: accuracy / 2 }, metric: 'accuracy', value: accuracy, best: false });
@@ -87,4 +87,11 @@ test('ETA from the run\'s own pace, across a resume (elapsedMs continues)', () =
   assert.equal(etaFromPoints(pts.slice(0, 1), 10), null, 'one step says nothing about the pace');
   assert.equal(etaFromPoints(pts, 4), null, 'done');
   assert.equal(etaFromPoints(pts, null), null);
+});
+
+test('evaluation progress counts examples per pass, not both passes together', () => {
+  assert.equal(evaluationProgress(64, 256), 'with the adapter: 64 / 128 examples');
+  assert.equal(evaluationProgress(160, 256), 'without the adapter: 32 / 128 examples');
+  assert.equal(evaluationProgress(256, 256), 'without the adapter: 128 / 128 examples');
+  assert.equal(evaluationProgress(0, 0), '');
 });

@@ -4,7 +4,7 @@
 import './inspector.css';
 import type { AdapterView, EmbeddingNorms, EvaluationReport, HostToInspector, InspectorToHost, ModelMatch, TokenNeighbourView } from '../../src/protocol';
 import { assertNever } from '../../src/protocol';
-import { formatNumber } from '../shared/series';
+import { evaluationProgress, formatNumber } from '../shared/series';
 import { bars, envelopeChart, scatter } from '../shared/svg';
 import { byId, h, setEnabled, vscodeApi } from '../shared/vscodeApi';
 
@@ -138,7 +138,7 @@ function drawEvaluation(m: Extract<HostToInspector, { type: 'evaluation' }>): vo
   byId('evaluations-section').hidden = false;
   const progress = byId('evaluation-progress');
   if (m.state === 'running') {
-    progress.textContent = `Evaluating on ${m.data}… ${m.total ? `${m.done} / ${m.total}` : ''}`;
+    progress.textContent = `Evaluating on ${m.data}… ${evaluationProgress(m.done, m.total)}`;
     return;
   }
   if (m.state === 'failed') {

@@ -140,3 +140,13 @@ export const STATUS_TEXT: Record<RunStatus, string> = {
   interrupted: 'interrupted',
   failed: 'failed',
 };
+
+/**
+ * An evaluation's progress for people. The playground process counts both passes (with the adapter, then without
+ * it) in `done` / `total`; a 128-example file reads "without the adapter: 32 / 128 examples", not "160 / 256".
+ */
+export function evaluationProgress(done: number, total: number): string {
+  if (!total) return '';
+  const examples = total / 2;
+  return done < examples ? `with the adapter: ${done} / ${examples} examples` : `without the adapter: ${done - examples} / ${examples} examples`;
+}
