@@ -60,3 +60,13 @@ export function messageLines(m: TrainerMessage, opts: { everyStep: boolean }): s
       return assertNever(m);
   }
 }
+
+/**
+ * A message of several lines as one notification line (notifications drop line breaks, which ran a config's
+ * problems into one another): a list after a line ending in ":" is numbered, "(1) …; (2) …".
+ */
+export function notificationText(message: string): string {
+  const [first = '', ...rest] = message.split('\n').map((l) => l.trim()).filter(Boolean);
+  if (!rest.length) return first;
+  return first.endsWith(':') ? `${first} ${rest.map((l, i) => `(${i + 1}) ${l}`).join('; ')}` : `${first} ${rest.join('; ')}`;
+}

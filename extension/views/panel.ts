@@ -10,6 +10,7 @@ import { isInternalError } from '../../src/train/runFolder';
 import { exportCsv, saveAdapter } from '../commands/adapters';
 import { makeNonce, panelHtml } from './panelHtml';
 import { readRunFiles, RunFollower, runHeader, runTitle, type FollowEvent } from '../runs/runStore';
+import { notificationText } from '../runs/format';
 import type { TrainingSession } from '../runs/session';
 import { UserError, type Studio } from '../studio';
 
@@ -233,10 +234,10 @@ export async function reportError(studio: Studio, e: unknown): Promise<void> {
   const err = e instanceof Error ? e : new Error(String(e));
   studio.output.error(isInternalError(err) ? err.stack ?? err.message : oneLine(err.message));
   if (e instanceof UserError) {
-    const choice = await vscode.window.showErrorMessage(`ULPT: ${e.message}`, ...e.actions.map((a) => a.title));
+    const choice = await vscode.window.showErrorMessage(`ULPT: ${notificationText(e.message)}`, ...e.actions.map((a) => a.title));
     await e.actions.find((a) => a.title === choice)?.run();
     return;
   }
-  const choice = await vscode.window.showErrorMessage(`ULPT: ${err.message}`, 'Show Log');
+  const choice = await vscode.window.showErrorMessage(`ULPT: ${notificationText(err.message)}`, 'Show Log');
   if (choice === 'Show Log') studio.output.show(true);
 }

@@ -11,7 +11,7 @@ import {
 } from '../../extension/commands/discovery';
 import { TokenizerClient } from '../../extension/commands/tokenizer';
 import { configFileText, describeLabelWord, freeFileName, showTokens } from '../../extension/commands/wizardText';
-import { failureLines, messageLines } from '../../extension/runs/format';
+import { failureLines, messageLines, notificationText } from '../../extension/runs/format';
 import { trainerLaunch } from '../../extension/runs/launch';
 import { RECENT_STOP_MS, stopTarget } from '../../extension/runs/stopTarget';
 import { adapterTitle } from '../../extension/runs/runStore';
@@ -282,4 +282,10 @@ test('a playground opened from a run is titled by the run, not "best.ulpt"', () 
   assert.equal(adapterTitle(path.join(dir, 'best.ulpt')), 'sentiment · ULPT r=2 · 7f3a');
   assert.equal(adapterTitle(path.join(dir, 'final.ulpt')), 'sentiment · ULPT r=2 · 7f3a (final)');
   assert.equal(adapterTitle('/w/adapters/sentiment.ulpt'), 'sentiment.ulpt');
+});
+
+test('a config with three problems reads as a numbered list in a one-line notification', () => {
+  const message = 'ulpt.config.json has 3 problems:\n  steps must be >= 1 (got 0)\n  lr must be > 0 (got -1)\n  task.type must be one of classification, generation';
+  assert.equal(notificationText(message), 'ulpt.config.json has 3 problems: (1) steps must be >= 1 (got 0); (2) lr must be > 0 (got -1); (3) task.type must be one of classification, generation');
+  assert.equal(notificationText('one line'), 'one line');
 });
