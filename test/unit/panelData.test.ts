@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EvalPoint, StepPoint } from '../../src/protocol';
+import { markerColor, markerDash, markerWidth } from '../../webview/shared/charts';
 import { debiasedEma, etaFromPoints, evaluationProgress, fitRange, formatDuration, formatNumber, lossColumns, mergeByStep, metricColumns, modelLabel, recentThroughput, type Columns } from '../../webview/shared/series';
 
 const step = (s: number, loss: number, tps = 100): StepPoint => ({ step: s, loss, lr: 0.01, gradNorm: 1, tokens: 10, tokensPerSecond: tps, elapsedMs: s });
@@ -94,4 +95,14 @@ test('evaluation progress counts examples per pass, not both passes together', (
   assert.equal(evaluationProgress(160, 256), 'without the adapter: 32 / 128 examples');
   assert.equal(evaluationProgress(256, 256), 'without the adapter: 128 / 128 examples');
   assert.equal(evaluationProgress(0, 0), '');
+});
+
+test('legend swatches are drawn as their lines: raw vs smoothed loss and a metric vs its un-prompted reference differ', () => {
+  const raw = { width: 1, alpha: 0.3 };
+  const smoothed = { width: 2 };
+  assert.notEqual(`${markerWidth(raw)} ${markerColor(raw, '#3794ff')}`, `${markerWidth(smoothed)} ${markerColor(smoothed, '#3794ff')}`);
+  assert.equal(markerColor(raw, '#3794ff'), 'color-mix(in srgb, #3794ff 30%, transparent)');
+  assert.equal(markerDash({ dash: [2, 4] }), 'dotted', 'the un-prompted reference');
+  assert.equal(markerDash({ dash: [6, 3] }), 'dashed');
+  assert.equal(markerDash({}), 'solid');
 });

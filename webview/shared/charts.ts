@@ -96,7 +96,16 @@ export class Chart {
     const opts: uPlot.Options = {
       ...this.size(),
       cursor: { drag: { x: true, y: false }, sync: { key: 'ulpt-panel' } },
-      legend: { live: true },
+      // Swatches drawn as their lines are (width, dash, faintness): raw and smoothed loss, or a metric and its
+      // un-prompted reference, share a colour and would otherwise get the same swatch.
+      legend: {
+        live: true,
+        markers: {
+          width: (_u, i) => markerWidth(this.spec.series[i - 1]),
+          dash: (_u, i) => markerDash(this.spec.series[i - 1]),
+          stroke: (_u, i) => (i === 0 ? t.fg : markerColor(this.spec.series[i - 1], color(this.spec.series[i - 1].color))),
+        },
+      },
       scales: {
         // The x axis spans the whole run (0 … total steps) so the curves show how far it has come.
         x: { time: false, range: (_u, min, max) => [Math.min(0, min ?? 0), Math.max(max ?? 1, this.xMax ?? 1, 1)] },
@@ -162,4 +171,21 @@ export class Chart {
     this.plot?.destroy();
     this.plot = null;
   }
+}
+
+/** A legend swatch's border width: the line's, within 1–3 px. */
+export function markerWidth(s: Pick<SeriesSpec, 'width'> | undefined): number {
+  return Math.min(3, Math.max(1, Math.round(s?.width ?? 1.5)));
+}
+
+/** A legend swatch's border style: dotted for short dashes (references), dashed for long, else solid. */
+export function markerDash(s: Pick<SeriesSpec, 'dash'> | undefined): string {
+  if (!s?.dash?.length) return 'solid';
+  return s.dash[0] <= 2 ? 'dotted' : 'dashed';
+}
+
+/** A legend swatch's colour: a faint line (alpha below 1) gets a faint swatch. */
+export function markerColor(s: Pick<SeriesSpec, 'alpha'>, color: string): string {
+  const alpha = s.alpha ?? 1;
+  return alpha >= 1 ? color : `color-mix(in srgb, ${color} ${Math.round(alpha * 100)}%, transparent)`;
 }
