@@ -106,7 +106,7 @@ ${stats}
       <pre id="message-tail" data-testid="message-tail"></pre>
       <p id="message-usable" class="usable" data-testid="message-usable"></p>
     </div>
-    <div class="controls">
+    <div class="controls" id="controls" hidden>
       <label for="smoothing">Smoothing</label>
       <input type="range" id="smoothing" data-testid="smoothing" min="0" max="0.99" step="0.01" value="0.6">
       <span id="smoothing-value" class="detail">0.60</span>

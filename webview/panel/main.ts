@@ -79,6 +79,8 @@ function drawCharts(): void {
   const above = !ui.logScale && baseline && range && baseline.loss > range[1];
   el('loss-title').textContent = above && baseline ? `Loss (un-prompted model: ${formatNumber(baseline.loss)}, above the chart)` : 'Loss';
   el('loss-section').hidden = train.length === 0 && evals.length === 0;
+  // The chart controls only once there is a chart (a run that failed before its first step has none).
+  el('controls').hidden = el('loss-section').hidden;
   el('metric-section').hidden = evals.length === 0;
   lossEl.dataset.points = String(train.length);
   lossEl.dataset.evalPoints = String(evals.length);
