@@ -99,7 +99,7 @@ test('evaluation progress counts examples per pass, not both passes together', (
 
 test('legend swatches are drawn as their lines: raw vs smoothed loss and a metric vs its un-prompted reference differ', () => {
   const raw = { width: 1, alpha: 0.3 };
-  const smoothed = { width: 2 };
+  const smoothed = { width: 2, alpha: 1 };
   assert.notEqual(`${markerWidth(raw)} ${markerColor(raw, '#3794ff')}`, `${markerWidth(smoothed)} ${markerColor(smoothed, '#3794ff')}`);
   assert.equal(markerColor(raw, '#3794ff'), 'color-mix(in srgb, #3794ff 30%, transparent)');
   assert.equal(markerDash({ dash: [2, 4] }), 'dotted', 'the un-prompted reference');
