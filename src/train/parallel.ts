@@ -34,22 +34,30 @@ export interface ThreadChoice {
  * more threads than about two thirds of the free memory holds (`threadBytes`: what one thread needs). The native
  * TensorFlow backends spread one step over every core themselves, so they get one.
  */
-export function chooseThreads(requested: number | 'auto', backend: ConcreteBackend, batchSize: number, threadBytes: (threads: number) => number): ThreadChoice {
+export function chooseThreads(
+  requested: number | 'auto', backend: ConcreteBackend, batchSize: number, threadBytes: (threads: number) => number,
+  busy: { threads: number; runs: string[] } = { threads: 0, runs: [] },
+): ThreadChoice {
   if (backend === 'tensorflow' || backend === 'tensorflow-gpu' || backend === 'webgpu') {
     const why = backend === 'webgpu' ? 'computes a whole step on the GPU' : 'uses every core within one step';
     return requested === 'auto' || requested === 1 ? { threads: 1 } : { threads: 1, note: `the ${backend} backend ${why}, so threads=${requested} is not needed` };
   }
   const cores = availableCores();
-  let threads = requested === 'auto' ? cores : requested;
+  // "auto" takes the cores other runs on this machine do not already use (threadBudget.ts), at least one.
+  const free = Math.max(1, cores - busy.threads);
+  let threads = requested === 'auto' ? free : requested;
   let note: string | undefined;
+  if (requested === 'auto' && free < cores) {
+    note = `${Math.min(cores, busy.threads)} of the ${cores} cores train ${busy.runs.length === 1 ? 'another run' : `${busy.runs.length} other runs`} (${busy.runs.map((r) => path.basename(r)).join(', ')})`;
+  }
   if (threads > batchSize) {
     note = `a micro-batch of ${batchSize} example${batchSize === 1 ? '' : 's'} gives at most ${batchSize} thread${batchSize === 1 ? '' : 's'} work`;
     threads = batchSize;
   }
   if (requested === 'auto' && threads > 1) {
-    const free = 0.66 * os.freemem();
-    while (threads > 1 && threads * threadBytes(threads) > free) threads -= 1;
-    if (threads < Math.min(cores, batchSize)) {
+    const memory = 0.66 * os.freemem();
+    while (threads > 1 && threads * threadBytes(threads) > memory) threads -= 1;
+    if (threads < Math.min(free, batchSize)) {
       note = `each thread holds its own copy of the model and its activations (~${(threadBytes(threads) / 2 ** 30).toFixed(1)} GB) and ${(os.freemem() / 2 ** 30).toFixed(1)} GB are free`;
     }
   }

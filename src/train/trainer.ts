@@ -22,6 +22,7 @@ import { evaluate, labelSetFor, primaryMetric, type LabelSet } from './evaluate'
 import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from './optimizer';
 import { learningRate } from './schedule';
 import { chooseThreads, createStepRunner, deviceWithThreads, threadBytesFor } from './parallel';
+import { takeThreadLease, threadsLeasedByOthers } from './threadBudget';
 import type { StepRunner } from './step';
 import { appendLogMessage, claimRunFolder, DamagedRunError, describeDiagnosis, diagnoseRun, failureOf, RUN_FILES, runFolderProblem, RunFolderError, writeFailure, writeStarted } from './runFolder';
 import { acquireRunLock, type RunLockHandle } from './runLock';
@@ -298,17 +299,21 @@ async function trainChecked(requested: TrainConfig, opts: TrainOptions, holder: 
     );
     const optimizer = new AdamW(prompt.variables, { ...ADAMW_DEFAULTS, weightDecay: config.weightDecay });
     let runner: StepRunner | null = null;
+    let releaseThreads = () => {};
     try {
       // A resumed "auto" run keeps the thread count its checkpoint was computed with: the gradient sums' order
       // depends on it, and resume is exact.
       const resumed = opts.resume ? checkpointThreads(files.file(CHECKPOINT_FILE)) : undefined;
       const wanted = config.threads === 'auto' && resumed ? resumed : config.threads ?? 'auto';
       const positions = config.maxLength + config.promptLength;
-      const choice = chooseThreads(wanted, opts.backend.name, config.batchSize, threadBytesFor(opts.backend.name, model.info, config.batchSize, positions));
+      const busy = wanted === 'auto' ? threadsLeasedByOthers() : undefined;
+      const choice = chooseThreads(wanted, opts.backend.name, config.batchSize, threadBytesFor(opts.backend.name, model.info, config.batchSize, positions), busy);
+      releaseThreads = takeThreadLease(choice.threads, opts.runDir);
       runner = await createStepRunner({ threads: choice.threads, backend: opts.backend.name, model, prompt, seed });
       if (choice.note) emit({ type: 'log', level: 'info', message: `Training on ${choice.threads} thread${choice.threads === 1 ? '' : 's'}: ${choice.note}.` });
       return await loop(config, opts, files, model, prompt, optimizer, runner, data, warnings, emit);
     } finally {
+      releaseThreads();
       await runner?.dispose();
       optimizer.dispose();
       prompt.dispose();

@@ -14,6 +14,7 @@ import type { MetricsLine, TrainerMessage } from '../../src/protocol';
 import { train } from '../../src/train/trainer';
 import { learningRate } from '../../src/train/schedule';
 import { etaFromPoints } from '../../src/train/eta';
+import { takeThreadLease, threadsLeasedByOthers } from '../../src/train/threadBudget';
 import { createPrompt } from '../../src/ulpt/prompt';
 import { availableCores, chooseThreads, deviceWithThreads } from '../../src/train/parallel';
 import { passPlan } from '../../src/train/step';
@@ -271,5 +272,33 @@ test('one ETA: every step message carries the time left that the panel, monitor 
   for (const { step, etaMs } of etas.slice(1)) {
     const seen = train.filter((p) => p.step <= step);
     assert.equal(etaMs, etaFromPoints(seen, 30) ?? 0, `step ${step}`);
+  }
+});
+
+test('a machine-wide thread budget: "auto" leaves the cores other live runs lease; leases of dead processes are dropped', async () => {
+  const dir = tempDir('ulpt-leases-');
+  const cores = availableCores();
+  const small = () => 1e6;
+  const shared = chooseThreads('auto', 'wasm', 64, small, { threads: cores, runs: ['/w/.ulpt/runs/other-1a2b'] });
+  assert.equal(shared.threads, 1, 'every core taken: one thread, never zero');
+  if (cores > 1) assert.match(shared.note!, new RegExp(`${cores} of the ${cores} cores train another run \\(other-1a2b\\)`));
+  assert.equal(chooseThreads(2, 'wasm', 64, small, { threads: cores, runs: ['x'] }).threads, 2, 'a number asked for is kept');
+  // A live process (a child that waits) and a dead one (its lease is removed when read).
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)'], { stdio: 'ignore' });
+  const gone = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
+  await new Promise((r) => gone.on('exit', r));
+  fs.writeFileSync(path.join(dir, `${child.pid}.json`), JSON.stringify({ pid: child.pid, threads: 2, runDir: '/w/run-a' }));
+  fs.writeFileSync(path.join(dir, `${gone.pid}.json`), JSON.stringify({ pid: gone.pid, threads: 3, runDir: '/w/run-b' }));
+  try {
+    assert.deepEqual(threadsLeasedByOthers(dir), { threads: 2, runs: ['/w/run-a'] });
+    assert.ok(!fs.existsSync(path.join(dir, `${gone.pid}.json`)), 'the dead process\'s lease is gone');
+    const release = takeThreadLease(4, '/w/run-c', dir);
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, `${process.pid}.json`), 'utf8')), { pid: process.pid, threads: 4, runDir: '/w/run-c' });
+    assert.equal(threadsLeasedByOthers(dir).threads, 2, 'a process does not count its own lease');
+    release();
+    assert.ok(!fs.existsSync(path.join(dir, `${process.pid}.json`)));
+  } finally {
+    child.kill();
   }
 });
