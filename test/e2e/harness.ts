@@ -236,6 +236,8 @@ export interface SessionOptions {
   timeoutMs?: number;
   /** Receives progress lines (timings); pass the test context's diagnostic. */
   log?: (line: string) => void;
+  /** The browser window's size (default 1400 × 900). */
+  viewport?: { width: number; height: number };
 }
 
 export class Session {
@@ -322,7 +324,7 @@ export class Session {
 
   private async startBrowser(): Promise<void> {
     this.browser = await chromium.launch({ executablePath: chromiumPath(), headless: true, args: CHROMIUM_ARGS });
-    const context = await this.browser.newContext({ viewport: { width: 1400, height: 900 } });
+    const context = await this.browser.newContext({ viewport: this.opts.viewport ?? { width: 1400, height: 900 } });
     this.page = await context.newPage();
     this.page.on('console', (m) => this.pushConsole(`[${m.type()}] ${m.text()}`));
     this.page.on('pageerror', (e) => this.pushConsole(`[pageerror] ${e.message}`));

@@ -60,7 +60,8 @@ function row(run: MonitorRun): HTMLLIElement {
     h('div', { class: 'line' }, progress(run), h('span', { class: 'steps', 'data-testid': 'steps', 'data-step': run.step }, `${run.step}${run.totalSteps ? ` / ${run.totalSteps}` : ''}`)),
     h('div', { class: 'line split' }, h('div', { class: 'numbers' },
       h('div', { 'data-testid': 'best', title: 'The best evaluation so far (the adapter kept as best.ulpt)' }, best),
-      h('div', { class: 'detail', 'data-testid': 'time' }, time || (run.lastLoss !== null ? `loss ${formatNumber(run.lastLoss)}` : ''))), spark),
+      // No curve yet (a run that failed before its first step): the numbers take the whole line.
+      h('div', { class: 'detail', 'data-testid': 'time' }, time || (run.lastLoss !== null ? `loss ${formatNumber(run.lastLoss)}` : ''))), run.sparkline.length ? spark : null),
     run.error ? h('div', { class: 'line error', 'data-testid': 'error' }, run.error) : null,
     h('div', { class: 'row-actions' },
       actionButton(run, 'open', 'Open', 'Open the training panel', true),
