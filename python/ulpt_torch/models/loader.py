@@ -1,0 +1,124 @@
+"""Mirrors src/models/loader.ts: a Hugging Face model folder loaded frozen, read through `inputs_embeds`.
+
+Any model `transformers` loads: AutoModelForCausalLM, or AutoModelForSeq2SeqLM with the prompt on the encoder.
+Safetensors only (use_safetensors=True: no pickle is ever unpickled).
+"""
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+
+class ModelLoadError(Exception):
+    pass
+
+
+@dataclass
+class LoadedModel:
+    """The frozen model and how to read it."""
+
+    model: torch.nn.Module
+    seq2seq: bool
+    embeddings: torch.nn.Module  # ids -> [B, S, d]
+    # Decoder-only: apply the output head to the target rows only (checked equal to the full head at load).
+    head_on_rows: bool
+    dtype: torch.dtype
+
+    @property
+    def embedding_matrix(self) -> torch.Tensor:
+        return self.embeddings.weight
+
+
+def load_model(model_dir: str, seq2seq: bool, device: torch.device, dtype: torch.dtype = torch.float32,
+               attention: str = "sdpa", checkpointing: bool = False) -> LoadedModel:
+    if not os.path.isdir(model_dir):
+        raise ModelLoadError(f"The model folder {model_dir} does not exist.")
+    has_weights = any(os.path.exists(os.path.join(model_dir, f)) for f in ("model.safetensors", "model.safetensors.index.json"))
+    if not has_weights:
+        raise ModelLoadError(f"No safetensors weights in {model_dir}: looked for model.safetensors and model.safetensors.index.json "
+                             "(the PyTorch engine never loads pickled weights).")
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()  # the engine's stdout/stderr are a protocol and a log, not a terminal
+    cls = transformers.AutoModelForSeq2SeqLM if seq2seq else transformers.AutoModelForCausalLM
+    config = _without_dropout(transformers.AutoConfig.from_pretrained(model_dir, local_files_only=True))
+    try:
+        model = cls.from_pretrained(model_dir, config=config, use_safetensors=True, dtype=dtype, attn_implementation=attention, local_files_only=True)
+    except ValueError as e:
+        if attention == "eager":
+            raise ModelLoadError(f"{model_dir}: {e}") from e
+        # Some architectures have no SDPA path: the eager one computes the same.
+        model = cls.from_pretrained(model_dir, config=config, use_safetensors=True, dtype=dtype, attn_implementation="eager", local_files_only=True)
+    model.to(device)
+    # transformers checkpoints layers only in training mode; with every dropout rate 0 that mode computes what eval does.
+    model.train(checkpointing)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    if checkpointing:
+        # Non-reentrant checkpointing: gradients reach the prompt through inputs_embeds although every weight is frozen.
+        with warnings.catch_warnings():  # transformers 5 renames it; the old name works across the supported releases
+            warnings.simplefilter("ignore", FutureWarning)
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+    embeddings = model.get_input_embeddings()
+    loaded = LoadedModel(model, seq2seq, embeddings, False, dtype)
+    if not seq2seq:
+        loaded.head_on_rows = _head_is_plain(model, device, dtype)
+    return loaded
+
+
+def _without_dropout(config):
+    """Every dropout rate of the config (and its sub-configs) set to 0: the built-in engine has none, and training
+    mode (needed for gradient checkpointing) must not add any."""
+    for name, value in list(vars(config).items()):
+        if isinstance(value, float) and ("dropout" in name or "pdrop" in name):
+            setattr(config, name, 0.0)
+        elif hasattr(value, "to_dict") and hasattr(value, "model_type"):
+            _without_dropout(value)
+    return config
+
+
+@torch.no_grad()
+def _head_is_plain(model, device, dtype) -> bool:
+    """Whether logits = output embeddings applied to the base model's last hidden state (no softcapping, no scaling)."""
+    head = model.get_output_embeddings()
+    base = getattr(model, "base_model", None)
+    if head is None or base is None or base is model:
+        return False
+    d = model.get_input_embeddings().weight.shape[1]
+    x = torch.randn(1, 4, d, generator=torch.Generator().manual_seed(0)).to(device=device, dtype=dtype)
+    mask = torch.ones(1, 4, device=device, dtype=torch.long)
+    try:
+        full = model(inputs_embeds=x, attention_mask=mask, use_cache=False).logits
+        hidden = base(inputs_embeds=x, attention_mask=mask, use_cache=False).last_hidden_state
+        tolerance = 1e-4 if dtype == torch.float32 else 2e-2  # half precision: agreement to its own resolution
+        return bool(torch.allclose(head(hidden).float(), full.float(), rtol=tolerance, atol=tolerance))
+    except Exception:  # an unusual base model: the full head is always right
+        return False
+
+
+def embedding_fingerprint(embeddings: torch.Tensor) -> str:
+    """src/io/adapter.ts embeddingFingerprint: sha256 of the [vocab, hidden] float32 little-endian bytes, first 16 hex."""
+    import hashlib
+
+    vocab, hidden = embeddings.shape
+    data = embeddings.detach().to("cpu", torch.float32).contiguous().numpy().astype("<f4")
+    return f"sha256:{hashlib.sha256(data.tobytes()).hexdigest()[:16]}:{vocab}x{hidden}"
+
+
+def parameter_count(model: torch.nn.Module) -> int:
+    """Distinct parameters (tied weights once), as the built-in loader counts them."""
+    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+
+
+def device_words(device: torch.device, threads: Optional[int] = None) -> str:
+    """What the run computes on, in words, for started/summary."""
+    version = torch.__version__.split("+")[0]
+    if device.type == "cuda":
+        return f"GPU {torch.cuda.get_device_name(device)} (PyTorch {version}, CUDA {torch.version.cuda})"
+    if device.type == "mps":
+        return f"GPU (Apple MPS, PyTorch {version})"
+    threads = threads or torch.get_num_threads()
+    return f"CPU (PyTorch {version}, {threads} thread{'s' if threads > 1 else ''})"

@@ -1,0 +1,210 @@
+"""Mirrors src/train/evaluate.ts: teacher-forced loss, plus accuracy and macro-F1 by ranking the label words
+(classification) or exact match of greedy continuations (generation)."""
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional
+
+import torch
+
+from ..data.metrics import accuracy, exact_match, macro_f1
+from ..models.loader import LoadedModel
+from .batch import collate_for
+from .objective import logits_at_targets, prompted_inputs, target_log_probs
+
+
+@dataclass
+class EvalResult:
+    loss: float
+    metrics: Dict[str, float]
+
+
+def _chunks(items, size):
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def primary_metric(task_type: str) -> str:
+    """The metric that picks the best adapter."""
+    return "accuracy" if task_type == "classification" else "exact_match"
+
+
+@dataclass
+class EvalShare:
+    """What one process computed of an evaluation: its examples' summed NLL and target tokens, and its predictions
+    (label indices, or generated token ids) in example order."""
+
+    nll: float
+    tokens: int
+    predictions: List
+
+
+@torch.no_grad()
+def teacher_forced_nll(lm, facts, prompt, examples, batch_size, device):
+    """Summed NLL of the target tokens over the set, and how many there are."""
+    total, count = 0.0, 0
+    for part in _chunks(examples, batch_size):
+        batch = collate_for(facts, part, 0 if prompt is None else prompt.shape[0]).to(device)
+        total += float(-target_log_probs(lm, prompt, batch).sum())
+        count += batch.targets.numel()
+    return total, count
+
+
+@torch.no_grad()
+def classify(lm, facts, prompt, inputs: List[List[int]], label_tokens: List[List[int]], batch_size, device) -> List[int]:
+    """Argmax over the labels; one pass per batch when every label word is one distinct token."""
+    n = 0 if prompt is None else prompt.shape[0]
+    single = all(len(t) == 1 for t in label_tokens) and len({t[0] for t in label_tokens}) == len(label_tokens)
+    if single:
+        cols = torch.tensor([t[0] for t in label_tokens], device=device)
+        preds = []
+        for part in _chunks(inputs, batch_size):
+            batch = collate_for(facts, [(i, [label_tokens[0][0]]) for i in part], n).to(device)
+            logp = torch.log_softmax(logits_at_targets(lm, prompt, batch), dim=-1)
+            preds.extend(int(x) for x in logp[:, cols].argmax(dim=1))
+        return preds
+    preds = []
+    for score in label_log_probs(lm, facts, prompt, inputs, label_tokens, batch_size, device):
+        best = 0
+        for label in range(1, len(score)):
+            if score[label] > score[best]:
+                best = label
+        preds.append(best)
+    return preds
+
+
+@torch.no_grad()
+def label_log_probs(lm, facts, prompt, inputs, label_tokens, batch_size, device) -> List[List[float]]:
+    """Summed log-probability of each label's tokens after each input: [inputs][labels]."""
+    n = 0 if prompt is None else prompt.shape[0]
+    labels = len(label_tokens)
+    out = []
+    for part in _chunks(inputs, max(1, batch_size // labels)):
+        pairs = [(i, t) for i in part for t in label_tokens]
+        batch = collate_for(facts, pairs, n).to(device)
+        values = target_log_probs(lm, prompt, batch).double().cpu()
+        score = torch.zeros(len(pairs), dtype=torch.float64).index_add_(0, batch.owner.cpu(), values)
+        out.extend(score[e * labels : (e + 1) * labels].tolist() for e in range(len(part)))
+    return out
+
+
+def _greedy(rows: int, stops: List[int], max_new: int, more: Callable, first: Callable, step: Callable) -> List[List[int]]:
+    """Tokens per row until every row stopped or `more` says no; a stopped row keeps being fed its stop token."""
+    produced = [[] for _ in range(rows)]
+    done = [False] * rows
+    last = [0] * rows
+    for k in range(max_new):
+        if all(done) or not more(produced):
+            break
+        fed = [last[i] if done[i] else produced[i][-1] if produced[i] else last[i] for i in range(rows)]
+        logits = first() if k == 0 else step(fed, done)
+        ids = logits.argmax(dim=1).tolist()
+        last = ids
+        for i, token in enumerate(ids):
+            if done[i]:
+                continue
+            if token in stops:
+                done[i] = True
+            else:
+                produced[i].append(token)
+    return produced
+
+
+@torch.no_grad()
+def generate_decoder(lm: LoadedModel, facts, prompt, part: List[List[int]], max_new: int, device) -> List[List[int]]:
+    """Greedy, left-padded, with a key/value cache; positions are counted from the mask so each row computes what it would alone."""
+    n = 0 if prompt is None else prompt.shape[0]
+    max_total = facts.max_positions - n
+    rows, width = len(part), max(1, max(len(s) for s in part))
+    state = {}
+
+    def fits(produced):
+        return max(len(s) + len(p) for s, p in zip(part, produced)) + 1 <= max_total
+
+    def run(embeds, mask):
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)[:, -embeds.shape[1] :]
+        out = lm.model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, past_key_values=state.get("cache"), use_cache=True)
+        state["cache"] = out.past_key_values
+        return out.logits[:, -1].float()  # [B, V]
+
+    def first():
+        ids = torch.full((rows, width), facts.pad_id, dtype=torch.long)
+        mask = torch.zeros(rows, width, dtype=torch.long)
+        for b, s in enumerate(part):
+            if s:
+                ids[b, width - len(s) :] = torch.tensor(s)  # left padding
+                mask[b, width - len(s) :] = 1
+        embeds, state["mask"] = prompted_inputs(lm, prompt, ids.to(device), mask.to(device))
+        return run(embeds, state["mask"])
+
+    def step(fed, done):
+        # A stopped row's new column is padding: its positions stop growing.
+        column = torch.tensor([[0 if d else 1] for d in done], dtype=torch.long, device=device)
+        state["mask"] = torch.cat([state["mask"], column], dim=1)
+        embeds = lm.embeddings(torch.tensor(fed, dtype=torch.long, device=device).unsqueeze(1))  # [B, 1, d]
+        return run(embeds, state["mask"])
+
+    return _greedy(rows, facts.stop_ids, max_new, fits, first, step)
+
+
+@torch.no_grad()
+def generate_seq2seq(lm: LoadedModel, facts, prompt, part: List[List[int]], max_new: int, device) -> List[List[int]]:
+    """Greedy decoding: the encoder runs once, the decoder reruns its (short) sequence each step."""
+    rows, width = len(part), max(1, max(len(s) for s in part))
+    ids = torch.full((rows, width), facts.pad_id, dtype=torch.long)
+    mask = torch.zeros(rows, width, dtype=torch.long)
+    for b, s in enumerate(part):
+        if s:
+            ids[b, : len(s)] = torch.tensor(s)
+            mask[b, : len(s)] = 1
+    inputs, enc_mask = prompted_inputs(lm, prompt, ids.to(device), mask.to(device))
+    encoded = lm.model.get_encoder()(inputs_embeds=inputs, attention_mask=enc_mask)
+    decoded = torch.full((rows, 1), facts.decoder_start_id, dtype=torch.long, device=device)
+
+    def decode():
+        out = lm.model(encoder_outputs=encoded, attention_mask=enc_mask, decoder_input_ids=decoded, use_cache=False)
+        return out.logits[:, -1].float()
+
+    def step(fed, done):
+        nonlocal decoded
+        decoded = torch.cat([decoded, torch.tensor(fed, dtype=torch.long, device=device).unsqueeze(1)], dim=1)
+        return decode()
+
+    return _greedy(rows, facts.stop_ids, max_new, lambda _: True, decode, step)
+
+
+def generate(lm, facts, prompt, inputs, max_new, batch_size, device) -> List[List[int]]:
+    run = generate_seq2seq if facts.seq2seq else generate_decoder
+    out = []
+    for part in _chunks(inputs, batch_size):
+        out.extend(run(lm, facts, prompt, part, max_new, device))
+    return out
+
+
+def max_new_tokens(split) -> int:
+    """Greedy decoding's budget for a set: its longest target and two more (src/train/evaluate.ts)."""
+    return max([1] + [len(t) for t in split.targets]) + 2
+
+
+def evaluate_share(lm, facts, prompt: Optional[torch.Tensor], examples, task_type: str, batch_size: int, device, max_new: int) -> EvalShare:
+    """Loss terms and predictions for some of the examples (all of them, or one rank's consecutive share)."""
+    nll, tokens = teacher_forced_nll(lm, facts, prompt, examples, batch_size, device)
+    inputs = [i for i, _ in examples]
+    if not inputs:
+        return EvalShare(nll, tokens, [])
+    if task_type == "classification":
+        return EvalShare(nll, tokens, classify(lm, facts, prompt, inputs, facts.label_tokens, batch_size, device))
+    return EvalShare(nll, tokens, generate(lm, facts, prompt, inputs, max_new, batch_size, device))
+
+
+def finish(shares: List[EvalShare], split, task_type: str, facts) -> EvalResult:
+    """The set's mean NLL per target token and its metrics, from every share in example order."""
+    loss = sum(x.nll for x in shares) / max(1, sum(x.tokens for x in shares))
+    preds = [p for x in shares for p in x.predictions]
+    if task_type == "classification":
+        gold = split.labels
+        return EvalResult(loss, {"accuracy": accuracy(preds, gold), "macro_f1": macro_f1(preds, gold, len(facts.label_tokens))})
+    return EvalResult(loss, {"exact_match": exact_match([facts.decode(ids) for ids in preds], split.target_texts)})
+
+
+def evaluate(lm, facts, prompt: Optional[torch.Tensor], split, task_type: str, batch_size: int, device) -> EvalResult:
+    """The validation set's loss and the task's metrics, as src/train/evaluate.ts computes them, in one process."""
+    share = evaluate_share(lm, facts, prompt, split.pairs(), task_type, batch_size, device, max_new_tokens(split))
+    return finish([share], split, task_type, facts)
