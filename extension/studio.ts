@@ -5,13 +5,14 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { BackendName } from '../src/backend';
 import schema from '../src/config.schema.json';
-import type { TrainConfig } from '../src/config';
+import type { Engine, TrainConfig } from '../src/config';
 import { describeAdapterFile } from '../src/io/adapter';
 import { freeFileName } from './commands/wizardText';
 import { failureLines, messageLines } from './runs/format';
 import { trainerLaunch, type LaunchSettings } from './runs/launch';
 import { listRuns, RUNS_DIR, type RunListing } from './runs/runStore';
 import { RunManager, type TrainingSession } from './runs/session';
+import { createFileExclusive } from '../src/io/atomic';
 
 /** A problem the user can fix: shown as it is, without a stack in the log. */
 export class UserError extends Error {
@@ -45,7 +46,7 @@ export class Studio implements vscode.Disposable {
     this.disposables.push(this.manager.onDidStart((s) => this.notifyEnd(s)));
     const setContext = () => void vscode.commands.executeCommand('setContext', 'ulpt.training', this.manager.all().length > 0);
     this.disposables.push(this.manager.onDidStart(setContext), this.manager.onEvent((_s, e) => e.kind === 'ended' && setContext()));
-    this.disposables.push(this.watchForRuns());
+    this.disposables.push(this.watchForRuns(), this.followPythonExtension());
   }
 
   /**
@@ -78,11 +79,42 @@ export class Studio implements vscode.Disposable {
       nodePath: c.get<string>('nodePath', ''),
       tfjsNodePath: c.get<string>('tfjsNodePath', ''),
       threads: c.get<number>('threads', 0),
+      pythonPath: c.get<string>('pythonPath', '').trim() || this.selectedPython || '',
     };
   }
 
   defaultBackend(): BackendName {
     return this.launchSettings().backend;
+  }
+
+  /** ulpt.engine: the engine a config that names none trains on. */
+  defaultEngine(): Engine {
+    return vscode.workspace.getConfiguration('ulpt').get<string>('engine', 'builtin') === 'torch' ? 'torch' : 'builtin';
+  }
+
+  /** The interpreter selected in the Python extension (ms-python.python), when it is installed: ulpt.pythonPath's default. */
+  private selectedPython: string | undefined;
+
+  private followPythonExtension(): vscode.Disposable {
+    const ext = vscode.extensions.getExtension<PythonExtensionApi>('ms-python.python');
+    if (!ext) return { dispose() {} };
+    const read = async () => {
+      try {
+        const api = ext.isActive ? ext.exports : await ext.activate();
+        const env = api.environments?.getActiveEnvironmentPath();
+        this.selectedPython = env?.path || undefined;
+        return api;
+      } catch {
+        this.selectedPython = undefined; // an API this code does not know: fall back to python3
+        return undefined;
+      }
+    };
+    const subscription: vscode.Disposable[] = [];
+    void read().then((api) => {
+      const change = api?.environments?.onDidChangeActiveEnvironmentPath?.(() => void read());
+      if (change) subscription.push(change);
+    });
+    return { dispose: () => subscription.forEach((d) => d.dispose()) };
   }
 
   // ---- Where runs live
@@ -247,9 +279,17 @@ function writeUlptGitignore(ulptDir: string): void {
   try {
     fs.mkdirSync(ulptDir, { recursive: true });
     const file = path.join(ulptDir, '.gitignore');
-    if (!fs.existsSync(file)) fs.writeFileSync(file, '# Training runs of ULPT Studio: checkpoints and metrics, not sources.\n*\n');
+    if (!fs.existsSync(file)) createFileExclusive(file, '# Training runs of ULPT Studio: checkpoints and metrics, not sources.\n*\n');
   } catch {
     /* best effort */
   }
 }
 
+
+/** What this extension reads of the Python extension's API (its `environments` part). */
+interface PythonExtensionApi {
+  environments?: {
+    getActiveEnvironmentPath(): { path: string } | undefined;
+    onDidChangeActiveEnvironmentPath?(listener: () => void): vscode.Disposable;
+  };
+}

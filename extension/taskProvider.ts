@@ -120,7 +120,7 @@ export class TrainingTaskTerminal implements vscode.Pseudoterminal {
       return { config, runDir, resume: true, source: runDir };
     }
     const read = (file: string) => vscode.workspace.textDocuments.find((d) => d.uri.fsPath === file)?.getText();
-    const src = taskConfig(this.def, folder, this.studio.defaultBackend(), read);
+    const src = taskConfig(this.def, folder, this.studio.defaultBackend(), read, this.studio.defaultEngine());
     return { config: src.config, runDir: path.join(this.studio.runsDir(folder), newRunId(src.runName)), resume: false, source: src.source };
   }
 

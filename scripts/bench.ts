@@ -3,7 +3,7 @@
 // (scripts/bench_torch.py, Debian's python3-torch). Every engine runs in its own process; the steps are
 // interleaved (one step of each engine per round, the order rotating), so a busy machine slows all sides alike.
 //
-//   node out/bench.js --workload w1|w2|example[,…] [--backends wasm,cpu] [--threads 1,2] [--compare-torch]
+//   node out/bench.js --workload w1|w2|example[,…] [--engines builtin,torch] [--backends wasm,cpu] [--threads 1,2] [--compare-torch]
 //                     [--runs 10] [--warmup 2] [--profile] [--torch-device cpu|cuda] [--python PATH] [--json]
 //
 // Workloads (random weights are generated in the run, in a temporary folder, never committed):
@@ -69,6 +69,7 @@ interface Spec {
 const { values: a } = parseArgs({
   options: {
     workload: { type: 'string', default: 'example' },
+    engines: { type: 'string', default: 'builtin' },
     backends: { type: 'string', default: 'wasm' },
     threads: { type: 'string', default: String(os.availableParallelism?.() ?? os.cpus().length) },
     'compare-torch': { type: 'boolean', default: false },
@@ -405,7 +406,9 @@ async function orchestrate(workload: string): Promise<void> {
     const specFile = path.join(tmp, 'spec.json');
     fs.writeFileSync(specFile, JSON.stringify(spec));
     // Engines load one at a time (loading is not what is measured, and W2's weights are large).
-    for (const backend of backends) {
+    const engineNames = a.engines!.split(',').map((x) => x.trim()).filter(Boolean);
+    for (const n of engineNames) if (n !== 'builtin' && n !== 'torch') throw new Error(`--engines: "${n}" is not an engine (builtin, torch).`);
+    for (const backend of engineNames.includes('builtin') ? backends : []) {
       // As training chooses (chooseThreads): the GPU and native backends spread one step over the device themselves
       // and get one thread, whatever --threads says; nor does any backend get more threads than examples.
       const counts = [...new Set(threads.map((t) => chooseThreads(t, backend as ConcreteBackend, spec.batch, () => 0).threads))];
@@ -430,6 +433,22 @@ async function orchestrate(workload: string): Promise<void> {
         }
       }
     }
+    if (engineNames.includes('torch')) {
+      // The PyTorch engine's own step (python/ulpt_torch) and plain PyTorch with the same transformers model, same
+      // numbers, thread for thread: the engine's overhead is the difference.
+      const python = a.python ?? (fs.existsSync(path.join(ROOT, '.venv', 'bin', 'python')) ? path.join(ROOT, '.venv', 'bin', 'python') : torchPython());
+      for (const t of a['torch-device'] === 'cuda' ? [1] : threads) {
+        const env = { ...process.env, OMP_NUM_THREADS: String(t), OPENBLAS_NUM_THREADS: String(t), PYTHONPATH: path.join(ROOT, 'python') };
+        for (const [label, flag] of [['torch-engine', '--engine'], ['transformers', '--plain']] as const) {
+          const args = [path.join(ROOT, 'scripts', 'bench_torch_engine.py'), flag, '--spec', specFile, '--threads', String(t), '--device', a['torch-device']!];
+          try {
+            engines.push(await start(`${label} ×${t}`, label, t, python, args, env));
+          } catch (e) {
+            skipped.push({ workload: spec.workload, backend: label, threads: t, skipped: (e as Error).message });
+          }
+        }
+      }
+    }
     // Interleaved: every round steps each engine once, starting one further along each time.
     for (let r = 0; r < warmup + runs; r++) {
       const live = engines.filter((e) => !e.failed);
@@ -445,7 +464,7 @@ async function orchestrate(workload: string): Promise<void> {
       if (!a.json && process.stderr.isTTY) process.stderr.write(`\rround ${r + 1}/${warmup + runs}`);
     }
     if (!a.json && process.stderr.isTTY) process.stderr.write('\n');
-    if (a.profile) for (const e of engines) if (e.backend !== 'pytorch' && !e.failed) e.profile = (await ask(e, 'profile')) as unknown as Engine['profile'];
+    if (a.profile) for (const e of engines) if (!['pytorch', 'torch-engine', 'transformers'].includes(e.backend) && !e.failed) e.profile = (await ask(e, 'profile')) as unknown as Engine['profile'];
     const machine = { cpu: os.cpus()[0]?.model ?? 'unknown CPU', cores: os.cpus().length, node: process.version, loadavg_start: load0, loadavg_end: os.loadavg()[0], date: new Date().toISOString() };
     const rows: Record<string, unknown>[] = engines.filter((e) => !e.failed).map((e) => ({ ...rowOf(e, spec, runs), ...(e.profile ? { profile: e.profile } : {}), machine }));
     for (const row of rows) {
@@ -456,6 +475,13 @@ async function orchestrate(workload: string): Promise<void> {
         Object.assign(row, { vs_pytorch: (row.ms_per_step as number) / (torch.ms_per_step as number), cpu_vs_pytorch: (row.cpu_ms_per_step as number) / (torch.cpu_ms_per_step as number) });
       }
       if (one && row.threads !== 1) Object.assign(row, { speedup_vs_1_thread: (one.ms_per_step as number) / (row.ms_per_step as number) });
+      const plain = row.backend === 'torch-engine' ? rows.find((x) => x.backend === 'transformers' && x.threads === row.threads) : undefined;
+      if (plain) {
+        Object.assign(row, {
+          overhead_vs_plain_pytorch: (row.ms_per_step as number) / (plain.ms_per_step as number) - 1,
+          cpu_overhead_vs_plain_pytorch: (row.cpu_ms_per_step as number) / (plain.cpu_ms_per_step as number) - 1,
+        });
+      }
     }
     if (a.json) {
       for (const row of [...rows, ...skipped]) console.log(JSON.stringify(row));
@@ -484,6 +510,10 @@ function printTable(spec: Spec, rows: Record<string, unknown>[], skipped: Record
     );
   }
   for (const s of skipped) console.log(`${String(s.backend).padEnd(10)} ${String(s.threads).padStart(7)}  skipped: ${String(s.skipped).split('\n')[0]}`);
+  for (const r of rows.filter((x) => x.overhead_vs_plain_pytorch !== undefined)) {
+    const pct = (x: unknown) => `${(x as number) >= 0 ? '+' : ''}${(100 * (x as number)).toFixed(1)} %`;
+    console.log(`torch engine ×${String(r.threads)}: ${pct(r.overhead_vs_plain_pytorch)} over plain PyTorch with the same transformers model (CPU time ${pct(r.cpu_overhead_vs_plain_pytorch)})`);
+  }
   for (const r of rows) {
     const p = r.profile as Engine['profile'];
     if (!p) continue;
@@ -502,6 +532,8 @@ const HELP = `node out/bench.js --workload w1|w2|example[,…] [--backends wasm,
                example (default): examples/workspace/model; batch 16 × 24, 2 targets; n 10, r 2
   --threads    thread counts to measure, comma-separated (default: the cores available)
   --compare-torch   also PyTorch (scripts/bench_torch.py) with the same thread counts (one on --torch-device cuda)
+  --engines    builtin (default: the tfjs backends), torch (the PyTorch engine's step, python/ulpt_torch, beside plain
+               PyTorch with the same transformers model: scripts/bench_torch_engine.py), or both: builtin,torch
   --python     the python3 that has torch (default: /usr/bin/python3 or python3 on PATH, the first that imports it)
   --profile    time per kernel of one step (tf.profile) for each tfjs engine
   --json       one JSON object per engine per line`;

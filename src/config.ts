@@ -3,10 +3,13 @@
 import Ajv from 'ajv';
 import * as path from 'node:path';
 import type { BackendName } from './backend';
+import { isHubDataRef, isHubModelRef, type HubSources } from './hub/refs';
 import schema from './config.schema.json';
 
 export type Method = 'ulpt' | 'prompt-tuning';
 export type TaskType = 'classification' | 'generation';
+/** builtin: TensorFlow.js in Node (src/); torch: the PyTorch engine (python/ulpt_torch), same job, same run folder. */
+export type Engine = 'builtin' | 'torch';
 
 export interface TaskConfig {
   type: TaskType;
@@ -66,11 +69,18 @@ export interface TrainConfig {
   seed: string;
   out: string;
   backend: BackendName;
+  /** Which engine trains (absent in configs from before the PyTorch engine: builtin). */
+  engine?: Engine;
   /** Threads per training step (data-parallel workers on wasm/cpu); "auto": one per core, within batch and memory. */
   threads: number | 'auto';
   /** Data warnings (invalid UTF-8, empty targets, cut inputs, labels only in validation) are errors. */
   strict: boolean;
   task: TaskConfig;
+  /**
+   * Where the Hub references among model/train/validation came from, filled in when they are resolved (src/hub/
+   * resolve.ts): a run's config.json then holds the local paths and what the user wrote, with its commit.
+   */
+  hub?: HubSources;
 }
 
 /** maxLength when the config leaves it unset: the model's context after the virtual tokens, capped (long-context models). */
@@ -182,7 +192,10 @@ export const DEFAULT_MAX_LENGTH_CAP = 1024;
 export function resolveConfig(raw: Raw, baseDir: string, source = 'the configuration', names?: FieldNames): TrainConfig {
   const problems = configProblemList(raw);
   if (problems.length) throw new ConfigError(describeProblems(problems, raw, source, names), problems);
-  const abs = (p: string) => path.resolve(baseDir, p);
+  // A Hub model (org/name[@rev], when no such folder exists) and a Hub dataset file (hf://…) stay references:
+  // src/hub/resolve.ts turns them into cache paths once, before a run starts.
+  const abs = (p: string) => (isHubDataRef(p) ? p : path.resolve(baseDir, p));
+  const model = isHubModelRef(raw.model!, baseDir) ? raw.model! : abs(raw.model!);
   const type = raw.task?.type ?? 'generation';
   const task: TaskConfig = {
     type,
@@ -193,9 +206,10 @@ export function resolveConfig(raw: Raw, baseDir: string, source = 'the configura
     ...(raw.task?.separator !== undefined ? { separator: raw.task.separator } : {}),
   };
   const train = abs(raw.train!);
-  const out = raw.out ? abs(raw.out) : abs(path.join('adapters', `${path.basename(train).replace(/\.[^.]+$/, '')}.ulpt`));
+  const trainName = isHubDataRef(train) ? train.split('/').pop()! : path.basename(train);
+  const out = raw.out ? abs(raw.out) : abs(path.join('adapters', `${trainName.replace(/\.[^.]+$/, '').replace(/[*?]/g, '') || 'hub-data'}.ulpt`));
   return {
-    model: abs(raw.model!),
+    model,
     train,
     ...(raw.validation ? { validation: abs(raw.validation) } : {}),
     validationSplit: raw.validationSplit ?? 0,
@@ -218,8 +232,10 @@ export function resolveConfig(raw: Raw, baseDir: string, source = 'the configura
     seed: String(raw.seed ?? '42'),
     out,
     backend: raw.backend ?? 'auto',
+    engine: raw.engine ?? 'builtin',
     threads: raw.threads ?? 'auto',
     strict: raw.strict ?? false,
     task,
+    ...(raw.hub ? { hub: raw.hub } : {}),
   };
 }

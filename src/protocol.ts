@@ -1,7 +1,7 @@
 // Every message between the trainer process, the extension host and the webviews. One discriminated union per
 // direction, keyed by `type`; each member says who sends it to whom. Switches over them end in assertNever.
 import type { BackendReport, ConcreteBackend, GpuAdapter } from './backend';
-import type { Method, TrainConfig } from './config';
+import type { Engine, Method, TrainConfig } from './config';
 import type { Batch } from './train/batch';
 import type { PromptTensors } from './ulpt/prompt';
 
@@ -63,16 +63,25 @@ export interface RunSummary {
   gpu?: GpuAdapter;
   /** How many data warnings (one per kind and file, each with its count and lines) were found before training; absent in older runs. */
   warnings?: number;
+  /** The engine that trained (absent: builtin), its devices and processes (the PyTorch engine's torchrun world). */
+  engine?: Engine;
+  devices?: string[];
+  worldSize?: number;
 }
+
+/** What the PyTorch engine reports where the built-in one names its TensorFlow.js backend (started.backend). */
+export type EngineBackendReport = Omit<BackendReport, 'name'> & { name: BackendReport['name'] | 'torch' };
 
 /** Trainer → the run folder's trainer.log (one JSON line each; the extension follows it), the CLI printer, `ulpt train --json`. */
 export type TrainerMessage =
-  | { type: 'started'; runDir: string; config: TrainConfig; backend: BackendReport; model: ModelSummary; trainableParameters: number;
+  | { type: 'started'; runDir: string; config: TrainConfig; backend: EngineBackendReport; model: ModelSummary; trainableParameters: number;
       vanillaParameters: number; totalSteps: number; startStep: number; examples: { train: number; validation: number };
       /** The data warnings, one line each (also sent as `log` messages); empty when the data is clean. */
       warnings: string[];
       /** Threads per step (backend.device says it too); absent from trainers before the setting existed. */
-      threads?: number }
+      threads?: number;
+      /** The PyTorch engine's: engine "torch", its devices and world size (absent from the built-in engine). */
+      engine?: Engine; devices?: string[]; worldSize?: number }
   | ({ type: 'step'; totalSteps: number; etaMs: number } & StepPoint)
   | ({ type: 'eval' } & EvalPoint)
   | ({ type: 'baseline' } & BaselinePoint)

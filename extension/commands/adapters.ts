@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { writeFileAtomic } from '../../src/io/atomic';
 import { readAdapter } from '../../src/io/adapter';
-import { exportPeft } from '../../src/io/peft';
+import { exportPeft, peftOutState } from '../../src/io/peft';
 import { metricsCsv } from './csv';
 import { describeRun, folderDescription, pickRun } from './pickers';
 import { FILES, readMetricsFile, readRunFiles, runName, runTitle } from '../runs/runStore';
@@ -23,6 +23,28 @@ async function confirmOverwrite(file: string): Promise<boolean> {
   if (!fs.existsSync(file)) return true;
   const choice = await vscode.window.showWarningMessage(`${vscode.workspace.asRelativePath(file)} already exists. Overwrite it?`, { modal: true }, 'Overwrite');
   return choice === 'Overwrite';
+}
+
+/**
+ * The engine's rule for the export folder (new, empty, or an earlier PEFT export), asked rather than refused:
+ * replacing an export, writing into a folder with other files, or through a symlink each need a yes. Returns
+ * whether to force the write, or undefined when the user says no.
+ */
+async function confirmPeftFolder(dest: string): Promise<boolean | undefined> {
+  const state = peftOutState(dest);
+  const rel = vscode.workspace.asRelativePath(dest);
+  const ask = async (question: string, yes: string) => (await vscode.window.showWarningMessage(question, { modal: true }, yes)) === yes;
+  switch (state.kind) {
+    case 'new': case 'empty': return false;
+    case 'file': throw new UserError(`${rel} is a file; the PEFT export needs a folder.`);
+    case 'export': return (await ask(`${rel} holds an earlier PEFT export. Replace it?`, 'Replace')) ? false : undefined;
+    case 'symlink': return (await ask(`${rel} is a symbolic link to ${state.target}. Write the export there?`, 'Write There')) ? true : undefined;
+    case 'foreign': {
+      const shown = state.entries.slice(0, 4).join(', ') + (state.entries.length > 4 ? ', …' : '');
+      const question = `${rel} is not empty and does not hold a PEFT export (${shown}). Write adapter_config.json and adapter_model.safetensors into it anyway?`;
+      return (await ask(question, 'Write Into It')) ? true : undefined;
+    }
+  }
 }
 
 const toPath = (t: string | vscode.Uri) => (typeof t === 'string' ? t : t.fsPath);
@@ -133,8 +155,9 @@ export async function exportPeftAdapter(studio: Studio, source?: string | vscode
     if (!picked) return undefined;
     dest = picked.fsPath;
   }
-  if (fs.existsSync(path.join(dest, 'adapter_config.json')) && !(await confirmOverwrite(path.join(dest, 'adapter_config.json')))) return undefined;
-  const out = exportPeft(file!, dest, baseModel && fs.existsSync(baseModel) ? { baseModelNameOrPath: baseModel } : {});
+  const force = await confirmPeftFolder(dest);
+  if (force === undefined) return undefined;
+  const out = exportPeft(file!, dest, { ...(baseModel && fs.existsSync(baseModel) ? { baseModelNameOrPath: baseModel } : {}), force });
   studio.output.info(`exported ${file!} to PEFT: ${out.configFile}, ${out.weightsFile}`);
   void vscode.window.showInformationMessage(`ULPT: exported a PEFT prompt-tuning adapter to ${vscode.workspace.asRelativePath(dest)}.`, 'Reveal').then((c) => {
     if (c === 'Reveal') void vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(out.configFile));

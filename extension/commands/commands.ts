@@ -7,9 +7,11 @@
 //   ulpt.openPanel [runDir]
 //   ulpt.saveAdapter [runDir] [target] [{ overwrite }] → saved file
 //   ulpt.exportPeft [adapter|runDir] [outDir]        → export folder
+//   ulpt.exportJob [configFile]        → job folder        a folder to copy to a cluster (PyTorch engine, torchrun)
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { exportPeftAdapter, saveAdapter } from './adapters';
+import { exportTrainingJob } from './exportJob';
 import { checkInputs, loadConfigFile } from './configFile';
 import { isConfigFileName, SEARCH_EXCLUDE } from './discovery';
 import { TrainingPanel, reportError } from '../views/panel';
@@ -40,6 +42,7 @@ export function registerCommands(context: vscode.ExtensionContext, studio: Studi
     const setup = await trainingSetupFromQuestions(studio);
     if (!setup) return undefined;
     if (setup.kind === 'config') return vscode.commands.executeCommand('ulpt.trainFromConfig', vscode.Uri.file(setup.file));
+    if (setup.kind === 'job') return exportTrainingJob(studio, setup.file);
     const config = await studio.confirmOut(setup.config);
     if (!config) return undefined;
     studio.start(config, setup.runDir, false);
@@ -53,7 +56,7 @@ export function registerCommands(context: vscode.ExtensionContext, studio: Studi
     if (!file) return undefined;
     const doc = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === file);
     if (doc?.isDirty) await doc.save();
-    const loaded = loadConfigFile(file, { defaultBackend: studio.defaultBackend() });
+    const loaded = loadConfigFile(file, { defaultBackend: studio.defaultBackend(), defaultEngine: studio.defaultEngine() });
     const name = loaded.runName;
     const config = await studio.confirmOut(loaded.config);
     if (!config) return undefined;
@@ -125,10 +128,15 @@ export function registerCommands(context: vscode.ExtensionContext, studio: Studi
     saveAdapter(studio, asPath(arg), asPath(target), (opts as { overwrite?: boolean } | undefined) ?? {}));
 
   register('ulpt.exportPeft', (arg?: unknown, outDir?: unknown) => exportPeftAdapter(studio, asPath(arg), asPath(outDir)));
+
+  register('ulpt.exportJob', async (arg?: unknown) => {
+    const file = await findConfigFile(asPath(arg), 'Export a job from which config file?');
+    return file ? exportTrainingJob(studio, file) : undefined;
+  });
 }
 
 /** The config file to train from: the argument, the active editor's config file, the root ulpt.config.json, or a pick. */
-async function findConfigFile(arg?: string): Promise<string | undefined> {
+async function findConfigFile(arg?: string, placeHolder = 'Train from which config file?'): Promise<string | undefined> {
   if (arg) return arg;
   const active = vscode.window.activeTextEditor?.document;
   if (active?.uri.scheme === 'file' && isConfigFileName(active.fileName)) return active.fileName;
@@ -141,6 +149,6 @@ async function findConfigFile(arg?: string): Promise<string | undefined> {
   const roots = (vscode.workspace.workspaceFolders ?? []).map((f) => path.join(f.uri.fsPath, 'ulpt.config.json'));
   const atRoot = uris.filter((u) => roots.includes(u));
   if (uris.length === 1 || atRoot.length === 1) return atRoot[0] ?? uris[0];
-  const picked = await vscode.window.showQuickPick(uris.map((u) => ({ label: path.basename(u), description: folderDescription(path.dirname(u)), file: u })), { placeHolder: 'Train from which config file?' });
+  const picked = await vscode.window.showQuickPick(uris.map((u) => ({ label: path.basename(u), description: folderDescription(path.dirname(u)), file: u })), { placeHolder });
   return picked?.file;
 }

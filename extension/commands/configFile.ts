@@ -4,7 +4,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BackendName } from '../../src/backend';
-import { ConfigError, resolveConfig, type TrainConfig } from '../../src/config';
+import { ConfigError, resolveConfig, type Engine, type TrainConfig } from '../../src/config';
+import { isHubDataRef, isHubModelRef } from '../../src/hub/refs';
 
 /** JSON.parse with an error that says where: "ulpt.config.json, line 3, column 5: Expected ',' …". */
 export function parseJsonText(text: string, file: string): unknown {
@@ -48,12 +49,13 @@ export interface ConfigSource {
  * Reads a config file (or uses `text`, e.g. an unsaved editor), fills the backend from the settings when the file
  * does not name one, resolves and validates it, and checks that the model folder and data files exist.
  */
-export function loadConfigFile(file: string, opts: { text?: string; defaultBackend: BackendName; overrides?: Record<string, unknown> }): ConfigSource {
+export function loadConfigFile(file: string, opts: { text?: string; defaultBackend: BackendName; defaultEngine?: Engine; overrides?: Record<string, unknown> }): ConfigSource {
   const text = opts.text ?? readText(file);
   const raw = parseJsonText(text, file);
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${file} must hold a JSON object with at least "model" and "train".`);
   const merged: Record<string, unknown> = { ...(raw as Record<string, unknown>), ...(opts.overrides ?? {}) };
   if (merged.backend === undefined) merged.backend = opts.defaultBackend;
+  if (merged.engine === undefined && opts.defaultEngine) merged.engine = opts.defaultEngine; // the ulpt.engine setting
   const config = resolveConfig(merged, path.dirname(file), file);
   checkInputs(config, file);
   return { config, source: file, runName: path.basename(config.out).replace(/\.ulpt$/, '') };
@@ -68,7 +70,7 @@ function readText(file: string): string {
 }
 
 /** The config a `ulpt` task definition describes: its file (if any) with the inline fields on top. */
-export function taskConfig(def: UlptTaskDefinition, folder: string, defaultBackend: BackendName, readFile?: (file: string) => string | undefined): ConfigSource {
+export function taskConfig(def: UlptTaskDefinition, folder: string, defaultBackend: BackendName, readFile?: (file: string) => string | undefined, defaultEngine?: Engine): ConfigSource {
   const inline: Record<string, unknown> = {};
   for (const k of TASK_FIELDS) {
     const v = def[k];
@@ -77,13 +79,14 @@ export function taskConfig(def: UlptTaskDefinition, folder: string, defaultBacke
   }
   if (def.config) {
     const file = path.resolve(folder, def.config);
-    return loadConfigFile(file, { text: readFile?.(file), defaultBackend, overrides: inline });
+    return loadConfigFile(file, { text: readFile?.(file), defaultBackend, defaultEngine, overrides: inline });
   }
   const source = `the ulpt task in ${path.join(folder, '.vscode', 'tasks.json')}`;
   if (inline.model === undefined || inline.train === undefined) {
     throw new ConfigError(`${source} needs either "config" (a training config file) or at least "model" and "train".`);
   }
   if (inline.backend === undefined) inline.backend = defaultBackend;
+  if (inline.engine === undefined && defaultEngine) inline.engine = defaultEngine;
   const config = resolveConfig(inline, folder, source);
   checkInputs(config, source);
   return { config, source, runName: path.basename(config.out).replace(/\.ulpt$/, '') };
@@ -92,9 +95,11 @@ export function taskConfig(def: UlptTaskDefinition, folder: string, defaultBacke
 /** The files a run needs, checked before a process is started for it. */
 export function checkInputs(config: TrainConfig, source: string): void {
   const missing: string[] = [];
-  if (!fs.existsSync(config.model) || !fs.statSync(config.model).isDirectory()) missing.push(`model folder ${config.model}`);
+  // Hub references (org/name[@rev], hf://datasets/…) are fetched or taken from the cache by the trainer.
+  if (isHubModelRef(config.model)) { /* resolved by the trainer */ }
+  else if (!fs.existsSync(config.model) || !fs.statSync(config.model).isDirectory()) missing.push(`model folder ${config.model}`);
   else if (!fs.existsSync(path.join(config.model, 'config.json'))) missing.push(`${path.join(config.model, 'config.json')} (the model folder needs a Hugging Face config.json)`);
-  if (!fs.existsSync(config.train)) missing.push(`training data ${config.train}`);
-  if (config.validation && !fs.existsSync(config.validation)) missing.push(`validation data ${config.validation}`);
+  if (!isHubDataRef(config.train) && !fs.existsSync(config.train)) missing.push(`training data ${config.train}`);
+  if (config.validation && !isHubDataRef(config.validation) && !fs.existsSync(config.validation)) missing.push(`validation data ${config.validation}`);
   if (missing.length) throw new ConfigError(`${source}: ${missing.length === 1 ? 'this does' : 'these do'} not exist: ${missing.join('; ')}.`);
 }

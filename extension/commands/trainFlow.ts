@@ -20,11 +20,14 @@ import {
 import { folderDescription } from './pickers';
 import { TokenizerClient, type Tokenized } from './tokenizer';
 import { configFileText, describeLabelWord, freeFileName, showTokens } from './wizardText';
+import { checkPythonAsync, enginePackageDir, findPython } from '../../src/engine/python';
 
 export type TrainingSetup =
   | { kind: 'run'; config: TrainConfig; runDir: string; name: string; savedConfig: string | null }
   /** The user chose an existing config file: train it as it is. */
-  | { kind: 'config'; file: string };
+  | { kind: 'config'; file: string }
+  /** A job for a cluster: the saved config, to export. */
+  | { kind: 'job'; file: string };
 
 type Item<T> = vscode.QuickPickItem & { value?: T };
 const BROWSE = '$(folder-opened) Browse…';
@@ -268,6 +271,60 @@ async function askName(suggestion: string): Promise<string | undefined> {
 
 type Finish = 'train' | 'save-train' | 'save';
 
+type Where = 'builtin' | 'torch' | 'job';
+
+/** What the PyTorch engine would run on here, found without blocking the window (its Python starts once). */
+async function probeTorchEngine(studio: Studio): Promise<{ ok: true; text: string } | { ok: false; text: string }> {
+  try {
+    const report = await checkPythonAsync(findPython(studio.launchSettings().pythonPath || undefined, enginePackageDir()));
+    const where = report.cuda ? `${report.cuda} CUDA device${report.cuda > 1 ? 's' : ''}` : report.mps ? 'Apple MPS' : 'the CPU';
+    return { ok: true, text: `found: ${report.python} · torch ${report.versions.torch} · ${where}` };
+  } catch (e) {
+    return { ok: false, text: (e as Error).message };
+  }
+}
+
+/** Where the run trains: here on either engine, or a job folder for a cluster; says what it found for PyTorch. */
+async function askWhere(studio: Studio): Promise<Where | undefined> {
+  const box = vscode.window.createQuickPick<Item<Where>>();
+  box.title = TITLE(9);
+  box.placeholder = 'Where to train';
+  box.ignoreFocusOut = true;
+  const torchItem = (found: string, ok: boolean | null): Item<Where> => ({
+    label: '$(flame) Here, on the PyTorch engine', description: ok === null ? 'looking for Python with torch…' : ok ? found : 'not available',
+    detail: ok === false ? found : 'Any model transformers loads; CUDA, Apple MPS or the CPU (ulpt.pythonPath picks the Python)', value: 'torch',
+  });
+  const items = (torch: Item<Where>): Item<Where>[] => [
+    { label: '$(vm) Here, on the built-in engine', description: 'TensorFlow.js: WebGPU, WASM or CPU', detail: 'Needs nothing installed', value: 'builtin' },
+    torch,
+    { label: '$(server) A job for a cluster', description: 'export-job: torchrun, SLURM', detail: 'Saves the config and writes a folder to copy to a cluster; nothing trains here', value: 'job' },
+  ];
+  box.items = items(torchItem('', null));
+  box.busy = true;
+  const preferred = studio.defaultEngine();
+  box.activeItems = box.items.filter((i) => i.value === preferred);
+  let probed: Awaited<ReturnType<typeof probeTorchEngine>> | null = null;
+  void probeTorchEngine(studio).then((p) => {
+    probed = p;
+    const active = box.activeItems[0]?.value;
+    box.items = items(torchItem(p.text, p.ok));
+    box.activeItems = box.items.filter((i) => i.value === active);
+    box.busy = false;
+  });
+  const chosen = await new Promise<Where | undefined>((resolve) => {
+    box.onDidAccept(() => resolve(box.selectedItems[0]?.value));
+    box.onDidHide(() => resolve(undefined));
+    box.show();
+  });
+  box.dispose();
+  if (chosen !== 'torch') return chosen;
+  const p = probed ?? (await probeTorchEngine(studio));
+  if (p.ok) return chosen;
+  const open = await vscode.window.showErrorMessage(`ULPT: the PyTorch engine cannot run here: ${p.text}`, 'Open Settings');
+  if (open) await vscode.commands.executeCommand('workbench.action.openSettings', 'ulpt.pythonPath');
+  return undefined;
+}
+
 async function askFinish(configName: string): Promise<Finish | undefined> {
   const items: Item<Finish>[] = [
     { label: '$(play) Train', detail: 'Start training now; the run keeps its settings and its adapter in .ulpt/runs/', value: 'train' },
@@ -319,7 +376,10 @@ export async function trainingSetupFromQuestions(studio: Studio): Promise<Traini
     if (!name) return undefined;
     const root = studio.rootFor(dataset.file);
     const configFile = freeConfigName(root, name);
-    const finish = await askFinish(path.basename(configFile));
+    const where = await askWhere(studio);
+    if (!where) return undefined;
+    // A job for a cluster is exported from a saved config (engine torch): nothing trains here.
+    const finish = where === 'job' ? 'save' : await askFinish(path.basename(configFile));
     if (!finish) return undefined;
 
     const runDir = path.join(studio.runsDir(root), newRunId(name));
@@ -342,6 +402,8 @@ export async function trainingSetupFromQuestions(studio: Studio): Promise<Traini
       evalEvery: every,
       checkpointEvery: every,
       task: { type: task.type, template, ...(task.inputField !== 'input' ? { inputField: task.inputField } : {}), targetField: task.targetField, ...(labels ? { labels } : {}) },
+      // The engine is written when it is not what a config without one gets (the ulpt.engine setting).
+      ...(where !== 'builtin' || studio.defaultEngine() !== 'builtin' ? { engine: where === 'builtin' ? 'builtin' : 'torch' } : {}),
       // A config file names its adapter in the project; a one-off run keeps it in its run folder ("Save Adapter…" copies it).
       // A free name: an adapter another config or run wrote there is never taken over by a new config.
       out: saving ? freeFileName(path.join(root, 'adapters'), name, '.ulpt') : path.join(runDir, 'adapter.ulpt'),
@@ -354,6 +416,7 @@ export async function trainingSetupFromQuestions(studio: Studio): Promise<Traini
       while (!createFileExclusive(file, text)) file = freeConfigName(root, name);
       savedConfig = file;
       studio.output.info(`saved the wizard's answers to ${file}`);
+      if (where === 'job') return { kind: 'job', file };
       if (finish === 'save') {
         await vscode.window.showTextDocument(vscode.Uri.file(file));
         return undefined;

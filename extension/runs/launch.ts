@@ -11,6 +11,8 @@ export interface LaunchSettings {
   backend: BackendName;
   /** ulpt.threads: threads per training step when the config leaves `threads` on auto (0: auto). */
   threads?: number;
+  /** ulpt.pythonPath, else the Python extension's selected interpreter: runs the PyTorch engine (empty: python3). */
+  pythonPath?: string;
 }
 
 export interface HostRuntime {
@@ -33,6 +35,7 @@ export function trainerLaunch(settings: LaunchSettings, host: HostRuntime): Laun
   else delete env.ULPT_TFJS_NODE_PATH;
   if (settings.threads && Number.isInteger(settings.threads) && settings.threads >= 1) env.ULPT_THREADS = String(settings.threads);
   else delete env.ULPT_THREADS;
+  if (settings.pythonPath?.trim()) env.ULPT_PYTHON = settings.pythonPath.trim();
   const nodePath = settings.nodePath.trim();
   if (nodePath) {
     delete env.ELECTRON_RUN_AS_NODE;

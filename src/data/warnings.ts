@@ -3,7 +3,7 @@
 // never trained. Collected per file and kind with where they occur; `strict` turns them into an error.
 import * as path from 'node:path';
 
-export type DataWarningKind = 'invalid-utf8' | 'empty-target' | 'input-cut' | 'label-untrained' | 'target-boundary';
+export type DataWarningKind = 'invalid-utf8' | 'empty-target' | 'input-cut' | 'label-untrained' | 'target-boundary' | 'task-suspect';
 
 /** One kind of problem in one file: how often and where (the first few places are kept). */
 export interface DataWarning {
@@ -23,6 +23,7 @@ const EXPLAIN: Record<DataWarningKind, (count: number, detail: string) => string
   'empty-target': (n, d) => `${n === 1 ? 'a record has' : `${n} records have`} an empty target (${d}); the model learns to answer nothing there.`,
   'input-cut': (n, d) => `${n === 1 ? 'an input was' : `${n} inputs were`} longer than maxLength allows and cut from the left (${d}); the model never sees their beginning.`,
   'label-untrained': (_n, d) => d,
+  'task-suspect': (_n, d) => d,
   'target-boundary': (n, d) => `${n === 1 ? 'a target begins' : `${n} targets begin`} with text that the tokenizer joins to the end of the prompt (${d}); it is trained as the tokens generation must write after the prompt, which is rarer text for the model. Set task.separator (e.g. " ") to keep prompt and answer apart.`,
 };
 

@@ -34,4 +34,7 @@ export {
   type AdapterMethod,
   type AdapterTensors,
 } from './adapter';
-export { PEFT_CONFIG_NAME, PEFT_WEIGHTS_NAME, exportPeft, type PeftExport, type PeftExportOptions, type PeftTaskType } from './peft';
+export {
+  PEFT_CONFIG_NAME, PEFT_WEIGHTS_NAME, exportPeft, readPeftPrompt, adapterFromPeft, peftBaseModelFolder, PeftImportError,
+  type PeftExport, type PeftExportOptions, type PeftTaskType, type PeftPrompt, type PeftImportModel, type PeftImportOptions,
+} from './peft';

@@ -191,10 +191,11 @@ export class SafetensorsFile {
 
 export interface TensorToWrite {
   shape: number[];
-  data: Float32Array;
+  /** F32, or I32 (token ids: the prepared job of src/engine/prepare.ts). */
+  data: Float32Array | Int32Array;
 }
 
-/** Serialises F32 tensors (sorted by name, 8-byte aligned header as the reference implementation pads it). */
+/** Serialises F32 and I32 tensors (sorted by name, 8-byte aligned header as the reference implementation pads it). */
 export function serializeSafetensors(tensors: Record<string, TensorToWrite>, metadata: Record<string, string> = {}): Uint8Array {
   const names = Object.keys(tensors).sort();
   const header: Record<string, unknown> = {};
@@ -206,7 +207,7 @@ export function serializeSafetensors(tensors: Record<string, TensorToWrite>, met
     if (!shape.every((s) => Number.isSafeInteger(s) && s >= 0)) throw new Error(`Tensor "${name}" has an invalid shape [${shape.join(', ')}].`);
     const count = shape.reduce((a, b) => a * b, 1);
     if (count !== data.length) throw new Error(`Tensor "${name}" has ${data.length} values but shape [${shape.join(', ')}] needs ${count}.`);
-    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + data.byteLength] };
+    header[name] = { dtype: data instanceof Int32Array ? 'I32' : 'F32', shape, data_offsets: [offset, offset + data.byteLength] };
     offset += data.byteLength;
   }
   let json = Buffer.from(JSON.stringify(header), 'utf8');
@@ -220,7 +221,8 @@ export function serializeSafetensors(tensors: Record<string, TensorToWrite>, met
     const d = tensors[name].data;
     const le = new Uint8Array(d.byteLength);
     const view = new DataView(le.buffer);
-    for (let i = 0; i < d.length; i++) view.setFloat32(i * 4, d[i], true);
+    if (d instanceof Int32Array) for (let i = 0; i < d.length; i++) view.setInt32(i * 4, d[i], true);
+    else for (let i = 0; i < d.length; i++) view.setFloat32(i * 4, d[i], true);
     out.set(le, pos);
     pos += d.byteLength;
   }

@@ -22,14 +22,24 @@ function readJson(file: string): Record<string, unknown> {
   }
 }
 
+/** A shard named by the index, which must be a file inside the model folder (never `../…` or an absolute path). */
+function shardPath(dir: string, index: string, name: unknown): string {
+  if (typeof name !== 'string' || !name) throw new ModelLoadError(`${index}: the weight_map names a shard ${JSON.stringify(name)}; expected a file name.`);
+  const inside = path.relative(path.resolve(dir), path.resolve(dir, name));
+  if (path.isAbsolute(name) || !inside || inside.startsWith('..') || path.isAbsolute(inside)) {
+    throw new ModelLoadError(`${index} names the shard "${name}", which is outside the model folder ${dir}; shards must be files in the model folder.`);
+  }
+  return path.join(dir, name);
+}
+
 /** The safetensors files of a folder: the shards named by model.safetensors.index.json, or model.safetensors. */
 export function weightFiles(dir: string): string[] {
   const index = path.join(dir, 'model.safetensors.index.json');
   if (fs.existsSync(index)) {
     const map = readJson(index).weight_map;
     if (typeof map !== 'object' || map === null) throw new ModelLoadError(`${index} has no "weight_map" object.`);
-    const files = [...new Set(Object.values(map as Record<string, string>))].sort();
-    return files.map((f) => path.join(dir, f));
+    const files = [...new Set(Object.values(map as Record<string, unknown>))].sort();
+    return files.map((f) => shardPath(dir, index, f));
   }
   const single = path.join(dir, 'model.safetensors');
   if (fs.existsSync(single)) return [single];

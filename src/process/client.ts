@@ -61,7 +61,13 @@ export function launchTrainer(opts: TrainerLaunchOptions): LaunchedTrainer {
     pid: child.pid,
     exited,
     kill: () => {
-      if (!over && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (over || child.exitCode !== null || child.signalCode !== null) return;
+      // The whole process group (the trainer leads it, being detached): a PyTorch engine it started goes too.
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
     },
   };
 }

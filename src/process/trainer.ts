@@ -10,7 +10,10 @@ import { initBackend } from '../backend';
 import { resolveConfig, type TrainConfig } from '../config';
 import { failureOf, RUN_FILES, writeFailure, appendLogMessage } from '../train/runFolder';
 import { RunBusyError } from '../train/runLock';
-import { train } from '../train/trainer';
+import { resolveHubInputs } from '../hub/resolve';
+import { writeFileAtomic } from '../io/atomic';
+import { ResumeRefusedError, train } from '../train/trainer';
+import { startTorchRun } from '../engine/torchEngine';
 
 export const TRAINER_OWNER = 'ULPT Studio';
 
@@ -44,16 +47,34 @@ async function main(): Promise<void> {
       throw new Error(`${file} could not be read as a training config: ${(e as Error).message}`);
     }
     // The extension wrote a resolved config (absolute paths); resolving it again validates it against the schema.
-    const config = threadsFromEnv(resolveConfig(raw as Parameters<typeof resolveConfig>[0], runDir, file));
+    const written = threadsFromEnv(resolveConfig(raw as Parameters<typeof resolveConfig>[0], runDir, file));
+    // Hub models and data (org/name, hf://datasets/…) become cache paths before anything else; the run's config.json
+    // then records both (a resume reads the local paths, and the commit to fetch again if the cache was cleared).
+    const config = await resolveHubInputs(written, { onNote: (message) => appendLogMessage(runDir, { type: 'log', level: 'info', message }) });
+    if (config.hub && JSON.stringify(config.hub) !== JSON.stringify(written.hub)) writeFileAtomic(file, JSON.stringify({ ...(raw as object), model: config.model, train: config.train, ...(config.validation ? { validation: config.validation } : {}), hub: config.hub }, null, 2) + '\n');
+    if (config.engine === 'torch') {
+      // The PyTorch engine trains and writes the run folder itself; this process prepares the job, starts it in its
+      // own process group (a second Stop ends both) and passes a stop on. ULPT_PYTHON: the ulpt.pythonPath setting.
+      const run = await startTorchRun(config, {
+        runDir, resume: !!values.resume, claimed: !values.resume, owner: TRAINER_OWNER, inTrainerProcess: true,
+        python: process.env.ULPT_PYTHON || undefined,
+      });
+      inTrain = true;
+      const poll = setInterval(() => stop && (clearInterval(poll), run.stop()), 200);
+      const { code } = await run.result.finally(() => clearInterval(poll));
+      process.exitCode = code === 0 || code === 130 ? 0 : 1;
+      return;
+    }
     const backend = await initBackend(config.backend, { nativeSearchPath: process.env.ULPT_TFJS_NODE_PATH });
     inTrain = true;
     // A fresh run's folder was claimed by the extension (it wrote config.json exclusively before starting this).
     await train(config, { runDir, backend, resume: !!values.resume, claimed: !values.resume, owner: TRAINER_OWNER, shouldStop: () => stop });
   } catch (e) {
-    // train() records its own failures; what failed before it (config, backend) is recorded here. A run another
-    // process holds is left alone: its files describe that process's work.
+    // train() records its own failures; what failed before it (config, backend) is recorded here, and a refused
+    // resume (train() leaves the folder untouched, but the window learns why only from it). A run another process
+    // holds is left alone: its files describe that process's work.
     if (e instanceof RunBusyError) console.error(`ulpt trainer: ${e.message}`);
-    else if (!inTrain) {
+    else if (!inTrain || e instanceof ResumeRefusedError) {
       const failure = failureOf(e, 0);
       writeFailure(runDir, failure);
       appendLogMessage(runDir, { type: 'error', message: failure.message, ...(failure.stack ? { stack: failure.stack } : {}) });

@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../io/safetensors';
 import type { PromptModule, PromptTensors } from '../ulpt/prompt';
+import type { RunInputs } from './inputs';
 import type { AdamW } from './optimizer';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
@@ -19,6 +20,8 @@ export interface LoopState {
   shape: { method: string; length: number; rank: number; hidden: number; alignment: boolean };
   /** Threads that computed the steps (the gradient sums' order depends on it; a resumed "auto" run keeps it). */
   threads?: number;
+  /** What the run was trained with up to this checkpoint (a resume compares; absent in older checkpoints). */
+  inputs?: RunInputs;
 }
 
 const PROMPT_KEYS: (keyof PromptTensors)[] = ['z', 'scale', 'shift', 'prompt'];
@@ -46,6 +49,20 @@ export function checkpointThreads(file: string): number | undefined {
     return typeof threads === 'number' && Number.isInteger(threads) && threads >= 1 ? threads : undefined;
   } catch {
     return undefined; // loadCheckpoint reports a damaged checkpoint properly
+  } finally {
+    st.close();
+  }
+}
+
+/** The inputs a checkpoint records (see inputs.ts), or null for one from before they were recorded. */
+export function checkpointInputs(file: string): RunInputs | null {
+  const st = SafetensorsFile.open(file);
+  try {
+    const meta = st.header.metadata['ulpt-checkpoint'];
+    const inputs = meta ? (JSON.parse(meta) as Partial<LoopState>).inputs : undefined;
+    return inputs && typeof inputs === 'object' && inputs.settings && inputs.data && inputs.model ? inputs : null;
+  } catch {
+    return null; // loadCheckpoint reports a damaged checkpoint properly
   } finally {
     st.close();
   }

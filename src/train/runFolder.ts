@@ -10,10 +10,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { configProblemList, type TrainConfig } from '../config';
 import { readAdapter } from '../io/adapter';
-import { createFileExclusive, writeFileAtomic } from '../io/atomic';
+import { appendFileChecked, createFileExclusive, leftoverTempFiles, writeFileAtomic } from '../io/atomic';
 import { SafetensorsFile } from '../io/safetensors';
 import type { RunFailure, TrainerMessage } from '../protocol';
-import { RUN_LOCK_FILE, STOP_REQUEST_FILE } from './runLock';
+import { processAlive, readRunOwner, RUN_LOCK_FILE, STOP_REQUEST_FILE } from './runLock';
 
 /** The files of a run folder (see README "The run folder"). */
 export const RUN_FILES = {
@@ -82,8 +82,8 @@ export function runFolderProblem(dir: string): string | null {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(dir);
-  } catch {
-    return null;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR' ? creatableProblem(dir) : `${dir} cannot be read (${(e as NodeJS.ErrnoException).code}).`;
   }
   if (!stat.isDirectory()) return `${dir} exists and is not a folder.`;
   const entries = fs.readdirSync(dir);
@@ -93,6 +93,42 @@ export function runFolderProblem(dir: string): string | null {
   return isRun
     ? `${dir} already holds a run (${shown}); a fresh run never reuses a run folder. Continue it with --resume ${dir}, or choose a new folder.`
     : `${dir} is not empty (${shown}); a run folder must be new or empty, so nothing in it is overwritten. Choose a new folder.`;
+}
+
+/**
+ * Why a file or folder cannot be created at `target`, or null: its nearest existing parent must be a folder this
+ * process may write in (checked before any work, so a run is not refused by EACCES after training).
+ */
+export function creatableProblem(target: string, what = target): string | null {
+  let dir = path.dirname(path.resolve(target));
+  while (!fs.existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  try {
+    if (!fs.statSync(dir).isDirectory()) return `${what} cannot be created: ${dir} is a file, not a folder.`;
+    fs.accessSync(dir, fs.constants.W_OK);
+    return null;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'EROFS' ? 'is on a read-only file system' : code === 'EACCES' || code === 'EPERM' ? 'is not writable for this user' : `cannot be used (${code})`;
+    return `${what} cannot be created: ${dir} ${why}.`;
+  }
+}
+
+/**
+ * Why `dir` is not a run folder, or null when it is one (it holds a run's files, even damaged ones). A model
+ * folder has a config.json too, so that alone does not make a run.
+ */
+export function notRunFolder(dir: string): string | null {
+  const runFiles = [RUN_FILES.checkpoint, RUN_FILES.metrics, RUN_FILES.summary, RUN_FILES.started, RUN_FILES.log, RUN_FILES.best, RUN_FILES.final, RUN_FILES.lock];
+  if (runFiles.some((f) => fs.existsSync(path.join(dir, f))) || isRunConfig(path.join(dir, RUN_FILES.config))) return null;
+  let modelType: unknown;
+  try {
+    modelType = (JSON.parse(fs.readFileSync(path.join(dir, RUN_FILES.config), 'utf8')) as { model_type?: unknown }).model_type;
+  } catch {
+    /* no config.json, or not JSON */
+  }
+  return typeof modelType === 'string'
+    ? `${dir} is a model folder (its config.json describes a ${modelType} model), not a run folder.`
+    : `${dir} is not a run folder: it has none of a run's files (${RUN_FILES.config} of a run, ${RUN_FILES.checkpoint}, ${RUN_FILES.metrics}).`;
 }
 
 /** A run's config.json (not, say, a model's): it names the training data and the method. */
@@ -108,14 +144,34 @@ function isRunConfig(file: string): boolean {
 /**
  * Makes `dir` this run's folder by creating its config.json exclusively (a hard link from a fully written temp
  * file: readers never see a half-written config, and of two runs claiming one folder exactly one wins).
- * Creates the folder (and its parents) when missing. Throws RunFolderError when the folder is taken.
+ * Creates the folder (and its parents) when missing; returns the topmost folder it created (to remove them again
+ * when the run fails before it has anything to keep). Throws RunFolderError when the folder is taken.
  */
-export function claimRunFolder(dir: string, config: TrainConfig): void {
+export function claimRunFolder(dir: string, config: TrainConfig): { createdFrom: string | undefined } {
   const problem = runFolderProblem(dir);
   if (problem) throw new RunFolderError(problem);
-  fs.mkdirSync(dir, { recursive: true });
-  if (!createFileExclusive(path.join(dir, RUN_FILES.config), JSON.stringify(config, null, 2) + '\n')) {
-    throw new RunFolderError(`${dir} was just taken by another run; start again (a new folder is chosen).`);
+  const created = fs.mkdirSync(dir, { recursive: true });
+  let claimed: boolean;
+  try {
+    claimed = createFileExclusive(path.join(dir, RUN_FILES.config), JSON.stringify(config, null, 2) + '\n');
+  } catch (e) {
+    // A full disk at the start leaves nothing behind: the folders made here go again (only while still empty).
+    if (created) removeEmptyFolders(dir, created);
+    throw e;
+  }
+  if (!claimed) throw new RunFolderError(`${dir} was just taken by another run; start again (a new folder is chosen).`);
+  return { createdFrom: created };
+}
+
+/** Removes `dir` and its parents up to and including `top` while they are empty (rmdir never removes content). */
+export function removeEmptyFolders(dir: string, top: string): void {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    try {
+      fs.rmdirSync(d);
+    } catch {
+      return;
+    }
+    if (d === path.resolve(top) || path.dirname(d) === d) return;
   }
 }
 
@@ -141,6 +197,10 @@ export interface RunDiagnosis {
   resumable: boolean;
   /** Files a user can still use as they are, with how ("best.ulpt: adapter from step 150, accuracy 0.92"). */
   usable: string[];
+  /** Who trains the run now (lock.json): a live process, a stale lock and why, or nobody. */
+  owner: { state: 'alive' | 'stale' | 'none'; detail: string };
+  /** Temp files a killed write left (removed by the next resume). */
+  tempFiles: string[];
 }
 
 function firstLine(e: unknown): string {
@@ -176,7 +236,11 @@ function checkCheckpoint(dir: string): { report: FileReport; step: number | null
       if (!meta) throw new Error('no "ulpt-checkpoint" metadata');
       const step = (JSON.parse(meta) as { step?: unknown }).step;
       if (typeof step !== 'number' || !Number.isInteger(step) || step < 0) throw new Error('its step counter is missing');
-      for (const key of st.keys()) st.float32(key); // every tensor readable
+      for (const key of st.keys()) {
+        // Every tensor readable, and finite: a NaN checkpoint would only resume a diverged run.
+        const bad = st.float32(key).findIndex((x) => !Number.isFinite(x));
+        if (bad >= 0) throw new Error(`its tensor ${key} holds non-finite values (NaN or infinite, first at ${bad}): the run diverged before it was saved`);
+      }
       return { report: { file: RUN_FILES.checkpoint, state: 'ok', detail: `step ${step}` }, step };
     } finally {
       st.close();
@@ -244,7 +308,38 @@ export function diagnoseRun(dir: string): RunDiagnosis {
   const files = [config.report, checkpoint.report, checkMetrics(dir), best.report, final.report, checkSummary(dir)];
   const usable = [best.usable, final.usable].filter((u): u is string => !!u);
   if (checkpoint.step !== null) usable.push(`${path.join(dir, RUN_FILES.checkpoint)}: step ${checkpoint.step}${config.config ? ' — resumable' : ' — resumable once config.json is repaired'}`);
-  return { dir, files, config: config.config, checkpointStep: checkpoint.step, resumable: config.config !== null && checkpoint.step !== null, usable };
+  return {
+    dir, files, config: config.config, checkpointStep: checkpoint.step, resumable: config.config !== null && checkpoint.step !== null, usable,
+    owner: ownerOf(dir), tempFiles: leftoverTempFiles(dir),
+  };
+}
+
+function ownerOf(dir: string): RunDiagnosis['owner'] {
+  const owner = readRunOwner(dir);
+  if (owner.state === 'none') return { state: 'none', detail: 'no process trains it' };
+  if (owner.state === 'stale') return { state: 'stale', detail: owner.reason };
+  const l = owner.lock;
+  return { state: 'alive', detail: `trained now by ${l.owner} (pid ${l.pid} on ${l.host}, since ${l.startedAt})${owner.stopRequested ? ', asked to stop' : ''}` };
+}
+
+/**
+ * Removes the temp files a killed write left in `dir` (for `file`'s temp files only, when given), except those of
+ * a process that still runs (it may be writing them now). Returns the names removed.
+ */
+export function removeLeftoverTempFiles(dir: string, file?: string): string[] {
+  const removed: string[] = [];
+  for (const name of leftoverTempFiles(dir)) {
+    if (file !== undefined && !name.startsWith(`${path.basename(file)}.`)) continue;
+    const pid = Number(/\.(\d+)\.[^.]+\.tmp$/.exec(name)?.[1]);
+    if (Number.isSafeInteger(pid) && pid > 0 && processAlive(pid)) continue;
+    try {
+      fs.rmSync(path.join(dir, name));
+      removed.push(name);
+    } catch {
+      /* gone already */
+    }
+  }
+  return removed;
 }
 
 /** The diagnosis for people: one line per damaged or missing file that matters, then what can still be used. */
@@ -259,12 +354,15 @@ export function describeDiagnosis(d: RunDiagnosis): string {
 
 export type StartedMessage = Extract<TrainerMessage, { type: 'started' }>;
 
-/** One message as a line of trainer.log. Best effort: a log that cannot be written must not end the run. */
+/**
+ * One message as a line of trainer.log, whole or not at all. Best effort: a log that cannot be written must not
+ * end the run (the run itself reports a full disk when it writes its metrics and checkpoints).
+ */
 export function appendLogMessage(runDir: string, m: TrainerMessage): void {
   try {
-    fs.appendFileSync(path.join(runDir, RUN_FILES.log), JSON.stringify(m) + '\n');
+    appendFileChecked(path.join(runDir, RUN_FILES.log), JSON.stringify(m) + '\n');
   } catch {
-    /* the folder went away or the disk is full: the run itself reports the problem when it writes metrics */
+    /* the folder went away or the disk is full: cut back to whole lines by appendFileChecked */
   }
 }
 

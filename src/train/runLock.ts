@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
+import { createFileExclusive, writeFileAtomic } from '../io/atomic';
 
 export const RUN_LOCK_FILE = 'lock.json';
 export const STOP_REQUEST_FILE = 'stop-request.json';
@@ -17,6 +18,11 @@ export const STOP_REQUEST_FILE = 'stop-request.json';
 export const HEARTBEAT_MS = 5_000;
 /** A heartbeat older than this means the owner is gone (used when its process cannot be checked directly). */
 export const STALE_MS = 30_000;
+/**
+ * A damaged lock.json (empty, not JSON) younger than this may still be being written by a tool that writes in
+ * place; older, it is what a process killed while taking the lock left, and it is stale.
+ */
+export const DAMAGED_GRACE_MS = 2_000;
 
 export interface RunLock {
   version: 1;
@@ -40,7 +46,8 @@ export interface RunLock {
 export type RunOwner =
   | { state: 'none' }
   | { state: 'alive'; lock: RunLock; stopRequested: boolean }
-  | { state: 'stale'; lock: RunLock; reason: string };
+  /** lock: null when lock.json itself is damaged (empty or not a lock: a process killed while taking it). */
+  | { state: 'stale'; lock: RunLock | null; reason: string };
 
 export class RunBusyError extends Error {
   override name = 'RunBusyError';
@@ -97,11 +104,35 @@ export function processAlive(pid: number): boolean {
 
 export function readRunLock(runDir: string): RunLock | null {
   try {
-    const lock = JSON.parse(fs.readFileSync(path.join(runDir, RUN_LOCK_FILE), 'utf8')) as RunLock;
-    return Number.isSafeInteger(lock.pid) && typeof lock.host === 'string' ? lock : null;
+    return parseLock(fs.readFileSync(path.join(runDir, RUN_LOCK_FILE), 'utf8'));
   } catch {
     return null; // absent, or a torn write by a foreign tool: no owner can be shown
   }
+}
+
+function parseLock(text: string): RunLock | null {
+  try {
+    const lock = JSON.parse(text) as RunLock;
+    return lock && Number.isSafeInteger(lock.pid) && typeof lock.host === 'string' ? lock : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Why an existing lock.json that holds no lock is stale, or null while it may still be being written. */
+function damagedLock(file: string, now: number): string | null {
+  let stat: fs.Stats;
+  let text: string;
+  try {
+    stat = fs.statSync(file);
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? null : `${RUN_LOCK_FILE} cannot be read (${code ?? (e as Error).message}); no process can be shown to own the run.`;
+  }
+  if (now - stat.mtimeMs < DAMAGED_GRACE_MS) return null;
+  const what = text.trim() ? 'is not a lock (not the JSON a trainer writes)' : 'is empty';
+  return `${RUN_LOCK_FILE} ${what}: the process that took it was ended while writing it, so no process owns the run.`;
 }
 
 const ago = (iso: string, now: number) => {
@@ -128,7 +159,11 @@ export function checkOwner(lock: RunLock, now = Date.now()): { alive: true } | {
 
 export function readRunOwner(runDir: string, now = Date.now()): RunOwner {
   const lock = readRunLock(runDir);
-  if (!lock) return { state: 'none' };
+  if (!lock) {
+    const file = path.join(runDir, RUN_LOCK_FILE);
+    const damaged = fs.existsSync(file) ? damagedLock(file, now) : null;
+    return damaged ? { state: 'stale', lock: null, reason: damaged } : { state: 'none' };
+  }
   const check = checkOwner(lock, now);
   if (!check.alive) return { state: 'stale', lock, reason: check.reason };
   return { state: 'alive', lock, stopRequested: pendingStopRequest(runDir, lock) !== null };
@@ -139,24 +174,32 @@ export function readRunOwner(runDir: string, now = Date.now()): RunOwner {
 export interface StopRequest {
   requestedAt: string;
   by: string;
+  /** Set when stop-request.json was empty or not JSON: it still asks to stop (its time is the file's), with this warning. */
+  damaged?: string;
 }
 
 /** Asks whoever trains the run to stop after its current step (it keeps a checkpoint). */
 export function requestStop(runDir: string, by: string): void {
   const request: StopRequest = { requestedAt: new Date().toISOString(), by };
-  const file = path.join(runDir, STOP_REQUEST_FILE);
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(request) + '\n');
-  fs.renameSync(tmp, file);
+  writeFileAtomic(path.join(runDir, STOP_REQUEST_FILE), JSON.stringify(request) + '\n');
 }
 
 /** A stop request addressed to this owner: written after its process started (an older one is left over). */
 function pendingStopRequest(runDir: string, lock: Pick<RunLock, 'startedAt'>, processStart?: number): StopRequest | null {
+  const file = path.join(runDir, STOP_REQUEST_FILE);
   let request: StopRequest;
   try {
-    request = JSON.parse(fs.readFileSync(path.join(runDir, STOP_REQUEST_FILE), 'utf8')) as StopRequest;
+    const text = fs.readFileSync(file, 'utf8');
+    try {
+      request = JSON.parse(text) as StopRequest;
+      if (typeof request?.requestedAt !== 'string' || !Number.isFinite(Date.parse(request.requestedAt))) throw new Error('no requestedAt');
+    } catch {
+      // Someone asked to stop, by hand or with a tool that wrote it badly: the file's own time says when.
+      const what = text.trim() ? 'is not the JSON a stop request holds' : 'is empty';
+      request = { requestedAt: fs.statSync(file).mtime.toISOString(), by: 'unknown', damaged: `${STOP_REQUEST_FILE} ${what}; it is taken as a request to stop.` };
+    }
   } catch {
-    return null;
+    return null; // absent (or unreadable)
   }
   const since = processStart ?? Date.parse(lock.startedAt);
   return Date.parse(request.requestedAt) >= since - 1_000 ? request : null;
@@ -181,6 +224,8 @@ export interface RunLockHandle {
   readonly lock: RunLock;
   /** True once someone asked this run to stop (stop-request.json newer than this process). Cheap: one stat. */
   stopRequested(): boolean;
+  /** The request that stopped the run, once stopRequested() is true. */
+  stopRequest(): StopRequest | null;
   /** Removes the lock (if it is still ours) and any stop request it answered. */
   release(): void;
 }
@@ -195,8 +240,14 @@ setInterval(() => {
     if (lock.token !== token) return;
     lock.heartbeat = new Date().toISOString();
     const tmp = file + '.' + process.pid + '.heartbeat.tmp';
-    fs.writeFileSync(tmp, JSON.stringify(lock, null, 2) + '\\n');
-    fs.renameSync(tmp, file);
+    try {
+      // writeFileSync writes every byte or throws; the lock is only replaced by a whole file.
+      fs.writeFileSync(tmp, JSON.stringify(lock, null, 2) + '\\n');
+      fs.renameSync(tmp, file);
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw e;
+    }
   } catch {}
 }, intervalMs);
 `;
@@ -219,10 +270,9 @@ export function acquireRunLock(runDir: string, owner: string, opts: { heartbeatM
     version: 1, pid: process.pid, processId: processIdentity(process.pid), host: os.hostname(), owner, startedAt: now, heartbeat: now,
     token: randomBytes(8).toString('hex'),
   };
-  try {
-    fs.writeFileSync(file, JSON.stringify(lock, null, 2) + '\n', { flag: 'wx' });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  // Created whole or not at all (a hard link from a complete temp file): a kill while taking the lock never leaves
+  // an empty lock.json.
+  if (!createFileExclusive(file, JSON.stringify(lock, null, 2) + '\n')) {
     const l = readRunLock(runDir);
     throw new RunBusyError(`${runDir} was just taken by ${l ? `${l.owner} (pid ${l.pid})` : 'another process'}.`);
   }
@@ -232,12 +282,19 @@ export function acquireRunLock(runDir: string, owner: string, opts: { heartbeatM
   if (fs.existsSync(stopFile) && !pendingStopRequest(runDir, lock, processStart)) fs.rmSync(stopFile, { force: true });
   const heartbeat = startHeartbeat(file, lock.token, opts.heartbeatMs ?? HEARTBEAT_MS);
   let stopSeen = false;
+  let seenRequest: StopRequest | null = null;
   let released = false;
   return {
     lock,
     stopRequested() {
-      if (!stopSeen && fs.existsSync(stopFile)) stopSeen = pendingStopRequest(runDir, lock, processStart) !== null;
+      if (!stopSeen && fs.existsSync(stopFile)) {
+        seenRequest = pendingStopRequest(runDir, lock, processStart);
+        stopSeen = seenRequest !== null;
+      }
       return stopSeen;
+    },
+    stopRequest() {
+      return seenRequest;
     },
     release() {
       if (released) return;
@@ -261,7 +318,7 @@ function startHeartbeat(file: string, token: string, intervalMs: number): { stop
       try {
         const lock = JSON.parse(fs.readFileSync(file, 'utf8')) as RunLock;
         if (lock.token !== token) return;
-        fs.writeFileSync(file, JSON.stringify({ ...lock, heartbeat: new Date().toISOString() }, null, 2) + '\n');
+        writeFileAtomic(file, JSON.stringify({ ...lock, heartbeat: new Date().toISOString() }, null, 2) + '\n');
       } catch {
         /* as above */
       }

@@ -7,9 +7,10 @@ import { tf, type BackendReport } from '../backend';
 import { defaultMaxLength, type FieldNames, type TrainConfig } from '../config';
 import { readRecords, buildExamples, resolveLabels, splitValidation, type Example, type TaskLabels } from '../data';
 import { DataWarnings } from '../data/warnings';
+import { templateFields } from '../data/template';
 import { DatasetError } from '../data/errors';
 import { readAdapter, writeAdapter, trainableParameters, type Adapter } from '../io/adapter';
-import { writeFileAtomic } from '../io/atomic';
+import { appendFileChecked, writeError, writeFileAtomic, WriteError } from '../io/atomic';
 import { loadModel } from '../models/loader';
 import type { LanguageModel } from '../models/types';
 import type { MetricsLine, RunSummary, StepPoint, TrainerMessage, ModelSummary } from '../protocol';
@@ -17,14 +18,15 @@ import { etaFromPoints } from './eta';
 import { parseSeed } from '../ulpt/projection';
 import { createPrompt, type PromptModule } from '../ulpt/prompt';
 import { collateFor, ExampleStream } from './batch';
-import { CHECKPOINT_FILE, checkpointThreads, loadCheckpoint, saveCheckpoint, type LoopState } from './checkpoint';
+import { CHECKPOINT_FILE, checkpointInputs, checkpointThreads, loadCheckpoint, saveCheckpoint, type LoopState } from './checkpoint';
+import { inputChanges, runInputs } from './inputs';
 import { evaluate, labelSetFor, primaryMetric, type LabelSet } from './evaluate';
 import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from './optimizer';
 import { learningRate } from './schedule';
 import { chooseThreads, createStepRunner, deviceWithThreads, threadBytesFor } from './parallel';
 import { takeThreadLease, threadsLeasedByOthers } from './threadBudget';
 import type { StepRunner } from './step';
-import { appendLogMessage, claimRunFolder, DamagedRunError, describeDiagnosis, diagnoseRun, failureOf, RUN_FILES, runFolderProblem, RunFolderError, writeFailure, writeStarted } from './runFolder';
+import { appendLogMessage, claimRunFolder, creatableProblem, removeEmptyFolders, removeLeftoverTempFiles, DamagedRunError, describeDiagnosis, diagnoseRun, failureOf, RUN_FILES, runFolderProblem, RunFolderError, writeFailure, writeStarted } from './runFolder';
 import { acquireRunLock, type RunLockHandle } from './runLock';
 
 export interface TrainOptions {
@@ -46,6 +48,8 @@ export interface TrainOptions {
   force?: boolean;
   /** How the user wrote each config field ("--max-length" on the command line), for messages. */
   fieldNames?: FieldNames;
+  /** Resume even though the data, the model or the settings differ from what the checkpoint was trained with. */
+  acceptChanges?: boolean;
 }
 
 export interface PreparedData {
@@ -56,8 +60,11 @@ export interface PreparedData {
   warnings: DataWarnings;
 }
 
-/** Reads, tokenizes and splits the data; `config.maxLength` must be resolved (fitToModel). */
-export async function prepareData(config: TrainConfig, model: LanguageModel): Promise<PreparedData> {
+/**
+ * Reads, tokenizes and splits the data; `config.maxLength` must be resolved (fitToModel). Needs the model's facts
+ * and tokenizer only, not its weights (the PyTorch engine's preparation, src/engine/prepare.ts, passes no more).
+ */
+export async function prepareData(config: TrainConfig, model: Pick<LanguageModel, 'info' | 'kind' | 'tokenizer'>): Promise<PreparedData> {
   const { task } = config;
   const warnings = new DataWarnings();
   const trainRecords = await readRecords(config.train, { warnings });
@@ -70,6 +77,7 @@ export async function prepareData(config: TrainConfig, model: LanguageModel): Pr
   let validation = build(validationRecords);
   if (!config.validation && config.validationSplit > 0) ({ train, validation } = splitValidation(train, config.validationSplit, config.seed));
   if (labels) warnUntrainedLabels(labels, train, validation, config.train, warnings);
+  warnSuspectTask(config, labels, warnings);
   return { train, validation, labels, labelSet: labelSetFor(labels, model.tokenizer), warnings };
 }
 
@@ -86,6 +94,20 @@ function warnUntrainedLabels(labels: TaskLabels, train: Example[], validation: E
   });
 }
 
+/** What trains, but most likely not as meant: a template without fields, validation on the training file, one or an empty label. */
+function warnSuspectTask(config: TrainConfig, labels: TaskLabels | null, warnings: DataWarnings): void {
+  const { task } = config;
+  const say = (message: string) => warnings.addMessage('task-suspect', config.train, message);
+  if (templateFields(task.template).length === 0) {
+    say(`the template ${JSON.stringify(task.template)} uses no field of the data, so every example gets the same prompt; write {${task.inputField}} where the input goes.`);
+  }
+  if (config.validation && path.resolve(config.validation) === path.resolve(config.train)) {
+    say('the validation file is the training file: evaluation then measures what was trained on, and the best adapter is chosen by it.');
+  }
+  if (labels && labels.names.length === 1) say(`every record has the label "${labels.names[0]}": the model can only learn to always answer it.`);
+  if (labels?.names.includes('')) say(`a label is empty (a record's "${task.targetField}" is ""): the model is trained to answer a bare space for it.`);
+}
+
 /** Every data warning as a log line; with `strict`, all of them together as one error (before any work is done). */
 function reportWarnings(warnings: DataWarnings, strict: boolean, emit: (m: TrainerMessage) => void): string[] {
   const lines = warnings.list().map((w) => w.message);
@@ -100,9 +122,12 @@ function reportWarnings(warnings: DataWarnings, strict: boolean, emit: (m: Train
  * The config with maxLength resolved against the model's context: unset → what fits after the virtual tokens
  * (capped); set → checked, and refused with the numbers and the setting to change when it does not fit.
  */
-export function fitToModel(config: TrainConfig, model: LanguageModel, names: FieldNames = (f) => f): TrainConfig & { maxLength: number } {
+export function fitToModel(config: TrainConfig, model: Pick<LanguageModel, 'info'>, names: FieldNames = (f) => f): TrainConfig & { maxLength: number } {
   const context = model.info.maxPositions;
   const where = `${model.info.name} holds ${context} positions (${model.info.positionsField ?? 'its context'} in config.json)`;
+  if (config.method === 'ulpt' && config.rank > model.info.hiddenSize) {
+    throw new FitError(`${names('rank')} ${config.rank} is larger than ${model.info.name}'s hidden size ${model.info.hiddenSize}: the projection maps rank-${config.rank} codes into ${model.info.hiddenSize} dimensions. Use a rank of at most ${model.info.hiddenSize}.`);
+  }
   if (config.promptLength >= context) {
     throw new FitError(`${names('promptLength')} ${config.promptLength} leaves no room for text: ${where}. Use fewer virtual tokens.`);
   }
@@ -113,6 +138,77 @@ export function fitToModel(config: TrainConfig, model: LanguageModel, names: Fie
       `Set ${names('maxLength')} to at most ${context - config.promptLength}, or leave it out (the default fits the model).`);
   }
   return { ...config, maxLength: config.maxLength };
+}
+
+/** A step gave a non-finite loss or gradient; the message names the step and the likely cause. */
+export class DivergedError extends Error {
+  override name = 'DivergedError';
+}
+
+/** The first weight of the model that holds NaN or ±Infinity, with its value, or null. */
+async function nonFiniteWeight(model: LanguageModel): Promise<string | null> {
+  for (const [name, w] of model.weights) {
+    const bad = tf.tidy(() => tf.any(tf.logicalNot(tf.isFinite(w))));
+    const found = (await bad.data())[0];
+    bad.dispose();
+    if (found) return name;
+  }
+  return null;
+}
+
+async function divergence(config: TrainConfig, model: LanguageModel, step: number, loss: number, gradNorm: number, checkpointStep: number): Promise<DivergedError> {
+  const what = Number.isFinite(loss) ? `the gradient norm is ${gradNorm} (loss ${loss})` : `the loss is ${loss}`;
+  const weight = step === 1 || checkpointStep < 0 ? await nonFiniteWeight(model) : null;
+  const cause = weight
+    ? `the model's weight ${weight} holds NaN or infinite values (${config.model} is damaged; the prompt cannot fix that)`
+    : step === 1
+      ? `the un-prompted model already gives non-finite values on this data (an input that overflows it), or a setting is extreme (lr ${config.lr}, maxGradNorm ${config.maxGradNorm})`
+      : `the learning rate is too high for this run (lr ${config.lr}${config.warmupSteps ? `, warm-up ${config.warmupSteps} steps` : ''}): start again with a lower one, e.g. lr ${Number((config.lr / 10).toPrecision(3))}`;
+  const kept = checkpointStep > 0 ? ` The run folder keeps its checkpoint of step ${checkpointStep}, from before the divergence.` : '';
+  return new DivergedError(`Training diverged at step ${step}: ${what}. Likely cause: ${cause}. Stopped there; nothing non-finite was saved.${kept}`);
+}
+
+/** A resume that would not continue the same run (changed inputs, steps behind the checkpoint, a finished run). */
+export class ResumeRefusedError extends RunFolderError {
+  override name = 'ResumeRefusedError';
+}
+
+/**
+ * What a resume must not do: go on with a run that already finished, go back behind its checkpoint, or continue
+ * with other data, model or settings than the checkpoint was trained with (unless `acceptChanges`; the changes
+ * are returned to be reported). A damaged folder is left to the diagnosis that follows.
+ */
+function checkResume(requested: TrainConfig, opts: TrainOptions): string[] {
+  const dir = opts.runDir;
+  const d = diagnoseRun(dir);
+  // A run another process trains is refused by the lock, naming its owner; a damaged one by the diagnosis.
+  if (d.owner.state === 'alive' || !d.resumable || d.checkpointStep === null) return [];
+  const summary = readSummary(dir);
+  if (summary && summary.reason !== 'stopped' && summary.steps === d.checkpointStep && (summary.reason === 'early-stopped' || requested.steps <= summary.steps)) {
+    const adapter = summary.adapter ?? path.join(dir, RUN_FILES.final);
+    throw new ResumeRefusedError(`${dir} already completed (${summary.reason} after ${summary.steps} of ${requested.steps} steps); nothing was changed. Its adapter: ${adapter}`);
+  }
+  if (requested.steps < d.checkpointStep) {
+    throw new ResumeRefusedError(`${dir}: its config.json asks for ${requested.steps} steps, but its checkpoint is at step ${d.checkpointStep}; a resume cannot go back. ` +
+      `Set steps to at least ${d.checkpointStep} in ${path.join(dir, RUN_FILES.config)}, or start a new run.`);
+  }
+  const before = checkpointInputs(path.join(dir, CHECKPOINT_FILE));
+  // Missing model or data are reported by the loader and the data reader, in their words.
+  if (!before || !fs.existsSync(requested.model) || !fs.existsSync(requested.train) || (requested.validation && !fs.existsSync(requested.validation))) return [];
+  const { changed, noted } = inputChanges(before, runInputs(requested));
+  if (changed.length && !opts.acceptChanges) {
+    throw new ResumeRefusedError(`${dir} would not resume the same run: since its checkpoint (step ${d.checkpointStep}),\n  ${changed.join('\n  ')}\n` +
+      'Restore what changed, or start a new run; to continue anyway (the rest of the run then differs from its start), resume with --accept-changes.');
+  }
+  return [...changed.map((c) => `${c} (accepted with --accept-changes)`), ...noted.map((c) => `${c} (the learning-rate schedule and evaluations follow the new value)`)];
+}
+
+function readSummary(dir: string): RunSummary | null {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, RUN_FILES.summary), 'utf8')) as RunSummary;
+  } catch {
+    return null;
+  }
 }
 
 /** The run does not fit the model's context: a setting the user can change. */
@@ -129,11 +225,12 @@ export function outPathProblem(out: string, force = false, names: FieldNames = (
   try {
     stat = fs.statSync(out);
   } catch {
-    let dir = path.dirname(out);
-    while (!fs.existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
-    return fs.statSync(dir).isDirectory() ? null : `${names('out')} ${out} cannot be written: ${dir} is a file, not a folder.`;
+    return creatableProblem(out, `${names('out')} ${out}`);
   }
   if (stat.isDirectory()) return `${names('out')} ${out} is a folder; it must name the adapter file to write (e.g. ${path.join(out, 'adapter.ulpt')}).`;
+  // Replacing a file is a rename in its folder: the folder must be writable.
+  const folder = creatableProblem(out, `${names('out')} ${out}`);
+  if (folder) return folder;
   if (force) return null;
   try {
     readAdapter(out);
@@ -148,7 +245,10 @@ export function modelSummary(model: LanguageModel): ModelSummary {
   return { modelType, name, hiddenSize, vocabSize, numLayers, parameters, fingerprint };
 }
 
-/** The adapter for the prompt's current values. Paths in the stored config are reduced to file names. */
+/**
+ * The adapter for the prompt's current values. Paths in the stored config are reduced to file names; a Hub model is
+ * recorded by its id (the snapshot folder's name is only a commit hash), its commit in training.hub.
+ */
 export async function adapterFor(prompt: PromptModule, config: TrainConfig, model: LanguageModel, labels: TaskLabels | null, extra: { step: number; metrics: Record<string, number>; backend: string }): Promise<Adapter> {
   const base = (p?: string) => (p ? path.basename(p) : undefined);
   return {
@@ -170,7 +270,7 @@ export async function adapterFor(prompt: PromptModule, config: TrainConfig, mode
         ...(labels ? { labels: { names: labels.names, words: labels.words } } : {}),
         ...(config.task.separator !== undefined ? { separator: config.task.separator } : {}),
       },
-      training: { ...config, model: base(config.model), train: base(config.train), validation: base(config.validation), out: base(config.out), steps_done: extra.step, backend: extra.backend },
+      training: { ...config, model: config.hub?.model?.repo ?? base(config.model), train: base(config.train), validation: base(config.validation), out: base(config.out), steps_done: extra.step, backend: extra.backend },
       metrics: extra.metrics,
       trainable_parameters: prompt.trainableParameters,
       created: new Date().toISOString(),
@@ -179,13 +279,34 @@ export async function adapterFor(prompt: PromptModule, config: TrainConfig, mode
   };
 }
 
+interface EarlierResults {
+  baseline: RunSummary['baseline'];
+  lastLoss: number | null;
+}
+
 class RunFiles {
   constructor(readonly dir: string) {}
   file(name: string): string {
     return path.join(this.dir, name);
   }
   appendMetrics(line: MetricsLine): void {
-    fs.appendFileSync(this.file('metrics.jsonl'), JSON.stringify(line) + '\n');
+    appendFileChecked(this.file('metrics.jsonl'), JSON.stringify(line) + '\n');
+  }
+  /** What a resumed run's summary keeps from before the checkpoint: the un-prompted baseline, the last loss. */
+  earlierResults(): EarlierResults {
+    const earlier: EarlierResults = { baseline: null, lastLoss: null };
+    const f = this.file('metrics.jsonl');
+    if (!fs.existsSync(f)) return earlier;
+    for (const l of fs.readFileSync(f, 'utf8').split('\n')) {
+      try {
+        const m = JSON.parse(l) as MetricsLine;
+        if (m.type === 'baseline') earlier.baseline = { loss: m.loss, metrics: m.metrics };
+        if (m.type === 'train') earlier.lastLoss = m.loss;
+      } catch {
+        /* blank */
+      }
+    }
+    return earlier;
   }
   /** On resume, drop lines written after the checkpoint (they will be produced again). */
   truncateMetrics(afterStep: number): void {
@@ -214,7 +335,11 @@ class RunFiles {
 class RunHolder {
   private lock: RunLockHandle | null = null;
   private pending: TrainerMessage[] = [];
-  private step = 0;
+  step = 0;
+  /** Set when this call created the run folder (a fresh run): the folders it made, from the topmost. */
+  created: { createdFrom: string | undefined } | null = null;
+  private discarded = false;
+  private stopWarned = false;
 
   constructor(readonly dir: string, private readonly owner: string, private readonly onMessage?: (m: TrainerMessage) => void) {}
 
@@ -228,6 +353,7 @@ class RunHolder {
 
   readonly emit = (m: TrainerMessage): void => {
     if (m.type === 'step') this.step = m.step;
+    if (m.type === 'started') this.step = m.startStep;
     if (this.lock) {
       if (m.type === 'started') writeStarted(this.dir, m);
       appendLogMessage(this.dir, m);
@@ -238,20 +364,58 @@ class RunHolder {
   };
 
   stopRequested(): boolean {
-    return this.lock?.stopRequested() ?? false;
+    const asked = this.lock?.stopRequested() ?? false;
+    const damaged = asked && !this.stopWarned ? this.lock?.stopRequest()?.damaged : undefined;
+    if (damaged) this.emit({ type: 'log', level: 'warn', message: damaged });
+    this.stopWarned ||= asked;
+    return asked;
   }
 
   /** Records why the run failed, in the folder, when it is this run's (a refused fresh run has no folder). */
   fail(e: unknown): void {
-    if (!this.lock) return;
+    if (!this.lock || this.discarded) return;
     const failure = failureOf(e, this.step);
     writeFailure(this.dir, failure);
     appendLogMessage(this.dir, { type: 'error', message: failure.message, ...(failure.stack ? { stack: failure.stack } : {}) });
   }
 
+  get held(): boolean {
+    return this.lock !== null;
+  }
+
   release(): void {
     this.lock?.release();
   }
+
+  /** Removes the folder of a fresh run that has nothing to keep (no checkpoint), and the parents made for it. */
+  discard(): boolean {
+    if (!this.created || fs.existsSync(path.join(this.dir, CHECKPOINT_FILE))) return false;
+    this.release();
+    this.discarded = true;
+    fs.rmSync(this.dir, { recursive: true, force: true });
+    if (this.created.createdFrom) removeEmptyFolders(path.dirname(this.dir), this.created.createdFrom);
+    return true;
+  }
+}
+
+/**
+ * A write that failed during a run (a full disk), with what the run keeps: the last good checkpoint to resume
+ * from, or, for a fresh run without one, nothing at all (its folder is removed again).
+ */
+function explainWriteFailure(e: WriteError, holder: RunHolder): WriteError {
+  const explain = (text: string) => new WriteError(e.file, e.code, `${e.message}. ${text}`);
+  const trained = holder.step ? `its ${holder.step} step${holder.step > 1 ? 's' : ''} had no checkpoint yet` : 'nothing was trained yet';
+  if (holder.discard()) return explain(`The run stopped before its first checkpoint (${trained}), so its folder ${holder.dir} was removed again.`);
+  if (!holder.held) return e;
+  let step: number | null = null;
+  try {
+    step = diagnoseRun(holder.dir).checkpointStep;
+  } catch {
+    /* the folder itself is gone */
+  }
+  if (step === null) return explain(`The run stopped at step ${holder.step} and has no checkpoint to resume from.`);
+  return explain(`The run stopped at step ${holder.step}; ${holder.dir} keeps its checkpoint of step ${step} intact. ` +
+    `Free some space, then continue it with: ulpt train --resume ${holder.dir}`);
 }
 
 /**
@@ -260,13 +424,17 @@ class RunHolder {
  * run, or one whose folder the caller claimed (`claimed`), is held from the start; a fresh one from its claim.
  */
 export async function train(requested: TrainConfig, opts: TrainOptions): Promise<RunSummary> {
+  // Before the folder is held, so that a refused resume changes nothing in it.
+  const accepted = opts.resume ? checkResume(requested, opts) : [];
   const holder = new RunHolder(opts.runDir, opts.owner ?? 'ulpt', opts.onMessage);
   if (opts.resume || opts.claimed) holder.hold();
+  for (const change of accepted) holder.emit({ type: 'log', level: 'warn', message: `Resuming with a change: ${change}.` });
   try {
     return await trainChecked(requested, { ...opts, shouldStop: () => !!opts.shouldStop?.() || holder.stopRequested() }, holder);
   } catch (e) {
-    holder.fail(e);
-    throw e;
+    const err = e instanceof WriteError ? explainWriteFailure(e, holder) : e;
+    holder.fail(err);
+    throw err;
   } finally {
     holder.release();
   }
@@ -278,6 +446,9 @@ async function trainChecked(requested: TrainConfig, opts: TrainOptions, holder: 
   if (opts.resume) {
     const diagnosis = diagnoseRun(opts.runDir);
     if (!diagnosis.resumable) throw new DamagedRunError(`This run cannot be resumed. ${describeDiagnosis(diagnosis)}`);
+    // The folder is this process's now (its lock is held): what killed writes left there and beside `out` goes.
+    const removed = [...removeLeftoverTempFiles(opts.runDir), ...removeLeftoverTempFiles(path.dirname(requested.out), requested.out)];
+    if (removed.length) emit({ type: 'log', level: 'info', message: `Removed ${removed.length} temp file${removed.length > 1 ? 's' : ''} left by an interrupted write: ${removed.join(', ')}.` });
   } else if (!opts.claimed) {
     const problem = runFolderProblem(opts.runDir);
     if (problem) throw new RunFolderError(problem);
@@ -289,7 +460,7 @@ async function trainChecked(requested: TrainConfig, opts: TrainOptions, holder: 
     const config = fitToModel(requested, model, names);
     const data = await prepareData(config, model);
     const warnings = reportWarnings(data.warnings, config.strict, emit);
-    if (!opts.resume && !opts.claimed) claimRunFolder(opts.runDir, config);
+    if (!opts.resume && !opts.claimed) holder.created = claimRunFolder(opts.runDir, config);
     holder.hold();
     const files = new RunFiles(opts.runDir);
     const seed = parseSeed(config.seed);
@@ -328,10 +499,14 @@ async function loop(
   runner: StepRunner, data: PreparedData, warnings: string[], emit: (m: TrainerMessage) => void,
 ): Promise<RunSummary> {
   const shape = { method: prompt.method, length: prompt.length, rank: prompt.rank, hidden: prompt.hidden, alignment: prompt.alignment };
-  let state: LoopState = { step: 0, bestValue: null, bestStep: null, bestMetrics: null, evalsWithoutImprovement: 0, elapsedMs: 0, shape, threads: runner.threads };
+  // Recorded in every checkpoint: what the steps up to it were trained with (checkResume compares).
+  const inputs = runInputs(config);
+  let state: LoopState = { step: 0, bestValue: null, bestStep: null, bestMetrics: null, evalsWithoutImprovement: 0, elapsedMs: 0, shape, threads: runner.threads, inputs };
+  let earlier: EarlierResults = { baseline: null, lastLoss: null };
   if (opts.resume) {
-    state = { ...loadCheckpoint(files.file(CHECKPOINT_FILE), prompt, optimizer), threads: runner.threads };
+    state = { ...loadCheckpoint(files.file(CHECKPOINT_FILE), prompt, optimizer), threads: runner.threads, inputs };
     files.truncateMetrics(state.step);
+    earlier = files.earlierResults();
   }
   writeFileAtomic(files.file('config.json'), JSON.stringify(config, null, 2) + '\n');
   const backendName = opts.backend.name;
@@ -352,7 +527,7 @@ async function loop(
   const firstStep = state.step;
   const loopStart = Date.now();
   const recent: StepPoint[] = []; // the last steps' points, for the ETA
-  let lastLoss: number | null = null;
+  let lastLoss: number | null = earlier.lastLoss;
   let reason: RunSummary['reason'] = 'completed';
 
   const saveAdapter = async (file: string, metrics: Record<string, number>) =>
@@ -384,7 +559,7 @@ async function loop(
     emit({ type: 'checkpoint', step: state.step, path: files.file(CHECKPOINT_FILE) });
   };
 
-  let baseline: RunSummary['baseline'] = null;
+  let baseline: RunSummary['baseline'] = earlier.baseline;
   if (state.step === 0 && data.validation.length) {
     const res = await evaluate(model, null, data.validation, config.task.type, data.labelSet, config.batchSize);
     baseline = { loss: res.loss, metrics: res.metrics };
@@ -414,6 +589,8 @@ async function loop(
     const both = tf.stack([lossSum, norm]);
     const [loss, gradNorm] = await both.data();
     tf.dispose([both, lossSum, norm]);
+    // Stop at the first non-finite step: the update just made is not saved, the last checkpoint stays finite.
+    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) throw await divergence(config, model, state.step + 1, loss, gradNorm, checkpointedAt);
     state.step += 1;
     lastLoss = loss;
 
@@ -454,8 +631,13 @@ async function loop(
     if (problem) {
       emit({ type: 'log', level: 'warn', message: `${problem} The trained adapter stays in ${source}.` });
     } else {
-      fs.mkdirSync(path.dirname(config.out), { recursive: true });
-      writeFileAtomic(config.out, fs.readFileSync(source));
+      try {
+        writeFileAtomic(config.out, fs.readFileSync(source));
+      } catch (e) {
+        const w = writeError(config.out, e);
+        if (!(w instanceof WriteError)) throw w;
+        throw new WriteError(w.file, w.code, `${w.message} (what was there is unchanged; the trained adapter is in ${source})`);
+      }
       adapter = config.out;
       emit({ type: 'adapter', step: state.bestStep ?? state.step, path: config.out, reason: 'final' });
     }

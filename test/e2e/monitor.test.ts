@@ -12,6 +12,8 @@
 //   4. "Try in Playground…" answers an input with and without the adapter, with label probabilities;
 //   5. deleting the finished run from the monitor asks first, then removes its folder (not the saved adapter);
 //   6. Stop on the terminal's run stops it (it reads the stop request in its run folder) and `ulpt train` exits.
+//   7. a run of the PyTorch engine from the terminal shows in the monitor live as well (started.json: engine torch),
+//      and stops from it.
 // ULPT_E2E_MONITOR_STEPS sets the length of the finished run (default 12 steps); the live run trains up to 200 steps
 // and is stopped at the end (killed if the test fails first).
 import * as assert from 'node:assert/strict';
@@ -23,6 +25,7 @@ import type { Frame } from 'playwright-core';
 import { ROOT, sleep, waitFor, WaitAbort, withSession, type Session } from './harness';
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');
+const PYTHON = path.join(ROOT, '.venv', 'bin', 'python');
 const STEPS = Number(process.env.ULPT_E2E_MONITOR_STEPS) || 12;
 const SESSION_TIMEOUT_MS = Number(process.env.ULPT_E2E_MONITOR_TIMEOUT_MS) || 300_000;
 
@@ -81,6 +84,7 @@ async function rows(monitor: Frame): Promise<Row[]> {
 
 test('monitor, compare, inspector and playground', { timeout: SESSION_TIMEOUT_MS + 60_000 }, async (t) => {
   let live: ChildProcess | null = null;
+  let torch: ChildProcess | null = null;
   const opts = { name: 'monitor', settings: { 'ulpt.backend': 'wasm' }, timeoutMs: SESSION_TIMEOUT_MS, log: (l: string) => t.diagnostic(l), prepareWorkspace: prepare };
   try {
     await withSession(opts, async (s) => {
@@ -201,9 +205,23 @@ test('monitor, compare, inspector and playground', { timeout: SESSION_TIMEOUT_MS
       const code = await waitFor('the ulpt process to exit', () => (live!.exitCode ?? null) !== null ? { code: live!.exitCode } : null, 30_000);
       assert.equal(code.code, 130, 'ulpt train exits with 130 when stopped (checkpoint kept)');
       await s.screenshot('monitor-after-delete-and-stop');
+
+      // 7. A PyTorch engine run from the terminal: the same monitor row, live, and the same Stop.
+      torch = spawn(process.execPath, [CLI, 'train', '--config', 'ulpt.config.json', '--validation', 'data/small-validation.jsonl', '--engine', 'torch',
+        '--python', PYTHON, '--steps', '100000', '--eval-every', '10', '--warmup-steps', '1', '--out', 'adapters/torch.ulpt'], { cwd: s.workspace, stdio: 'ignore', env: { ...process.env, OMP_NUM_THREADS: '1' } });
+      const torchRow = await waitFor('the torch run to show as running with a growing sparkline', async () => {
+        const r = (await rows(monitor)).find((x) => x.name.startsWith('torch · ULPT r=2') && x.status === 'running');
+        return r && r.trainPoints >= 5 ? r : null;
+      }, 120_000, 300);
+      const started = JSON.parse(fs.readFileSync(path.join(torchRow.dir, 'started.json'), 'utf8'));
+      assert.equal(started.engine, 'torch', 'the run folder says which engine trains it');
+      await s.screenshot('monitor-torch-run');
+      await monitor.click(`li[data-name="${torchRow.name}"] [data-action="stop"]`);
+      await waitFor('the torch run to stop', async () => (await rows(monitor)).find((r) => r.name === torchRow.name)?.status === 'stopped', 60_000, 300);
+      const torchCode = await waitFor('the torch ulpt process to exit', () => (torch!.exitCode ?? null) !== null ? { code: torch!.exitCode } : null, 30_000);
+      assert.equal(torchCode.code, 130);
     });
   } finally {
-    const proc = live as ChildProcess | null;
-    if (proc && proc.exitCode === null) proc.kill('SIGKILL');
+    for (const proc of [live, torch] as (ChildProcess | null)[]) if (proc && proc.exitCode === null) proc.kill('SIGKILL');
   }
 });

@@ -15,9 +15,10 @@ test('code-server installs the packaged .vsix: bundles, icon and the user README
     const listed = listExtensions(path.join(tmp, 'extensions'), path.join(tmp, 'user-data'));
     assert.ok(listed.includes(`${extensionId(m)}@${m.version}`), `listed: ${JSON.stringify(listed)}`);
     const views = ['monitor', 'compare', 'inspector', 'playground'].flatMap((v) => [`dist/views/${v}.js`, `dist/views/${v}.css`]);
-    for (const f of ['package.json', 'dist/extension.js', 'dist/trainer.js', 'dist/playground.js', 'dist/webview.js', ...views, 'media/ulpt.svg', 'dist/config.schema.json', 'dist/tfjs-backend-wasm-simd.wasm']) {
+    for (const f of ['package.json', 'dist/extension.js', 'dist/trainer.js', 'dist/playground.js', 'dist/webview.js', ...views, 'media/ulpt.svg', 'dist/config.schema.json', 'dist/tfjs-backend-wasm-simd.wasm', 'python/ulpt_torch/__main__.py', 'python/ulpt_torch/train/trainer.py']) {
       assert.ok(fs.existsSync(path.join(dest, f)), `${f} is in the package`);
     }
+    assert.ok(!fs.existsSync(path.join(dest, 'python', 'tests')) && !fs.existsSync(path.join(dest, '.venv')), 'the engine\'s sources only: no tests, no virtual environment');
     assert.ok(m.icon && fs.statSync(path.join(dest, m.icon)).size > 1000, `the icon ${m.icon} is in the package`);
     // The Extensions page shows the README written for users (media/README.md), not the developer one.
     const readme = fs.readdirSync(dest).filter((f) => /^readme(\.md)?$/i.test(f));

@@ -97,6 +97,16 @@ test('the wizard asks for the template and the label words, and its defaults rea
     await enter(s);
     await waitFor('the name step', async () => /\(8\//.test(await title(s)), 15_000);
     await enter(s);
+    // Where to train: the three choices, the PyTorch one saying what it found (code-server's Python has no torch).
+    await waitFor('the where step', async () => /\(9\//.test(await title(s)), 15_000);
+    const where = await waitFor('the PyTorch engine probed', async () => {
+      const rows = await s.quickInputRows();
+      return rows.some((r) => r.includes('PyTorch engine') && !r.includes('looking for Python')) ? rows : null;
+    }, 60_000);
+    t.diagnostic(`where: ${JSON.stringify(where)}`);
+    assert.ok(where.some((r) => r.includes('built-in engine')) && where.some((r) => r.includes('A job for a cluster')), 'built-in, PyTorch and a cluster job are offered');
+    await s.screenshot('wizard-where');
+    await s.quickPick('Here, on the built-in engine');
     await s.quickPick('Save as sentiment.ulpt.json and train');
 
     const saved = path.join(s.workspace, 'sentiment.ulpt.json');

@@ -12,7 +12,7 @@ import { createFileExclusive } from '../../src/io/atomic';
 import { claimRunFolder, diagnoseRun, RunFolderError } from '../../src/train/runFolder';
 import { resolveConfig } from '../../src/config';
 import { RunManager } from '../../extension/runs/session';
-import { ROOT, TINY, tempDir } from './helpers';
+import { editedModel, ROOT, TINY, tempDir } from './helpers';
 
 const CLI = process.env.ULPT_CLI ?? path.join(ROOT, 'dist', 'cli.js');
 const EXAMPLE = path.join(ROOT, 'examples', 'workspace');
@@ -116,6 +116,51 @@ test('--out naming a folder is refused before training, in words (no EISDIR, no 
   assert.doesNotMatch(r.all, /EISDIR|\.tmp/);
   assert.deepEqual(fs.readdirSync(path.join(dir, 'adapters')), []);
   assert.ok(!fs.existsSync(path.join(dir, 'run')));
+});
+
+test('export-peft writes only into a new or empty folder or over an earlier export; else exit 2, untouched (--force overrides)', () => {
+  const dir = tempDir();
+  assert.equal(ulpt(tinyArgs(dir, ['--steps', '1']), dir).code, 0);
+  const adapter = path.join(dir, 'a.ulpt');
+  const exportTo = (out: string, extra: string[] = []) => ulpt(['export-peft', adapter, '--out', out, ...extra], dir);
+  // A new folder, then the same folder again: an earlier export is replaced as a whole.
+  const peft = path.join(dir, 'peft');
+  assert.equal(exportTo(peft).code, 0);
+  const config = path.join(peft, 'adapter_config.json');
+  fs.writeFileSync(config, JSON.stringify({ ...JSON.parse(fs.readFileSync(config, 'utf8')), num_virtual_tokens: 99 }));
+  fs.writeFileSync(path.join(peft, `adapter_config.json.${process.pid}.0badc0de.tmp`), 'left by a killed export');
+  const again = exportTo(peft);
+  assert.equal(again.code, 0, again.all);
+  assert.equal(JSON.parse(fs.readFileSync(config, 'utf8')).num_virtual_tokens, 4);
+  assert.deepEqual(fs.readdirSync(peft).sort(), ['adapter_config.json', 'adapter_model.safetensors']);
+  // A folder with someone else's adapter_config.json (not PEFT's), or with other files beside an export.
+  const other = path.join(dir, 'other');
+  fs.mkdirSync(other);
+  fs.writeFileSync(path.join(other, 'adapter_config.json'), '{"mine": true}\n');
+  const mixed = copyDir(peft, path.join(dir, 'mixed'));
+  fs.writeFileSync(path.join(mixed, 'notes.md'), 'my notes\n');
+  for (const folder of [other, mixed]) {
+    const before = snapshot(folder);
+    const r = exportTo(folder);
+    assert.equal(r.code, 2, r.all);
+    assert.match(r.stderr, new RegExp(`${folder} is not empty and does not hold a PEFT export \\(.*\\), so nothing is written there\\. .*--force`));
+    noStack(r.stderr);
+    assert.deepEqual(snapshot(folder), before);
+  }
+  // A symlinked folder is refused by name, and nothing reaches its target.
+  const target = path.join(dir, 'target');
+  fs.mkdirSync(target);
+  const link = path.join(dir, 'link');
+  fs.symlinkSync(target, link);
+  const viaLink = exportTo(link);
+  assert.equal(viaLink.code, 2, viaLink.all);
+  assert.match(viaLink.stderr, new RegExp(`${link} is a symbolic link \\(to ${target}\\); the export does not write through it`));
+  assert.deepEqual(fs.readdirSync(target), []);
+  // --force writes the two files into a folder with other files, and leaves those alone.
+  const forced = exportTo(mixed, ['--force']);
+  assert.equal(forced.code, 0, forced.all);
+  assert.equal(fs.readFileSync(path.join(mixed, 'notes.md'), 'utf8'), 'my notes\n');
+  assert.equal(JSON.parse(fs.readFileSync(path.join(mixed, 'adapter_config.json'), 'utf8')).peft_type, 'PROMPT_TUNING');
 });
 
 // ---- Runs never mix
@@ -315,4 +360,381 @@ test('data warnings name file and line: invalid UTF-8, empty target, cut input, 
   const g = ulpt(['train', '--model', TINY, '--train', gen, '--steps', '1', '--max-length', '16', '--prompt-length', '4', '--backend', 'cpu', '--out', path.join(dir, 'g.ulpt'), '--run-dir', path.join(dir, 'run3')], dir);
   assert.equal(g.code, 0, g.all);
   assert.match(g.stderr, /warning: gen\.jsonl: a record has an empty target \(line 5\)/);
+});
+
+// ---- Locks and leftovers of a killed process
+
+/** The pid of a process that has ended. */
+function deadPid(): number {
+  return Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+}
+
+test('a run left with an empty lock.json and temp files (a kill mid-write): inspect lists them, --resume clears them and finishes', () => {
+  const dir = tempDir();
+  const r0 = ulpt(tinyArgs(dir, ['--steps', '4', '--checkpoint-every', '2']), dir);
+  assert.equal(r0.code, 0, r0.all);
+  const run = path.join(dir, 'run');
+  // Back to "interrupted at step 2": no summary, an empty lock, and the temp files of writes killed half-way.
+  fs.rmSync(path.join(run, 'summary.json'));
+  fs.writeFileSync(path.join(run, 'lock.json'), '');
+  const old = new Date(Date.now() - 60_000);
+  fs.utimesSync(path.join(run, 'lock.json'), old, old);
+  const pid = deadPid();
+  const temps = [path.join(run, `checkpoint.safetensors.${pid}.1a2b3c4d.tmp`), path.join(dir, `a.ulpt.${pid}.5e6f7a8b.tmp`)];
+  for (const t of temps) fs.writeFileSync(t, 'half');
+  const inspect = ulpt(['inspect', run], dir);
+  assert.equal(inspect.code, 0, inspect.all);
+  assert.match(inspect.stdout, /lock\.json\s+stale\s+lock\.json is empty: the process that took it was ended while writing it/);
+  assert.match(inspect.stdout, new RegExp(`temp files left by an interrupted write \\(removed on resume\\): checkpoint\\.safetensors\\.${pid}\\.1a2b3c4d\\.tmp`));
+  assert.match(inspect.stdout, /resumable from step 4/);
+  const resumed = ulpt(['train', '--resume', run], dir);
+  assert.equal(resumed.code, 0, resumed.all);
+  assert.doesNotMatch(resumed.all, /taken by/);
+  assert.match(resumed.stderr, new RegExp(`Removed 2 temp files left by an interrupted write: checkpoint\\.safetensors\\.${pid}\\.1a2b3c4d\\.tmp, a\\.ulpt\\.${pid}\\.5e6f7a8b\\.tmp`));
+  for (const t of temps) assert.ok(!fs.existsSync(t), t);
+  assert.ok(!fs.existsSync(path.join(run, 'lock.json')));
+});
+
+test('inspect shows the process that trains a run now', async () => {
+  const dir = tempDir();
+  const run = path.join(dir, 'run');
+  const child = spawn(process.execPath, [CLI, ...tinyArgs(dir, ['--steps', '100000'])], { cwd: dir, stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  try {
+    while (!fs.existsSync(path.join(run, 'metrics.jsonl'))) await new Promise((r) => setTimeout(r, 50));
+    const r = ulpt(['inspect', run], dir);
+    assert.match(r.stdout, new RegExp(`lock\\.json\\s+alive\\s+trained now by ulpt train \\(pid ${child.pid} on .*, since \\d{4}-`));
+    assert.match(r.stdout, /being trained now/);
+    assert.doesNotMatch(r.stdout, /resumable from/);
+    const json = JSON.parse(ulpt(['inspect', run, '--json'], dir).stdout);
+    assert.equal(json.owner.state, 'alive');
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+});
+
+// ---- The command line in the product's words
+
+test('flag mistakes are said in ulpt\'s words (exit 2): unknown flag with a suggestion, missing value, one dash, extra argument', () => {
+  const dir = tempDir();
+  const cases: [string[], RegExp][] = [
+    [['train', '--stepz', '3'], /^ulpt: --stepz is not an option of ulpt; did you mean --steps\?\n/],
+    [['train', '--frobnicate'], /^ulpt: --frobnicate is not an option of ulpt\.\n/],
+    [['train', '--model'], /^ulpt: --model needs a value\.\n/],
+    [['train', '--steps', '--json'], /^ulpt: --steps needs a value, but an option follows it \(a value that starts with a dash is written --steps=-…\)\.\n/],
+    [['train', '--json=yes'], /^ulpt: --json is a switch and takes no value\.\n/],
+    [['train', '-steps', '3'], /^ulpt: -steps: options take two dashes \(--steps\)\.\n/],
+    [['eval', 'data.jsonl'], /^ulpt: ulpt eval: unexpected argument "data\.jsonl" \(a value needs its flag, e\.g\. --data data\.jsonl\)\.\n/],
+    [['inspect', 'a.ulpt', 'b.ulpt'], /^ulpt: ulpt inspect: unexpected argument "b\.ulpt"/],
+  ];
+  for (const [args, message] of cases) {
+    const r = ulpt(args, dir);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.all}`);
+    assert.match(r.stderr, message, args.join(' '));
+    assert.doesNotMatch(r.stderr, /positional argument|ERR_PARSE_ARGS|place it at the end/, args.join(' '));
+  }
+});
+
+test('with --json an error is also a JSON message on stdout, with the exit status', () => {
+  const dir = tempDir();
+  const usage = ulpt(['train', '--json', '--stepz', '3'], dir);
+  assert.equal(usage.code, 2);
+  assert.deepEqual(JSON.parse(usage.stdout), { type: 'error', message: '--stepz is not an option of ulpt; did you mean --steps?', exitCode: 2 });
+  const failed = ulpt(['inspect', path.join(dir, 'missing.ulpt'), '--json'], dir);
+  assert.equal(failed.code, 1);
+  const line = JSON.parse(failed.stdout);
+  assert.equal(line.type, 'error');
+  assert.equal(line.exitCode, 1);
+  assert.match(line.message, /missing\.ulpt/);
+});
+
+test('an empty or non-JSON stop-request.json still stops the run (exit 130, checkpoint kept), with a warning', async () => {
+  for (const content of ['', 'stop please']) {
+    const dir = tempDir();
+    const run = path.join(dir, 'run');
+    const child = spawn(process.execPath, [CLI, ...tinyArgs(dir, ['--steps', '100000'])], { cwd: dir });
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    while (!fs.existsSync(path.join(run, 'metrics.jsonl'))) await new Promise((r) => setTimeout(r, 50));
+    fs.writeFileSync(path.join(run, 'stop-request.json'), content);
+    const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), 30_000))]);
+    if (code === 'still running') child.kill('SIGKILL');
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, new RegExp(`warning: stop-request\\.json ${content ? 'is not the JSON a stop request holds' : 'is empty'}; it is taken as a request to stop\\.`));
+    assert.ok(diagnoseRun(run).resumable);
+    assert.ok(!fs.existsSync(path.join(run, 'lock.json')) && !fs.existsSync(path.join(run, 'stop-request.json')));
+  }
+});
+
+test('progress lines come when stderr is not a terminal: at the first step and then at least every ULPT_PROGRESS_SECONDS', () => {
+  const dir = tempDir();
+  const r = spawnSync(process.execPath, [CLI, ...tinyArgs(dir, ['--steps', '40'])], { cwd: dir, encoding: 'utf8', env: { ...process.env, ULPT_PROGRESS_SECONDS: '0.001' } });
+  assert.equal(r.status, 0, r.stderr);
+  const steps = [...r.stderr.matchAll(/^ {2}step (\d+)\/40 /gm)].map((m) => Number(m[1]));
+  assert.equal(steps[0], 1);
+  assert.ok(steps.length > 10, `a line per step with a 1 ms interval, got ${steps.join(', ')}`);
+});
+
+// ---- Checked before any work (exit 2, nothing left behind)
+
+/** A folder this process cannot write in: a read-only tmpfs as root (root ignores permissions), else mode 555. */
+function readOnlyFolder(t: { after: (fn: () => void) => void }): string {
+  const dir = tempDir('ulpt-ro-');
+  if (process.getuid?.() === 0 && spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,ro', 'tmpfs', dir]).status === 0) {
+    t.after(() => {
+      if (spawnSync('umount', [dir]).status !== 0) spawnSync('umount', ['-l', dir]);
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+  } else {
+    fs.chmodSync(dir, 0o555);
+  }
+  return dir;
+}
+
+test('refused before any work with exit 2: rank above the hidden size, an unwritable --out or --run-dir, a --run-dir under a file', (t) => {
+  const dir = tempDir();
+  const ro = readOnlyFolder(t);
+  const file = path.join(dir, 'notes.txt');
+  fs.writeFileSync(file, 'my notes\n');
+  const cases: [string[], RegExp][] = [
+    [['--rank', '33'], /--rank 33 is larger than tiny-gpt2's hidden size 32: .*Use a rank of at most 32\./],
+    [['--out', path.join(ro, 'a.ulpt')], new RegExp(`--out ${ro}/a\\.ulpt cannot be created: ${ro} (is on a read-only file system|is not writable for this user)\\.`)],
+    [['--run-dir', path.join(ro, 'run')], new RegExp(`--run-dir: ${ro}/run cannot be created: ${ro} (is on a read-only file system|is not writable for this user)\\.`)],
+    [['--run-dir', path.join(file, 'run')], new RegExp(`--run-dir: ${file}/run cannot be created: ${file} is a file, not a folder\\.`)],
+  ];
+  for (const [extra, message] of cases) {
+    const r = ulpt(tinyArgs(dir, extra, { runDir: extra[0] !== '--run-dir' }), dir);
+    assert.equal(r.code, 2, `${extra.join(' ')}: ${r.all}`);
+    assert.match(r.stderr, message);
+    assert.doesNotMatch(r.all, /step 1\/|EACCES|EROFS|ENOTDIR/);
+    noStack(r.stderr);
+  }
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['notes.txt', 'swap.jsonl'], 'no run folder, no adapter');
+  assert.equal(fs.readFileSync(file, 'utf8'), 'my notes\n');
+});
+
+test('--resume and inspect on a model folder say it is not a run folder (exit 2), once', () => {
+  const dir = tempDir();
+  const model = copyDir(TINY, path.join(dir, 'model'));
+  const before = snapshot(model);
+  for (const args of [['train', '--resume', model], ['inspect', model]]) {
+    const r = ulpt(args, dir);
+    assert.equal(r.code, 2, r.all);
+    assert.match(r.stderr, new RegExp(`${model} is a model folder \\(its config\\.json describes a gpt2 model\\), not a run folder\\.`));
+    assert.doesNotMatch(r.stderr, /not a setting/);
+  }
+  assert.deepEqual(snapshot(model), before);
+});
+
+test('a shard index that names a file outside the model folder is refused, naming the index and the shard', () => {
+  const dir = tempDir();
+  const model = copyDir(TINY, path.join(dir, 'model'));
+  // The weights moved beside the folder, and an index that reaches them with ../
+  fs.renameSync(path.join(model, 'model.safetensors'), path.join(dir, 'outside.safetensors'));
+  fs.writeFileSync(path.join(model, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: { 'wte.weight': '../outside.safetensors' } }));
+  const r = ulpt(['train', '--model', model, '--train', writeLines(dir, 'swap.jsonl', GOOD), '--steps', '1', '--backend', 'cpu', '--out', path.join(dir, 'a.ulpt'), '--run-dir', path.join(dir, 'run')], dir);
+  assert.equal(r.code, 1, r.all);
+  assert.match(r.stderr, new RegExp(`model\\.safetensors\\.index\\.json names the shard "\\.\\./outside\\.safetensors", which is outside the model folder .*model; shards must be files in the model folder\\.`));
+  noStack(r.stderr);
+  assert.ok(!fs.existsSync(path.join(dir, 'run')) && !fs.existsSync(path.join(dir, 'a.ulpt')));
+});
+
+// ---- Divergence stops at once
+
+test('a diverging run stops at its first non-finite step, names the step and the likely cause, and keeps a finite checkpoint', () => {
+  const dir = tempDir();
+  const r = ulpt(tinyArgs(dir, ['--lr', '1e30', '--steps', '50', '--checkpoint-every', '1']), dir);
+  assert.equal(r.code, 1, r.all);
+  const m = /ulpt: Training diverged at step (\d+): the (loss|gradient norm) is .*\. Likely cause: the learning rate is too high for this run \(lr 1e\+30\): start again with a lower one, e\.g\. lr 1e\+29\. Stopped there; nothing non-finite was saved\. The run folder keeps its checkpoint of step (\d+), from before the divergence\./.exec(r.stderr);
+  assert.ok(m, r.stderr);
+  assert.equal(Number(m[3]), Number(m[1]) - 1);
+  noStack(r.stderr);
+  const run = path.join(dir, 'run');
+  const steps = fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(steps.length, Number(m[3]), 'no line for the non-finite step, nor after it');
+  assert.ok(steps.every((s) => Number.isFinite(s.loss)));
+  assert.equal(diagnoseRun(run).checkpointStep, Number(m[3]));
+  assert.ok(!fs.existsSync(path.join(run, 'final.ulpt')) && !fs.existsSync(path.join(dir, 'a.ulpt')));
+});
+
+test('a NaN in a model weight is named at step 1; inspect does not call a NaN checkpoint resumable', () => {
+  const dir = tempDir();
+  const model = editedModel(TINY, (w) => {
+    (w['h.0.mlp.c_fc.weight'].data as Float32Array)[7] = NaN;
+  });
+  const r = ulpt(['train', '--model', model, ...tinyArgs(dir).slice(3)], dir);
+  assert.equal(r.code, 1, r.all);
+  assert.match(r.stderr, /Training diverged at step 1: the loss is NaN\. Likely cause: the model's weight h\.0\.mlp\.c_fc\.weight holds NaN or infinite values/);
+  // A checkpoint with a NaN in it (written by an older version, or damaged): not resumable, and why.
+  const ok = ulpt(tinyArgs(dir, ['--run-dir', path.join(dir, 'run2')]), dir);
+  assert.equal(ok.code, 0, ok.all);
+  const ckpt = path.join(dir, 'run2', 'checkpoint.safetensors');
+  const bytes = fs.readFileSync(ckpt);
+  bytes.writeFloatLE(NaN, bytes.length - 4);
+  fs.writeFileSync(ckpt, bytes);
+  const inspect = ulpt(['inspect', path.join(dir, 'run2')], dir);
+  assert.match(inspect.stdout, /checkpoint\.safetensors\s+damaged\s+its tensor \S+ holds non-finite values \(NaN or infinite, first at \d+\): the run diverged before it was saved/);
+  assert.match(inspect.stdout, /not resumable/);
+});
+
+// ---- Resume checks what it resumes
+
+/** A run of the tiny model stopped part-way (as by Ctrl+C): its folder, model copy and data file. */
+async function stoppedRun(dir: string, extra: string[] = []): Promise<{ run: string; model: string; data: string }> {
+  const model = copyDir(TINY, path.join(dir, 'model'));
+  const data = writeLines(dir, 'swap.jsonl', GOOD);
+  const run = path.join(dir, 'run');
+  const args = ['train', '--model', model, '--train', data, '--steps', '40', '--checkpoint-every', '2', '--prompt-length', '4', '--max-length', '16', '--batch-size', '4',
+    '--backend', 'cpu', '--out', path.join(dir, 'a.ulpt'), '--run-dir', run, ...extra];
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  while (!fs.existsSync(path.join(run, 'checkpoint.safetensors'))) await new Promise((r) => setTimeout(r, 20));
+  child.kill('SIGINT');
+  assert.equal(await exited, 130);
+  return { run, model, data };
+}
+
+test('a resume whose data, model or settings changed names the change and refuses, untouched; --accept-changes goes on', async () => {
+  const dir = tempDir();
+  const { run, model, data } = await stoppedRun(dir);
+  const refused = (what: RegExp) => {
+    const before = snapshot(run);
+    const r = ulpt(['train', '--resume', run], dir);
+    assert.equal(r.code, 2, r.all);
+    assert.match(r.stderr, new RegExp(`${run} would not resume the same run: since its checkpoint \\(step \\d+\\),\\n`));
+    assert.match(r.stderr, what);
+    assert.match(r.stderr, /resume with --accept-changes/);
+    assert.deepEqual(snapshot(run), before, 'a refused resume changes nothing in the run folder');
+  };
+  const original = fs.readFileSync(data);
+  fs.appendFileSync(data, JSON.stringify({ input: 'word 99 =', target: ' 3' }) + '\n');
+  refused(/\n {2}the train data file's content changed\n/);
+  fs.writeFileSync(data, original);
+  const weights = path.join(model, 'model.safetensors');
+  const bytes = fs.readFileSync(weights);
+  bytes.writeFloatLE(bytes.readFloatLE(bytes.length - 4) + 1, bytes.length - 4);
+  fs.writeFileSync(weights, bytes);
+  refused(/\n {2}the model changed \(model\.safetensors differs\)\n/);
+  fs.copyFileSync(path.join(TINY, 'model.safetensors'), weights);
+  const configFile = path.join(run, 'config.json');
+  fs.writeFileSync(configFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(configFile, 'utf8')), lr: 0.5 }, null, 2));
+  refused(/\n {2}setting lr: 0\.01 → 0\.5\n/);
+  const accepted = ulpt(['train', '--resume', run, '--accept-changes'], dir);
+  assert.equal(accepted.code, 0, accepted.all);
+  assert.match(accepted.stderr, /warning: Resuming with a change: setting lr: 0\.01 → 0\.5 \(accepted with --accept-changes\)\./);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(run, 'summary.json'), 'utf8')).steps, 40);
+});
+
+test('a resume refuses to go behind its checkpoint, and a completed run says so and changes nothing', async () => {
+  const dir = tempDir();
+  const { run } = await stoppedRun(dir);
+  const configFile = path.join(run, 'config.json');
+  const config = JSON.parse(fs.readFileSync(configFile, 'utf8'));
+  const step = diagnoseRun(run).checkpointStep!;
+  fs.writeFileSync(configFile, JSON.stringify({ ...config, steps: step - 1 }, null, 2));
+  const back = ulpt(['train', '--resume', run, '--accept-changes'], dir);
+  assert.equal(back.code, 2, back.all);
+  assert.match(back.stderr, new RegExp(`its config\\.json asks for ${step - 1} steps, but its checkpoint is at step ${step}; a resume cannot go back`));
+  // Going on longer is allowed, and said.
+  fs.writeFileSync(configFile, JSON.stringify({ ...config, steps: 45 }, null, 2));
+  const longer = ulpt(['train', '--resume', run], dir);
+  assert.equal(longer.code, 0, longer.all);
+  assert.match(longer.stderr, /warning: Resuming with a change: setting steps: 40 → 45 \(the learning-rate schedule and evaluations follow the new value\)\./);
+  const before = snapshot(run);
+  const again = ulpt(['train', '--resume', run], dir);
+  assert.equal(again.code, 2, again.all);
+  assert.match(again.stderr, new RegExp(`${run} already completed \\(completed after 45 of 45 steps\\); nothing was changed\\. Its adapter: .*a\\.ulpt`));
+  assert.deepEqual(snapshot(run), before);
+});
+
+test('summary.json after a resume keeps the un-prompted baseline and the final loss', async () => {
+  const dir = tempDir();
+  const { run } = await stoppedRun(dir, ['--validation', path.join(dir, 'swap.jsonl'), '--eval-every', '0']);
+  const r = ulpt(['train', '--resume', run], dir);
+  assert.equal(r.code, 0, r.all);
+  const summary = JSON.parse(fs.readFileSync(path.join(run, 'summary.json'), 'utf8'));
+  const lines = fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const baseline = lines.find((l) => l.type === 'baseline');
+  assert.ok(baseline, 'the first session measured the baseline');
+  assert.deepEqual(summary.baseline, { loss: baseline.loss, metrics: baseline.metrics });
+  assert.deepEqual(summary.final, { loss: lines.filter((l) => l.type === 'train').at(-1).loss });
+});
+
+// ---- Values JSON or the parser would garble
+
+test('forward --ids refuses empty items and hex; a config file\'s task that is not an object, or a seed above 2^53 as a number, gets one message; a BOM is read', () => {
+  const dir = tempDir();
+  for (const [ids, what] of [['1,,2', /--ids has an empty item \(two commas in a row, or one at an end\)/], ['1,2,', /--ids has an empty item/], ['0x1f', /--ids has "0x1f", which is not a token id/], ['1e2', /--ids has "1e2"/]] as const) {
+    const r = ulpt(['forward', '--model', TINY, '--ids', ids, '--backend', 'cpu', '--json'], dir);
+    assert.equal(r.code, 2, `${ids}: ${r.all}`);
+    assert.match(r.stderr, what);
+  }
+  const config = (name: string, text: string) => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, text);
+    return ulpt(['train', '--config', file, '--steps', '1', '--backend', 'cpu', '--run-dir', path.join(dir, `run-${name}`)], dir);
+  };
+  const data = writeLines(dir, 'swap.jsonl', GOOD);
+  const base = { model: TINY, train: data, out: path.join(dir, 'a.ulpt'), promptLength: 4, maxLength: 16 };
+  const task = config('task.json', JSON.stringify({ ...base, task: 'classification' }));
+  assert.equal(task.code, 2, task.all);
+  assert.match(task.stderr, /task\.json: task must be an object such as \{"type": "classification", "template": "\{input\}"\} \(got "classification"\)\./);
+  assert.equal(task.stderr.trim().split('\n').length, 1, 'one message, not one per character');
+  const seed = config('seed.json', JSON.stringify(base).replace(/}$/, ', "seed": 18446744073709551615}'));
+  assert.equal(seed.code, 2, seed.all);
+  assert.match(seed.stderr, /seed\.json: seed 18446744073709551615 is above 2\^53, where a JSON number loses digits \(it reads as 18446744073709551616\)\. Write it in quotes: "seed": "18446744073709551615"\./);
+  const bom = config('bom.json', '\uFEFF' + JSON.stringify(base));
+  assert.equal(bom.code, 0, bom.all);
+});
+
+// ---- Flags that contradict or do nothing
+
+test('contradicting or idle flags are refused before any work (exit 2), naming both', () => {
+  const dir = tempDir();
+  const val = writeLines(dir, 'val.jsonl', GOOD.slice(0, 4));
+  const cases: [string[], RegExp][] = [
+    [['--validation', val, '--validation-split', '0.2'], /--validation and --validation-split both choose the validation data; give one of them\./],
+    [['--method', 'prompt-tuning', '--rank', '8'], /--rank applies to ULPT only; with --method prompt-tuning it does nothing\. Leave it out\./],
+    [['--method', 'prompt-tuning', '--no-alignment', '--scale-init', 'embedding'], /--no-alignment, --scale-init apply to ULPT only/],
+    [['--early-stopping', '3'], /--early-stopping stops on the validation metric, but there is no validation data: give --validation FILE or --validation-split F\./],
+  ];
+  for (const [extra, message] of cases) {
+    const r = ulpt(tinyArgs(dir, extra), dir);
+    assert.equal(r.code, 2, `${extra.join(' ')}: ${r.all}`);
+    assert.match(r.stderr, message, extra.join(' '));
+  }
+  assert.ok(!fs.existsSync(path.join(dir, 'run')));
+  assert.equal(ulpt(tinyArgs(dir, ['--method', 'prompt-tuning']), dir).code, 0, 'prompt tuning without ULPT flags trains');
+  // A warm-up as long as the run trains (trying a config with --steps 4 is common), with a warning saying so.
+  const warm = ulpt(tinyArgs(dir, ['--warmup-steps', '5', '--steps', '4', '--run-dir', path.join(dir, 'run-warm'), '--out', path.join(dir, 'warm.ulpt')]), dir);
+  assert.equal(warm.code, 0, warm.all);
+  assert.match(warm.stderr, /warning: --warmup-steps 5 is not shorter than the run \(--steps 4\): the learning rate rises to 0\.0080 at the last step and never reaches lr 0\.01\./);
+  const both = ulpt(['predict', '--model', TINY, '--adapter', path.join(dir, 'a.ulpt'), '--input', 'x', '--data', val, '--backend', 'cpu'], dir);
+  assert.equal(both.code, 2, both.all);
+  assert.match(both.stderr, /predict takes --input TEXT or --data FILE, not both\./);
+  const taskType = ulpt(['export-peft', path.join(dir, 'a.ulpt'), '--out', path.join(dir, 'peft'), '--task-type', 'SEQ_2_SEQ_LM'], dir);
+  assert.equal(taskType.code, 2, taskType.all);
+  assert.match(taskType.stderr, /--task-type SEQ_2_SEQ_LM does not fit the adapter's gpt2 model \(PEFT loads it as CAUSAL_LM\); leave it out, or pass --force/);
+  assert.ok(!fs.existsSync(path.join(dir, 'peft')));
+});
+
+test('likely data mistakes warn: a template with no field, validation = train, one label only, an empty label', () => {
+  const dir = tempDir();
+  const data = writeLines(dir, 'swap.jsonl', GOOD);
+  const noField = ulpt(tinyArgs(dir, ['--template', 'translate this:', '--validation', data, '--run-dir', path.join(dir, 'run1')]), dir);
+  assert.equal(noField.code, 0, noField.all);
+  assert.match(noField.stderr, /warning: swap\.jsonl: the template "translate this:" uses no field of the data, so every example gets the same prompt; write \{input\} where the input goes\./);
+  assert.match(noField.stderr, /warning: swap\.jsonl: the validation file is the training file: evaluation then measures what was trained on/);
+  const labels = writeLines(dir, 'labels.jsonl', [
+    ...Array.from({ length: 4 }, (_, i) => JSON.stringify({ input: `item ${i}`, label: 'yes' })),
+  ]);
+  const one = ulpt(['train', '--model', TINY, '--train', labels, '--task', 'classification', '--steps', '1', '--prompt-length', '4', '--max-length', '16', '--backend', 'cpu', '--out', path.join(dir, 'b.ulpt'), '--run-dir', path.join(dir, 'run2')], dir);
+  assert.equal(one.code, 0, one.all);
+  assert.match(one.stderr, /warning: labels\.jsonl: every record has the label "yes": the model can only learn to always answer it\./);
+  fs.appendFileSync(labels, JSON.stringify({ input: 'item 9', label: '' }) + '\n');
+  const empty = ulpt(['train', '--model', TINY, '--train', labels, '--task', 'classification', '--steps', '1', '--prompt-length', '4', '--max-length', '16', '--backend', 'cpu', '--out', path.join(dir, 'b.ulpt'), '--run-dir', path.join(dir, 'run3'), '--strict'], dir);
+  assert.equal(empty.code, 1, empty.all);
+  assert.match(empty.stderr, /strict mode refuses 1 data warning:\n {2}labels\.jsonl: a label is empty \(a record's "label" is ""\): the model is trained to answer a bare space for it\./);
 });

@@ -96,3 +96,22 @@ test('a stop request reaches the owner; one left from an earlier attempt does no
   handle.release();
   assert.equal(fs.existsSync(path.join(dir, STOP_REQUEST_FILE)), false, 'the answered request is cleared');
 });
+
+test('an empty or non-JSON lock.json (a process killed while taking it) is stale, not "taken" forever', () => {
+  for (const [content, why] of [['', /lock\.json is empty: the process that took it was ended while writing it/], ['{"pid": 12', /lock\.json is not a lock/]] as const) {
+    const dir = tempDir();
+    const file = path.join(dir, RUN_LOCK_FILE);
+    fs.writeFileSync(file, content);
+    // Just written, it may still be being written by a tool that writes in place: not taken over yet.
+    assert.equal(readRunOwner(dir).state, 'none');
+    assert.throws(() => acquireRunLock(dir, 'ulpt train'), RunBusyError);
+    const old = new Date(Date.now() - 10_000);
+    fs.utimesSync(file, old, old);
+    const owner = readRunOwner(dir);
+    assert.ok(owner.state === 'stale' && owner.lock === null && why.test(owner.reason), JSON.stringify(owner));
+    const handle = acquireRunLock(dir, 'ulpt train');
+    assert.equal(readRunLock(dir)?.pid, process.pid);
+    handle.release();
+    assert.deepEqual(fs.readdirSync(dir), [], 'nothing left: no lock, no temp file');
+  }
+});
