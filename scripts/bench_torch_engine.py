@@ -14,31 +14,14 @@ Run with the repository's .venv (PYTHONPATH=python for the engine).
 import argparse
 import json
 import os
-import resource
 import sys
-import time
 
 
-def _threads_from_argv() -> int:
-    for i, arg in enumerate(sys.argv):
-        if arg == "--threads" and i + 1 < len(sys.argv):
-            return int(sys.argv[i + 1])
-    return 0
-
-
-if _threads_from_argv() > 0:
-    os.environ["OMP_NUM_THREADS"] = os.environ["OPENBLAS_NUM_THREADS"] = str(_threads_from_argv())
+# bench_torch sizes the thread pools from --threads before torch is imported, and serves the bench's protocol.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_torch import serve  # noqa: E402
 
 import torch  # noqa: E402
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def pairs(spec):
@@ -131,22 +114,7 @@ def main() -> None:
     with open(a.spec) as f:
         spec = json.load(f)
     step = engine_step(spec, device) if a.engine else plain_step(spec, device)
-    where = f"GPU ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "CPU"
-    print(json.dumps({"ready": True, "device": f"{where}, torch {torch.__version__}, {torch.get_num_threads()} threads", "threads": torch.get_num_threads(),
-                      "rss_mb": rss_mb(), "peak_rss_mb": peak_rss_mb()}), flush=True)
-    for line in sys.stdin:
-        cmd = line.strip()
-        if cmd == "quit":
-            break
-        if cmd != "step":
-            print(json.dumps({"error": f"unknown command {cmd!r}"}), flush=True)
-            continue
-        t0, c0 = time.perf_counter(), time.process_time()
-        loss = step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        print(json.dumps({"ms": (time.perf_counter() - t0) * 1000, "cpu_ms": (time.process_time() - c0) * 1000, "loss": loss,
-                          "rss_mb": rss_mb(), "peak_rss_mb": peak_rss_mb()}), flush=True)
+    serve(step, device, spec["batch"] * (spec["promptLength"] + spec["seq"]))
 
 
 if __name__ == "__main__":
