@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { writeFileAtomic } from '../../src/io/atomic';
 import { readAdapter } from '../../src/io/adapter';
-import { exportPeft, peftOutState } from '../../src/io/peft';
+import { exportPeft, peftBaseModelName, peftOutState } from '../../src/io/peft';
+import { runModelOf } from './modelMatch';
 import { metricsCsv } from './csv';
 import { describeRun, folderDescription, pickRun } from './pickers';
 import { FILES, readMetricsFile, readRunFiles, runName, runTitle } from '../runs/runStore';
@@ -141,7 +142,23 @@ export async function exportPeftAdapter(studio: Studio, source?: string | vscode
       label = path.basename(file).replace(/\.ulpt$/, '');
     }
   }
-  readAdapter(file!); // a clear error before any dialog if the file is not an adapter
+  const { meta } = readAdapter(file!); // a clear error before any dialog if the file is not an adapter
+  // PEFT loads the base model by this name: the run's model folder (a Hub snapshot as its repo id), else the one the
+  // inspector was pointed at for this fingerprint, else the user says (never the bare folder name "model").
+  const remembered = studio.context.globalState.get<Record<string, string>>('ulpt.modelsByFingerprint', {})[meta.base_model.fingerprint];
+  const folder = [baseModel, runModelOf(file!), remembered].find((d): d is string => !!d && fs.existsSync(d)) ?? null;
+  let baseName = peftBaseModelName(meta, folder);
+  if (!baseName) {
+    const answer = await vscode.window.showInputBox({
+      title: 'Export to PEFT: the base model',
+      prompt: `PEFT loads the adapter onto this model (adapter_config.json's base_model_name_or_path): a Hugging Face id such as openai-community/gpt2, or a model folder. The adapter was trained on "${meta.base_model.name}" (${meta.base_model.model_type}).`,
+      value: meta.base_model.name,
+      ignoreFocusOut: true,
+      validateInput: (v) => (v.trim() ? undefined : 'Name the base model.'),
+    });
+    if (!answer) return undefined;
+    baseName = answer.trim();
+  }
   let dest: string;
   if (outDir) {
     dest = path.resolve(studio.rootFor(file!), toPath(outDir));
@@ -157,7 +174,7 @@ export async function exportPeftAdapter(studio: Studio, source?: string | vscode
   }
   const force = await confirmPeftFolder(dest);
   if (force === undefined) return undefined;
-  const out = exportPeft(file!, dest, { ...(baseModel && fs.existsSync(baseModel) ? { baseModelNameOrPath: baseModel } : {}), force });
+  const out = exportPeft(file!, dest, { baseModelNameOrPath: baseName, ...(folder ? { modelDir: folder } : {}), force });
   studio.output.info(`exported ${file!} to PEFT: ${out.configFile}, ${out.weightsFile}`);
   void vscode.window.showInformationMessage(`ULPT: exported a PEFT prompt-tuning adapter to ${vscode.workspace.asRelativePath(dest)}.`, 'Reveal').then((c) => {
     if (c === 'Reveal') void vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(out.configFile));

@@ -85,6 +85,8 @@ export interface PeftExportOptions {
   taskType?: PeftTaskType;
   /** Write into a folder that is not new, empty or an earlier export (peftOutProblem), or through a symlink. */
   force?: boolean;
+  /** The local model folder to read num_attention_heads and num_layers from, when the name is a Hub id. */
+  modelDir?: string;
 }
 
 export interface PeftExport {
@@ -107,7 +109,7 @@ export function exportPeft(adapterFile: string, outDir: string, opts: PeftExport
   const { meta } = adapter;
   const prompt = materializePrompt(adapter, adapterFile);
   const base = opts.baseModelNameOrPath ?? meta.base_model.name;
-  const dims = localModelDims(base, meta.hidden_size);
+  const dims = localModelDims(opts.modelDir ?? base, meta.hidden_size);
   const taskType = opts.taskType ?? (SEQ2SEQ_MODEL_TYPES.has(meta.base_model.model_type) ? 'SEQ_2_SEQ_LM' : 'CAUSAL_LM');
 
   // Field names and values as PEFT's PromptTuningConfig.save_pretrained writes them (json.dumps, indent 2, sorted keys).
@@ -330,4 +332,19 @@ export function adapterFromPeft(peft: PeftPrompt, opts: PeftImportOptions): Adap
     },
     tensors: { prompt: peft.prompt },
   };
+}
+
+/**
+ * What PEFT's adapter_config.json should name as the base model of an adapter trained on `modelDir`: the repo id
+ * of a Hugging Face cache snapshot (…/models--org--name/snapshots/<commit> → "org/name", what from_pretrained
+ * takes anywhere), else the folder's absolute path. The adapter's own record of a Hub model wins.
+ */
+export function peftBaseModelName(meta: Pick<AdapterMeta, 'training'>, modelDir: string | null): string | null {
+  const hub = (meta.training.hub as { model?: { repo?: unknown } } | undefined)?.model?.repo;
+  if (typeof hub === 'string' && hub) return hub;
+  if (!modelDir) return null;
+  const parts = path.resolve(modelDir).split(path.sep);
+  const snap = parts.lastIndexOf('snapshots');
+  if (snap > 0 && snap === parts.length - 2 && parts[snap - 1].startsWith('models--')) return parts[snap - 1].slice('models--'.length).split('--').join('/');
+  return path.resolve(modelDir);
 }

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readAdapterView } from '../../extension/views/adapterView';
 import { materializePrompt, readAdapter, writeAdapter } from '../../src/io/adapter';
-import { adapterFromPeft, peftBaseModelFolder, readPeftPrompt, type PeftImportModel } from '../../src/io/peft';
+import { adapterFromPeft, peftBaseModelFolder, peftBaseModelName, readPeftPrompt, type PeftImportModel } from '../../src/io/peft';
 import { writeSafetensors } from '../../src/io/safetensors';
 import { ROOT, TINY, maxAbsDiff, tempDir } from './helpers';
 
@@ -199,4 +199,13 @@ test('ulpt import-peft refuses with exit 1 what is not a prompt or a model it ca
   assert.match(r.stderr, /records no label words/);
   assert.ok(!fs.existsSync(out));
   assert.equal(ulpt(['import-peft', hub, '--out', out, '--model', TINY]).code, 0);
+});
+
+test('the base model PEFT is told: a Hub snapshot as its repo id, a folder as its path, the adapter\'s Hub record first', () => {
+  const noHub = { training: {} };
+  const snapshot = path.join(tmp, 'hub', 'models--HuggingFaceTB--SmolLM2-135M', 'snapshots', '0123456789abcdef0123456789abcdef01234567');
+  assert.equal(peftBaseModelName(noHub, snapshot), 'HuggingFaceTB/SmolLM2-135M');
+  assert.equal(peftBaseModelName(noHub, 'models/gpt2'), path.resolve('models/gpt2'), 'a local folder by its absolute path, never its bare name');
+  assert.equal(peftBaseModelName({ training: { hub: { model: { repo: 'openai-community/gpt2' } } } }, '/elsewhere/model'), 'openai-community/gpt2');
+  assert.equal(peftBaseModelName(noHub, null), null, 'unknown: the extension asks');
 });
