@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { writeFileAtomic } from '../../src/io/atomic';
-import { readAdapter } from '../../src/io/adapter';
+import { adapterProblem, readAdapter } from '../../src/io/adapter';
 import { exportPeft, peftBaseModelName, peftOutState } from '../../src/io/peft';
 import { runModelOf } from './modelMatch';
 import { metricsCsv } from './csv';
@@ -188,7 +188,13 @@ export async function pickAdapter(studio: Studio, placeHolder = 'Export which ad
   const files = (await vscode.workspace.findFiles('**/*.ulpt', '{**/node_modules/**,**/.ulpt/**}', 200)).map((u) => u.fsPath).sort();
   type Item = vscode.QuickPickItem & { runDir?: string; file?: string };
   const items: Item[] = [];
-  if (files.length) items.push({ label: 'Adapter files', kind: vscode.QuickPickItemKind.Separator }, ...files.map((f) => ({ label: `$(file-binary) ${path.basename(f)}`, description: folderDescription(path.dirname(f)), file: f })));
+  // Each file is read (adapters are small; readAdapter refuses anything over its limit at once): an empty, truncated
+  // or foreign .ulpt is listed last, marked, with the reason — not offered as if it were an adapter.
+  const read = files.map((f) => ({ f, problem: adapterProblem(f) }));
+  const fileItem = ({ f, problem }: (typeof read)[number]): Item => problem
+    ? { label: `$(warning) ${path.basename(f)}`, description: `not a usable adapter · ${folderDescription(path.dirname(f))}`, detail: problem, file: f }
+    : { label: `$(file-binary) ${path.basename(f)}`, description: folderDescription(path.dirname(f)), file: f };
+  if (files.length) items.push({ label: 'Adapter files', kind: vscode.QuickPickItemKind.Separator }, ...read.filter((r) => !r.problem).map(fileItem), ...read.filter((r) => r.problem).map(fileItem));
   if (runs.length) items.push({ label: 'Runs', kind: vscode.QuickPickItemKind.Separator }, ...runs.map((r) => ({ ...describeRun(r), label: `$(graph-line) ${r.name}`, runDir: r.dir })));
   items.push({ label: '$(folder-opened) Browse…', file: '' });
   const picked = await vscode.window.showQuickPick(items, { placeHolder });
@@ -199,3 +205,4 @@ export async function pickAdapter(studio: Studio, placeHolder = 'Export which ad
   }
   return picked;
 }
+

@@ -127,7 +127,9 @@ export class Playground {
       this.found = this.findModel();
     } else {
       this.error = reading.message;
-      this.found = Promise.resolve({ state: 'error', message: reading.message });
+      // Not an adapter: no model is looked for (the page shows the file's error, not "looking for the base model…").
+      this.match = { state: 'error', message: reading.message };
+      this.found = Promise.resolve(this.match);
     }
   }
 

@@ -397,3 +397,13 @@ export function describeAdapterFile(file: string): string | null {
   const made = meta.created.slice(0, 16).replace('T', ' ');
   return [method, metric ? `${metric[0]} ${metric[1].toFixed(4)}` : null, `made ${made}`].filter(Boolean).join(', ');
 }
+
+/** Why `file` is not a usable adapter (the reader's first line: empty, truncated, foreign), or null when it is one. */
+export function adapterProblem(file: string): string | null {
+  try {
+    readAdapter(file);
+    return null;
+  } catch (e) {
+    return (e as Error).message.split('\n')[0];
+  }
+}

@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   AdapterError,
+  adapterProblem,
   AdapterMismatchError,
   checkAdapterMatchesModel,
   embeddingFingerprint,
@@ -455,4 +456,20 @@ test('PEFT export of a prompt-tuning adapter copies its prompt; a broken adapter
   }
   fs.truncateSync(file, 10);
   assert.throws(() => exportPeft(file, path.join(tmp, 'peft-broken')), AdapterError);
+});
+
+test('adapterProblem: an adapter is usable; an empty, truncated or foreign .ulpt says why (the Try and Export pickers mark them)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ulpt-problem-'));
+  const good = path.join(dir, 'good.ulpt');
+  writeAdapter(good, ulptAdapter());
+  assert.equal(adapterProblem(good), null);
+  const bytes = fs.readFileSync(good);
+  const cases: [string, Uint8Array][] = [['empty.ulpt', new Uint8Array()], ['half.ulpt', bytes.subarray(0, bytes.length >> 1)], ['notes.ulpt', Buffer.from('my notes, not an adapter\n')]];
+  for (const [name, data] of cases) {
+    const f = path.join(dir, name);
+    fs.writeFileSync(f, data);
+    const problem = adapterProblem(f);
+    assert.ok(problem && problem.includes(name), `${name}: ${problem}`);
+    assert.ok(!problem.includes('\n'));
+  }
 });

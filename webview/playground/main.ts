@@ -58,7 +58,9 @@ function addResult(r: PlaygroundResult): void {
 function drawMatch(): void {
   const m = byId('model');
   m.dataset.state = match.state;
-  byId('choose-model').hidden = match.state === 'found' || match.state === 'searching';
+  // A file that is not an adapter shows its error alone: there is no model to look for.
+  m.hidden = !info;
+  byId('choose-model').hidden = !info || match.state === 'found' || match.state === 'searching';
   m.textContent = match.state === 'found' ? `on ${match.label}`
     : match.state === 'searching' ? 'looking for the base model…'
     : match.state === 'not-found' ? 'the base model was not found on this machine'
