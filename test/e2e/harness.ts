@@ -238,6 +238,8 @@ export interface SessionOptions {
   log?: (line: string) => void;
   /** The browser window's size (default 1400 × 900). */
   viewport?: { width: number; height: number };
+  /** Workspace trust on (default off): the folder opens in Restricted Mode until the test trusts it. */
+  workspaceTrust?: boolean;
 }
 
 export class Session {
@@ -301,7 +303,7 @@ export class Session {
   private async startServer(): Promise<void> {
     const args = ['--auth', 'none', '--bind-addr', `127.0.0.1:${this.port}`, '--config', path.join(this.userDataDir, 'config.yaml'),
       '--extensions-dir', this.extensionsDir, '--user-data-dir', this.userDataDir, '--disable-telemetry',
-      '--disable-update-check', '--disable-workspace-trust', this.workspace];
+      '--disable-update-check', ...(this.opts.workspaceTrust ? [] : ['--disable-workspace-trust']), this.workspace];
     const env = { ...process.env, ...this.opts.env };
     delete env.NODE_OPTIONS; // the test runner's options (e.g. --test) must not reach code-server's node processes
     delete env.NODE_TEST_CONTEXT;
