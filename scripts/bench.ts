@@ -343,11 +343,12 @@ async function start(label: string, backend: string, threads: number, cmd: strin
   return e;
 }
 
-/** --python, else the first of Debian's python3 and the one on PATH that can import torch. */
+/** --python, else the repository's .venv (PyTorch 2.13, scripts/setup-python.sh), else a python3 that imports torch. */
 function torchPython(): string {
   if (a.python) return a.python;
-  const found = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
-  if (!found) throw new Error('no python3 here imports torch (tried /usr/bin/python3 and python3 on PATH); name one with --python');
+  const candidates = [path.join(ROOT, '.venv', 'bin', 'python'), '/usr/bin/python3', 'python3'];
+  const found = candidates.find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+  if (!found) throw new Error(`no Python here imports torch (tried ${candidates.join(', ')}); run bash scripts/setup.sh, or name one with --python`);
   return found;
 }
 
@@ -436,7 +437,7 @@ async function orchestrate(workload: string): Promise<void> {
     if (engineNames.includes('torch')) {
       // The PyTorch engine's own step (python/ulpt_torch) and plain PyTorch with the same transformers model, same
       // numbers, thread for thread: the engine's overhead is the difference.
-      const python = a.python ?? (fs.existsSync(path.join(ROOT, '.venv', 'bin', 'python')) ? path.join(ROOT, '.venv', 'bin', 'python') : torchPython());
+      const python = torchPython();
       for (const t of a['torch-device'] === 'cuda' ? [1] : threads) {
         const env = { ...process.env, OMP_NUM_THREADS: String(t), OPENBLAS_NUM_THREADS: String(t), PYTHONPATH: path.join(ROOT, 'python') };
         for (const [label, flag] of [['torch-engine', '--engine'], ['transformers', '--plain']] as const) {
@@ -534,7 +535,7 @@ const HELP = `node out/bench.js --workload w1|w2|example[,…] [--backends wasm,
   --compare-torch   also PyTorch (scripts/bench_torch.py) with the same thread counts (one on --torch-device cuda)
   --engines    builtin (default: the tfjs backends), torch (the PyTorch engine's step, python/ulpt_torch, beside plain
                PyTorch with the same transformers model: scripts/bench_torch_engine.py), or both: builtin,torch
-  --python     the python3 that has torch (default: /usr/bin/python3 or python3 on PATH, the first that imports it)
+  --python     the Python that has torch (default: the repository's .venv, else /usr/bin/python3 or python3, the first that imports it)
   --profile    time per kernel of one step (tf.profile) for each tfjs engine
   --json       one JSON object per engine per line`;
 
