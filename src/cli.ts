@@ -314,7 +314,7 @@ function resumeConfig(runDir: string): TrainConfig {
 
 /** `train --engine torch`: src/engine/torchEngine.ts checks, prepares and starts it; its messages print as the built-in trainer's. */
 async function cmdTrainTorch(config: TrainConfig, runDir: string, resume: boolean, names: FieldNames | undefined, flags: Flags): Promise<void> {
-  const run = await startTorchRun(config, { runDir, resume, python: flags.python, nproc: num(flags, 'nproc') ?? 1, owner: 'ulpt train', force: !!flags.force, fieldNames: names, onMessage: printer(!!flags.json) });
+  const run = await startTorchRun(config, { runDir, resume, python: flags.python, nproc: num(flags, 'nproc') ?? 1, owner: 'ulpt train', force: !!flags.force, fieldNames: names, acceptChanges: !!flags['accept-changes'], onMessage: printer(!!flags.json) });
   let stopping = false;
   const onSignal = () => {
     if (stopping) {

@@ -11,7 +11,7 @@ import type { FieldNames, TrainConfig } from '../config';
 import type { RunSummary, TrainerMessage } from '../protocol';
 import { appendLogMessage, claimRunFolder, describeDiagnosis, diagnoseRun, DamagedRunError, logTail, RUN_FILES, runFolderProblem, RunFolderError, writeFailure } from '../train/runFolder';
 import { readRunOwner, requestStop } from '../train/runLock';
-import { outPathProblem } from '../train/trainer';
+import { checkResume, outPathProblem } from '../train/trainer';
 import { prepareJob, writePreparedJob } from './prepare';
 import { checkPython, enginePackageDir, findPython, PythonEngineError, type PythonReport } from './python';
 
@@ -31,6 +31,8 @@ export interface TorchTrainOptions {
   gradientCheckpointing?: boolean;
   /** Who trains, for lock.json. */
   owner?: string;
+  /** Resume although the data, model or settings changed since the checkpoint (--accept-changes). */
+  acceptChanges?: boolean;
   force?: boolean;
   fieldNames?: FieldNames;
   onMessage?: (m: TrainerMessage) => void;
@@ -73,11 +75,14 @@ export async function startTorchRun(requested: TrainConfig, opts: TorchTrainOpti
   const names = opts.fieldNames ?? ((f: string) => f);
   const nproc = opts.nproc ?? 1;
   if (!Number.isInteger(nproc) || nproc < 1) throw new RunFolderError(`--nproc must be a whole number of at least 1 (got ${nproc}).`);
+  let accepted: string[] = [];
   if (opts.resume) {
     const diagnosis = diagnoseRun(opts.runDir);
     if (!diagnosis.resumable) throw new DamagedRunError(`This run cannot be resumed. ${describeDiagnosis(diagnosis)}`);
     const owner = readRunOwner(opts.runDir);
     if (owner.state === 'alive') throw new RunFolderError(`${opts.runDir} is being trained by ${owner.lock.owner} (pid ${owner.lock.pid} on ${owner.lock.host}).`);
+    // The same checks as a built-in resume: a finished run, a checkpoint ahead of steps, changed data/model/settings.
+    accepted = checkResume(requested, opts);
   } else if (!opts.claimed) {
     const problem = runFolderProblem(opts.runDir);
     if (problem) throw new RunFolderError(problem);
@@ -89,6 +94,7 @@ export async function startTorchRun(requested: TrainConfig, opts: TorchTrainOpti
   const job = await prepareJob(requested, names);
   if (!opts.resume && !opts.claimed) claimRunFolder(opts.runDir, job.config);
   writePreparedJob(opts.runDir, job, !!opts.force);
+  for (const message of accepted) opts.onMessage?.({ type: 'log', level: 'warn', message });
   return launch(opts, packageDir, python, nproc);
 }
 

@@ -178,7 +178,7 @@ export class ResumeRefusedError extends RunFolderError {
  * with other data, model or settings than the checkpoint was trained with (unless `acceptChanges`; the changes
  * are returned to be reported). A damaged folder is left to the diagnosis that follows.
  */
-function checkResume(requested: TrainConfig, opts: TrainOptions): string[] {
+export function checkResume(requested: TrainConfig, opts: Pick<TrainOptions, 'runDir' | 'acceptChanges'>): string[] {
   const dir = opts.runDir;
   const d = diagnoseRun(dir);
   // A run another process trains is refused by the lock, naming its owner; a damaged one by the diagnosis.

@@ -93,3 +93,15 @@ test('doctor: says which engines can train here, with the .venv\'s torch, and ne
   assert.equal(missing.code, 0, 'doctor reports, it does not fail');
   assert.match(JSON.parse(missing.stdout).torch.error, /needs Python, but .*no-such-python \(from --python\) could not be run/);
 });
+
+test('a torch run is resumed under the built-in engine\'s checks: a finished run is "already completed", nothing changed', { timeout: 180_000 }, () => {
+  const dir = tempDir('ulpt-torch-resume-');
+  const runDir = path.join(dir, 'run');
+  const first = ulpt(['train', ...RUN, '--steps', '2', '--engine', 'torch', '--python', PYTHON, '--run-dir', runDir, '--out', path.join(dir, 'a.ulpt')], { OMP_NUM_THREADS: '1' });
+  assert.equal(first.code, 0, first.all);
+  const before = fs.readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8');
+  const again = ulpt(['train', '--resume', runDir, '--engine', 'torch', '--python', PYTHON]);
+  assert.equal(again.code, 2, again.all);
+  assert.match(again.stderr, /already completed \(completed after 2 of 2 steps\); nothing was changed/);
+  assert.equal(fs.readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8'), before);
+});
