@@ -11,6 +11,7 @@ import type { FieldNames, TrainConfig } from '../config';
 import type { RunSummary, TrainerMessage } from '../protocol';
 import { appendLogMessage, claimRunFolder, describeDiagnosis, diagnoseRun, DamagedRunError, logTail, RUN_FILES, runFolderProblem, RunFolderError, writeFailure } from '../train/runFolder';
 import { readRunOwner, requestStop } from '../train/runLock';
+import { appendFileChecked } from '../io/atomic';
 import { checkResume, outPathProblem } from '../train/trainer';
 import { prepareJob, writePreparedJob } from './prepare';
 import { checkPython, enginePackageDir, findPython, PythonEngineError, type PythonReport } from './python';
@@ -127,7 +128,7 @@ function launch(opts: TorchTrainOptions, packageDir: string, python: PythonRepor
     // What the engine printed besides messages (warnings, a traceback) goes to trainer.log, as the extension's
     // trainer output does, so a reader that was not there sees it (runFolder.ts logTail).
     try {
-      fs.appendFileSync(path.join(opts.runDir, RUN_FILES.log), line + '\n');
+      appendFileChecked(path.join(opts.runDir, RUN_FILES.log), line + '\n'); // whole or cut back, as every log line
     } catch {
       /* best effort, like every log line */
     }
