@@ -21,6 +21,10 @@ import { folderDescription } from './pickers';
 import { TokenizerClient, type Tokenized } from './tokenizer';
 import { configFileText, describeLabelWord, freeFileName, showTokens } from './wizardText';
 import { checkPythonAsync, enginePackageDir, findPython } from '../../src/engine/python';
+import { CATALOG, catalogFit, parameterText } from '../../src/hub/catalog';
+import { gb } from '../../src/hub/download';
+import { parseModelRef } from '../../src/hub/refs';
+import { downloadModel } from '../../src/hub/resolve';
 
 export type TrainingSetup =
   | { kind: 'run'; config: TrainConfig; runDir: string; name: string; savedConfig: string | null }
@@ -81,29 +85,91 @@ async function pickExistingConfig(dataset: string): Promise<string | typeof NEW_
 
 // ---- 2–4. Model, method, task type
 
-async function pickModel(): Promise<string | undefined> {
+/** The chosen model: its local folder (the tokenizer preview reads it) and what the config names (a Hub id or the folder). */
+interface ModelChoice {
+  dir: string;
+  ref: string;
+}
+
+const HUB_ID = '$(search) Another Hugging Face model id…';
+
+async function pickModel(): Promise<ModelChoice | undefined> {
   const configs = await vscode.workspace.findFiles('**/config.json', SEARCH_EXCLUDE, 500);
   const local = [...new Set(configs.map((u) => path.dirname(u.fsPath)))].filter(isModelFolder).sort();
   const cacheDir = hfHubCacheDir();
   const cached = findCachedModels(cacheDir);
-  const items: Item<string>[] = [];
+  const items: Item<ModelChoice | string>[] = [];
   if (local.length) {
     items.push({ label: 'Workspace', kind: vscode.QuickPickItemKind.Separator });
-    items.push(...local.map((d) => ({ label: `$(folder) ${path.basename(d)}`, description: folderDescription(d), detail: modelDetail(d), value: d })));
+    items.push(...local.map((d) => ({ label: `$(folder) ${path.basename(d)}`, description: folderDescription(d), detail: modelDetail(d), value: { dir: d, ref: d } })));
   }
   if (cached.length) {
     items.push({ label: `Hugging Face cache (${cacheDir})`, kind: vscode.QuickPickItemKind.Separator });
-    items.push(...cached.map((m) => ({ label: `$(database) ${m.repo}`, description: m.revision.slice(0, 10), detail: modelDetail(m.path), value: m.path })));
+    items.push(...cached.map((m) => ({ label: `$(database) ${m.repo}`, description: m.revision.slice(0, 10), detail: modelDetail(m.path), value: { dir: m.path, ref: m.repo } })));
   }
-  items.push({ label: '', kind: vscode.QuickPickItemKind.Separator }, { label: BROWSE, detail: 'A folder with config.json, *.safetensors and tokenizer.json' });
-  const chosen = await pick(items, TITLE(2), local.length || cached.length ? 'Frozen model' : `No model folders in the workspace or in ${cacheDir}: browse for one`);
+  // The catalog: models the engines train, downloaded into the same cache on demand (those cached are listed above).
+  const have = new Set(cached.map((m) => m.repo));
+  const offer = CATALOG.filter((m) => !have.has(m.id));
+  if (offer.length) {
+    items.push({ label: 'Download from the Hugging Face Hub', kind: vscode.QuickPickItemKind.Separator });
+    items.push(...offer.map((m) => {
+      const fit = catalogFit(m, null);
+      return { label: `$(cloud-download) ${m.id}`, description: `${parameterText(m.parameters)} parameters · ${m.modelType}${m.gated ? ' · gated' : ''}`, detail: `${m.note} — ${fit.builtin.note}; any model: the PyTorch engine`, value: m.id };
+    }));
+  }
+  items.push({ label: '', kind: vscode.QuickPickItemKind.Separator }, { label: HUB_ID, detail: 'org/name or org/name@revision, from the Hub (HF_ENDPOINT, HF_TOKEN) into the Hugging Face cache', value: '' }, { label: BROWSE, detail: 'A folder with config.json, *.safetensors and tokenizer.json' });
+  const chosen = await pick(items, TITLE(2), 'Frozen model');
   if (!chosen) return undefined;
-  if (chosen.value) return chosen.value;
+  if (typeof chosen.value === 'object') return chosen.value;
+  if (typeof chosen.value === 'string') {
+    const id = chosen.value || (await vscode.window.showInputBox({
+      title: TITLE(2), prompt: 'A Hugging Face Hub model id (org/name, or org/name@revision): downloaded into the Hugging Face cache, safetensors only',
+      placeHolder: 'HuggingFaceTB/SmolLM2-135M', ignoreFocusOut: true, validateInput: (v) => (parseModelRef(v.trim()) ? undefined : 'Write org/name or org/name@revision.'),
+    }))?.trim();
+    if (!id) return undefined;
+    const dir = await downloadWithProgress(id);
+    return dir ? { dir, ref: id } : undefined;
+  }
   const picked = await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, canSelectMany: false, openLabel: 'Use This Model' });
   if (!picked?.[0]) return undefined;
   const dir = picked[0].fsPath;
   if (!isModelFolder(dir)) throw new UserError(`${dir} is not a Hugging Face model folder: it needs config.json and the weights as *.safetensors.`);
-  return dir;
+  return { dir, ref: dir };
+}
+
+/**
+ * Downloads a Hub model into the Hugging Face cache with a progress notification (bytes, speed, time left) and
+ * Cancel. A cancelled or failed download leaves the cache consistent (only whole, verified files are placed) and the
+ * next attempt resumes where it stopped. Returns the snapshot folder, or undefined when cancelled.
+ */
+async function downloadWithProgress(id: string): Promise<string | undefined> {
+  const title = `ULPT: downloading ${id} from the Hugging Face Hub`;
+  try {
+    return await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
+      const abort = new AbortController();
+      token.onCancellationRequested(() => abort.abort());
+      const t0 = Date.now();
+      let shown = 0;
+      const snapshot = await downloadModel(id, {
+        signal: abort.signal,
+        onProgress: (p) => {
+          const pct = p.totalBytes ? (100 * p.bytes) / p.totalBytes : 0;
+          const seconds = (Date.now() - t0) / 1000;
+          const speed = seconds > 0.5 ? p.bytes / seconds : 0;
+          const left = speed > 0 ? (p.totalBytes - p.bytes) / speed : 0;
+          progress.report({ increment: pct - shown, message: `${gb(p.bytes)} of ${gb(p.totalBytes)}${speed ? ` · ${gb(speed)}/s · ${Math.ceil(left)} s left` : ''} · ${p.file}` });
+          shown = pct;
+        },
+      });
+      return snapshot.dir;
+    });
+  } catch (e) {
+    if ((e as { kind?: string }).kind === 'cancelled' || (e as Error).name === 'AbortError') {
+      void vscode.window.showInformationMessage(`ULPT: the download of ${id} was cancelled; what arrived is kept, and the next attempt resumes from there.`);
+      return undefined;
+    }
+    throw new UserError((e as Error).message);
+  }
 }
 
 function modelDetail(dir: string): string | undefined {
@@ -355,8 +421,9 @@ export async function trainingSetupFromQuestions(studio: Studio): Promise<Traini
   if (existing !== NEW_RUN) return { kind: 'config', file: existing };
   const records = await readDataset(dataset.file);
   const fields = Object.keys(records[0].fields);
-  const model = await pickModel();
-  if (!model) return undefined;
+  const chosenModel = await pickModel();
+  if (!chosenModel) return undefined;
+  const model = chosenModel.dir;
   const preset = await pickMethod();
   if (!preset) return undefined;
   const task = await pickTask(fields);
@@ -388,7 +455,7 @@ export async function trainingSetupFromQuestions(studio: Studio): Promise<Traini
     const every = Math.max(1, Math.min(50, Math.round(steps / 10)));
     const saving = finish !== 'train';
     const raw: Record<string, unknown> = {
-      model,
+      model: chosenModel.ref, // a Hub id stays one (the trainer takes it from the cache): the config reads as written
       train: dataset.file,
       ...(validation ? { validation } : { validationSplit: records.length >= 20 ? 0.1 : 0 }),
       method: preset.method,

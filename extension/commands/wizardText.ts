@@ -18,9 +18,12 @@ export function describeLabelWord(w: { text: string; tokens: Tokenized | null })
   return { description: `→ ${JSON.stringify(w.text)} · ${n} token${n === 1 ? '' : 's'} ${showTokens(w.tokens.pieces)}${warning ? ' · several tokens: one-token words are scored more reliably' : ''}`, warning };
 }
 
-/** The answers as a config file: paths relative to its folder; no backend (the settings of whoever trains it decide). */
+/**
+ * The answers as a config file: paths relative to its folder, Hub references (org/name, hf://…) as written; no
+ * backend (the settings of whoever trains it decide).
+ */
 export function configFileText(raw: Record<string, unknown>, dir: string): string {
-  const rel = (p: unknown) => (typeof p === 'string' ? path.relative(dir, p).split(path.sep).join('/') || '.' : p);
+  const rel = (p: unknown) => (typeof p !== 'string' || !path.isAbsolute(p) ? p : path.relative(dir, p).split(path.sep).join('/') || '.');
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(raw)) {
     if (v === undefined || k === 'backend') continue; // the backend comes from the settings of whoever trains it

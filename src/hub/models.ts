@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SafetensorsFile } from '../io/safetensors';
 import { SUPPORTED_MODEL_TYPES } from '../models/modelTypes';
-import { WASM_HEAP_BUDGET } from '../train/step';
+import { WASM_HEAP_BUDGET } from '../train/limits';
 import { hubCacheDir } from './cache';
 import { gb } from './download';
 
@@ -155,7 +155,7 @@ function diskBytes(dir: string): number {
   return bytes;
 }
 
-function builtinFit(modelType: string | null, parameters: number | null): ModelEntry['builtin'] {
+export function builtinFit(modelType: string | null, parameters: number | null): ModelEntry['builtin'] {
   if (!modelType || !SUPPORTED_MODEL_TYPES.includes(modelType)) {
     return { ok: false, note: `model_type ${JSON.stringify(modelType)} is not implemented (built-in: ${SUPPORTED_MODEL_TYPES.join(', ')}); use --engine torch` };
   }

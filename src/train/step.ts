@@ -7,6 +7,7 @@ import type { LanguageModel, ModelInfo } from '../models/types';
 import type { PromptModule } from '../ulpt/prompt';
 import { splitBatch, type Batch } from './batch';
 import { batchLoss } from './objective';
+import { WASM_HEAP_BUDGET } from './limits';
 
 export interface Gradients {
   /**
@@ -80,8 +81,8 @@ export function passPlan(backend: string, model: LanguageModel, virtualTokens: n
   };
 }
 
-/** What a WASM instance may fill: its 4 GiB address space less a margin for the allocator. */
-export const WASM_HEAP_BUDGET = 3.6 * 2 ** 30;
+/** What a WASM instance may fill (src/train/limits.ts, where readers without TensorFlow.js find it). */
+export { WASM_HEAP_BUDGET };
 
 /** Bytes one example of T positions (virtual tokens included) holds at the peak of a pass (see passPlan). */
 export function passBytesPerExample(info: ModelInfo, T: number): number {

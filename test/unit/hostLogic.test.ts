@@ -14,6 +14,8 @@ import { configFileText, describeLabelWord, freeFileName, showTokens } from '../
 import { failureLines, messageLines, notificationText } from '../../extension/runs/format';
 import { trainerLaunch } from '../../extension/runs/launch';
 import { RECENT_STOP_MS, stopTarget } from '../../extension/runs/stopTarget';
+import { CATALOG, catalogFit, parameterText, WEIGHT_COPIES } from '../../src/hub/catalog';
+import { architectureFor, registeredModelTypes } from '../../src/models/registry';
 import { adapterTitle } from '../../extension/runs/runStore';
 import { contentSecurityPolicy, makeNonce, panelHtml } from '../../extension/views/panelHtml';
 import type { TrainerMessage } from '../../src/protocol';
@@ -288,4 +290,22 @@ test('a config with three problems reads as a numbered list in a one-line notifi
   const message = 'ulpt.config.json has 3 problems:\n  steps must be >= 1 (got 0)\n  lr must be > 0 (got -1)\n  task.type must be one of classification, generation';
   assert.equal(notificationText(message), 'ulpt.config.json has 3 problems: (1) steps must be >= 1 (got 0); (2) lr must be > 0 (got -1); (3) task.type must be one of classification, generation');
   assert.equal(notificationText('one line'), 'one line');
+});
+
+test('the wizard\'s catalog: each engine\'s fit from the architecture and size, with the weight copies the architectures keep', () => {
+  for (const type of registeredModelTypes()) {
+    assert.equal(WEIGHT_COPIES[type], architectureFor(type, 'config.json').weightCopies, `${type}: the catalog's table follows the architecture`);
+  }
+  const byId = new Map(CATALOG.map((m) => [m.id, m]));
+  assert.equal(catalogFit(byId.get('HuggingFaceTB/SmolLM2-135M')!, null).builtin.note, 'built-in engine ✓');
+  assert.match(catalogFit(byId.get('TinyLlama/TinyLlama-1.1B-Chat-v1.0')!, null).builtin.note, /WebGPU only \(too large for the WASM heap\)/);
+  assert.match(catalogFit({ modelType: 'opt', parameters: 125e6 }, true).builtin.note, /opt is not one of its architectures/);
+  assert.equal(catalogFit({ modelType: 'opt', parameters: 125e6 }, true).torch.ok, true);
+  assert.equal(parameterText(1.24e9), '1.24 B');
+  assert.equal(parameterText(135e6), '135 M');
+  // The paper's backbone is offered; nothing pickled or unsupported is.
+  assert.ok(byId.has('google-t5/t5-base'));
+  // A Hub id in a saved config stays the id (the trainer takes it from the cache); folders become relative.
+  const text = JSON.parse(configFileText({ model: 'HuggingFaceTB/SmolLM2-135M', train: '/w/data/t.jsonl' }, '/w'));
+  assert.deepEqual(text, { model: 'HuggingFaceTB/SmolLM2-135M', train: 'data/t.jsonl' });
 });
