@@ -2,7 +2,7 @@
 // paper's backbone. Parameter counts and architectures are those of the models' cards on the Hugging Face Hub; what a
 // download weighs is read from the Hub when it starts (resolve.ts), not kept here. No imports of the engine: the
 // extension host reads this list.
-import { WASM_HEAP_BUDGET } from '../train/limits';
+import { wasmHoldsWeights } from '../train/limits';
 import { SUPPORTED_MODEL_TYPES } from '../models/modelTypes';
 
 export interface CatalogModel {
@@ -37,20 +37,14 @@ export interface CatalogFit {
 }
 
 /**
- * Float32 copies of the weights a built-in training step keeps on WASM, by architecture (Architecture.weightCopies in
- * src/models/gpt2.ts, llama.ts, t5.ts; read here without loading them).
- */
-export const WEIGHT_COPIES: Record<string, number> = { gpt2: 4, llama: 1.25, mistral: 1.25, qwen2: 1.25, t5: 1.25 };
-
-/**
- * Whether each engine can train the model here: the built-in engine needs its architecture, and on WASM its float32
- * weights, as many times as a step holds them, within the 4 GiB heap; the PyTorch engine trains any of them where it
- * is installed (`torchFound`).
+ * Whether each engine can train the model here: the built-in engine needs its architecture, and on WASM the
+ * loader's limit on the float32 weights (wasmHoldsWeights, what `ulpt train` refuses above); the PyTorch engine
+ * trains any of them where it is installed (`torchFound`).
  */
 export function catalogFit(m: Pick<CatalogModel, 'modelType' | 'parameters'>, torchFound: boolean | null): CatalogFit {
   const builtin = !SUPPORTED_MODEL_TYPES.includes(m.modelType)
     ? { ok: false, note: `built-in engine: ${m.modelType} is not one of its architectures` }
-    : (WEIGHT_COPIES[m.modelType] ?? 4) * 4 * m.parameters > WASM_HEAP_BUDGET
+    : !wasmHoldsWeights(m.parameters)
       ? { ok: true, note: 'built-in engine: WebGPU only (too large for the WASM heap)' }
       : { ok: true, note: 'built-in engine ✓' };
   const torch = torchFound === null ? { ok: false, note: 'PyTorch engine: not checked' }

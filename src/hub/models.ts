@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SafetensorsFile } from '../io/safetensors';
 import { SUPPORTED_MODEL_TYPES } from '../models/modelTypes';
-import { WASM_HEAP_BUDGET } from '../train/limits';
+import { WASM_WEIGHT_LIMIT_BYTES, wasmHoldsWeights } from '../train/limits';
 import { hubCacheDir } from './cache';
 import { gb } from './download';
 
@@ -159,8 +159,9 @@ export function builtinFit(modelType: string | null, parameters: number | null):
   if (!modelType || !SUPPORTED_MODEL_TYPES.includes(modelType)) {
     return { ok: false, note: `model_type ${JSON.stringify(modelType)} is not implemented (built-in: ${SUPPORTED_MODEL_TYPES.join(', ')}); use --engine torch` };
   }
-  if (parameters !== null && parameters * 4 > WASM_HEAP_BUDGET) {
-    return { ok: true, note: `its float32 weights (${gb(parameters * 4)}) exceed the WASM heap (${gb(WASM_HEAP_BUDGET)}): webgpu or tensorflow backends, or --engine torch` };
+  // The loader's own rule (backendMemoryProblem): what `ulpt train` on WASM will refuse.
+  if (parameters !== null && !wasmHoldsWeights(parameters)) {
+    return { ok: true, note: `its float32 weights (${gb(parameters * 4)}) exceed what the WASM backend holds (${gb(WASM_WEIGHT_LIMIT_BYTES)}): webgpu or tensorflow backends, or --engine torch` };
   }
   return { ok: true, note: 'yes (every backend)' };
 }

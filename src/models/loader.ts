@@ -8,6 +8,7 @@ import { tf, type Tensor } from '../backend';
 import { architectureFor } from './registry';
 import { loadTokenizer } from './tokenizer';
 import type { HostTensor, LanguageModel, ModelInfo } from './types';
+import { WASM_WEIGHT_LIMIT_BYTES, wasmHoldsWeights } from '../train/limits';
 
 export class ModelLoadError extends Error {
   override name = 'ModelLoadError';
@@ -124,8 +125,7 @@ function upload(weights: Map<string, HostTensor>, onRead: (key: string, data: Fl
   return out;
 }
 
-/** What the WASM backend can hold: its heap is 4 GiB, and a training step needs room beside the weights. */
-export const WASM_WEIGHT_LIMIT_BYTES = 3 * 2 ** 30;
+export { WASM_WEIGHT_LIMIT_BYTES };
 
 /**
  * Why a model of this many parameters cannot be loaded on this backend, or null. Only WASM has a hard limit (a
@@ -133,7 +133,7 @@ export const WASM_WEIGHT_LIMIT_BYTES = 3 * 2 ** 30;
  */
 export function backendMemoryProblem(backend: string, parameters: number): string | null {
   const bytes = 4 * parameters;
-  if (backend !== 'wasm' || bytes <= WASM_WEIGHT_LIMIT_BYTES) return null;
+  if (backend !== 'wasm' || wasmHoldsWeights(parameters)) return null;
   const gb = (x: number) => (x / 2 ** 30).toFixed(1);
   return `the model has ${(parameters / 1e6).toFixed(0)}M parameters, ${gb(bytes)} GiB as float32, but the WASM backend's memory holds at most 4 GiB ` +
     `(${gb(WASM_WEIGHT_LIMIT_BYTES)} GiB of weights, to leave room for training). Use the tensorflow or tensorflow-gpu backend ` +
