@@ -20,7 +20,7 @@ import {
 import { folderDescription } from './pickers';
 import { TokenizerClient, type Tokenized } from './tokenizer';
 import { configFileText, describeLabelWord, freeFileName, showTokens } from './wizardText';
-import { checkPythonAsync, enginePackageDir, findPython } from '../../src/engine/python';
+import { checkPythonAsync, enginePackageDir, findPython, torchDevicesText } from '../../src/engine/python';
 import { CATALOG, catalogFit, parameterText } from '../../src/hub/catalog';
 import { gb } from '../../src/hub/download';
 import { parseModelRef } from '../../src/hub/refs';
@@ -343,8 +343,7 @@ type Where = 'builtin' | 'torch' | 'job';
 async function probeTorchEngine(studio: Studio): Promise<{ ok: true; text: string } | { ok: false; text: string }> {
   try {
     const report = await checkPythonAsync(findPython(studio.launchSettings().pythonPath || undefined, enginePackageDir()));
-    const where = report.cuda ? `${report.cuda} CUDA device${report.cuda > 1 ? 's' : ''}` : report.mps ? 'Apple MPS' : 'the CPU';
-    return { ok: true, text: `found: ${report.python} · torch ${report.versions.torch} · ${where}` };
+    return { ok: true, text: `found: ${report.python} · torch ${report.versions.torch} · ${torchDevicesText(report)}` };
   } catch (e) {
     return { ok: false, text: (e as Error).message };
   }

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import { initBackend, type BackendReport } from '../backend';
 import { hubCacheDir, hubOffline } from '../hub/cache';
 import { hubEnv } from '../hub/client';
-import { checkPython, enginePackageDir, findPython, MIN_VERSIONS, type PythonReport } from './python';
+import { checkPython, enginePackageDir, findPython, MIN_VERSIONS, torchDevicesText, type PythonReport } from './python';
 
 export interface DoctorReport {
   machine: { platform: string; arch: string; cpus: number; cpuModel: string; memoryGiB: number; node: string };
@@ -50,7 +50,7 @@ function verdict(builtin: DoctorReport['builtin'], torch: DoctorReport['torch'])
     : `built-in engine: no backend could start (${builtin.error})`);
   if (torch.ok) {
     const r = torch.report;
-    const where = r.cuda ? `${r.cuda} CUDA device${r.cuda > 1 ? 's' : ''}` : r.mps ? 'Apple MPS' : 'the CPU';
+    const where = torchDevicesText(r);
     const many = r.cuda > 1 ? `; --nproc ${r.cuda} uses every GPU (torchrun)` : '';
     out.push(`PyTorch engine: trains here on ${where} with ${r.python} (torch ${r.versions.torch}, transformers ${r.versions.transformers}): ulpt train --engine torch${many}`);
   } else {

@@ -11,7 +11,7 @@ import type { Example } from '../data';
 import { DatasetError } from '../data/errors';
 import { embeddingFingerprint } from '../io/adapter';
 import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../io/safetensors';
-import { embeddingFingerprintOf, ModelLoadError, weightFiles } from '../models/loader';
+import { embeddingFingerprintOf, ModelLoadError, readModelJson, weightFiles } from '../models/loader';
 import { registeredModelTypes, architectureFor } from '../models/registry';
 import { loadTokenizer, stopIds, type TextTokenizer } from '../models/tokenizer';
 import type { ModelInfo, ModelKind } from '../models/types';
@@ -30,17 +30,6 @@ export interface ModelFacts {
   tokenizer: TextTokenizer;
   decoderStartId: number | null;
   warnings: string[];
-}
-
-function readJson(file: string): Record<string, unknown> {
-  if (!fs.existsSync(file)) throw new ModelLoadError(`Missing model file: looked for ${file}.`);
-  try {
-    const json = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
-    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('not a JSON object');
-    return json as Record<string, unknown>;
-  } catch (e) {
-    throw new ModelLoadError(`${file} is not valid JSON: ${(e as Error).message}`);
-  }
 }
 
 type Dims = Pick<ModelInfo, 'hiddenSize' | 'vocabSize' | 'maxPositions' | 'positionsField' | 'numLayers' | 'numHeads'>;
@@ -101,7 +90,7 @@ export function readModelFacts(dir: string): ModelFacts {
   const absDir = path.resolve(dir);
   if (!fs.existsSync(absDir) || !fs.statSync(absDir).isDirectory()) throw new ModelLoadError(`The model folder ${absDir} does not exist.`);
   const configFile = path.join(absDir, 'config.json');
-  const json = readJson(configFile);
+  const json = readModelJson(configFile);
   const known = typeof json.model_type === 'string' && registeredModelTypes().includes(json.model_type);
   let dims: Dims;
   let kind: ModelKind;

@@ -119,3 +119,8 @@ function readProbe(choice: PythonChoice, res: { error?: Error; stdout: string; s
   }
   return { python: choice.path, versions: report.versions as Record<Library, string>, cuda: report.cuda, mps: report.mps };
 }
+
+/** Where the engine trains with what this Python sees: "2 CUDA devices", "Apple MPS" or "the CPU". */
+export function torchDevicesText(r: Pick<PythonReport, 'cuda' | 'mps'>): string {
+  return r.cuda ? `${r.cuda} CUDA device${r.cuda > 1 ? 's' : ''}` : r.mps ? 'Apple MPS' : 'the CPU';
+}

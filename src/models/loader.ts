@@ -14,10 +14,13 @@ export class ModelLoadError extends Error {
   override name = 'ModelLoadError';
 }
 
-function readJson(file: string): Record<string, unknown> {
+/** A JSON object file of a model folder (config.json, the shard index), refused by name when missing or not an object. */
+export function readModelJson(file: string): Record<string, unknown> {
   if (!fs.existsSync(file)) throw new ModelLoadError(`Missing model file: looked for ${file}.`);
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    const json = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('not a JSON object');
+    return json as Record<string, unknown>;
   } catch (e) {
     throw new ModelLoadError(`${file} is not valid JSON: ${(e as Error).message}`);
   }
@@ -37,7 +40,7 @@ function shardPath(dir: string, index: string, name: unknown): string {
 export function weightFiles(dir: string): string[] {
   const index = path.join(dir, 'model.safetensors.index.json');
   if (fs.existsSync(index)) {
-    const map = readJson(index).weight_map;
+    const map = readModelJson(index).weight_map;
     if (typeof map !== 'object' || map === null) throw new ModelLoadError(`${index} has no "weight_map" object.`);
     const files = [...new Set(Object.values(map as Record<string, unknown>))].sort();
     return files.map((f) => shardPath(dir, index, f));
@@ -144,7 +147,7 @@ export async function loadModel(dir: string): Promise<LanguageModel> {
   const absDir = path.resolve(dir);
   if (!fs.existsSync(absDir) || !fs.statSync(absDir).isDirectory()) throw new ModelLoadError(`The model folder ${absDir} does not exist.`);
   const configFile = path.join(absDir, 'config.json');
-  const json = readJson(configFile);
+  const json = readModelJson(configFile);
   const arch = architectureFor(json.model_type, configFile);
   const config = arch.parseConfig(json, configFile);
   const dims = arch.dims(config);
@@ -196,7 +199,7 @@ export function embeddingFingerprintOf(dir: string): string | null {
   const absDir = path.resolve(dir);
   if (!fs.existsSync(absDir) || !fs.statSync(absDir).isDirectory()) throw new ModelLoadError(`The model folder ${absDir} does not exist.`);
   const configFile = path.join(absDir, 'config.json');
-  const json = readJson(configFile);
+  const json = readModelJson(configFile);
   const arch = architectureFor(json.model_type, configFile);
   const { vocabSize, hiddenSize } = arch.dims(arch.parseConfig(json, configFile));
   const found: { file: string; key: string }[] = [];
