@@ -167,6 +167,17 @@ def load_peft(name: str, peft_dir: Path) -> PeftModel:
 # Export
 
 
+def assert_peft_logits(name: str, adapter: Path, model, virtual_tokens: int, what: str) -> None:
+    """On every input: the prompt moves the built-in logits, and PEFT's logits with `model` equal them; reports the worst gaps."""
+    model_dir, _ = MODELS[name]
+    worst = np.zeros(3)
+    for ids, decoder in inputs(name):
+        ours = builtin_logits(model_dir, ids, adapter, decoder)
+        assert_prompt_matters(name, ids, decoder, ours, virtual_tokens)
+        worst = np.maximum(worst, assert_same_logits(ours, peft_logits(model, ids, decoder), f"{name} ids {ids}"))
+    report(f"{what} {name}", worst)
+
+
 @pytest.mark.parametrize("name", list(MODELS))
 def test_export_loads_in_peft_and_gives_the_builtin_logits(name, trained, tmp_path):
     model_dir, seq2seq = MODELS[name]
@@ -177,13 +188,7 @@ def test_export_loads_in_peft_and_gives_the_builtin_logits(name, trained, tmp_pa
     assert config.peft_type == "PROMPT_TUNING"
     assert config.task_type == ("SEQ_2_SEQ_LM" if seq2seq else "CAUSAL_LM")
     assert config.num_virtual_tokens == 6
-    model = load_peft(name, out)
-    worst = np.zeros(3)
-    for ids, decoder in inputs(name):
-        ours = builtin_logits(model_dir, ids, adapter, decoder)
-        assert_prompt_matters(name, ids, decoder, ours, 6)
-        worst = np.maximum(worst, assert_same_logits(ours, peft_logits(model, ids, decoder), f"{name} ids {ids}"))
-    report(f"export {name}", worst)
+    assert_peft_logits(name, adapter, load_peft(name, out), 6, "export")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -241,13 +246,7 @@ def test_a_peft_saved_prompt_imports_and_gives_peft_logits(name, tmp_path):
     out = tmp_path / "imported.ulpt"
     ulpt("import-peft", peft_dir, "--out", out, "--model", model_dir)
     assert prompt_of_ulpt(out).tobytes() == saved[:5].tobytes()
-    model = load_peft(name, peft_dir)
-    worst = np.zeros(3)
-    for ids, decoder in inputs(name):
-        ours = builtin_logits(model_dir, ids, out, decoder)
-        assert_prompt_matters(name, ids, decoder, ours, 5)
-        worst = np.maximum(worst, assert_same_logits(ours, peft_logits(model, ids, decoder), f"{name} ids {ids}"))
-    report(f"import {name}", worst)
+    assert_peft_logits(name, out, load_peft(name, peft_dir), 5, "import")
 
 
 def test_an_imported_adapter_works_with_predict_and_eval(tmp_path):
