@@ -63,3 +63,9 @@ export function isHubModelRef(value: string, baseDir = process.cwd()): boolean {
 export function isHubDataRef(value: string): boolean {
   return value.startsWith('hf://');
 }
+
+/** The repo id of a Hugging Face cache snapshot folder (…/models--org--name/snapshots/<revision> → "org/name"), else null. */
+export function hubRepoOfSnapshot(dir: string): string | null {
+  const m = /models--([^/\\]+)[/\\]snapshots[/\\][^/\\]+[/\\]?$/.exec(dir);
+  return m ? m[1].split('--').join('/') : null;
+}

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { leftoverTempFiles, writeFileAtomic } from './atomic';
 import { materializePrompt, readAdapter, trainableParameters, type Adapter, type AdapterMeta } from './adapter';
 import { SafetensorsError, SafetensorsFile, writeSafetensors } from './safetensors';
+import { hubRepoOfSnapshot } from '../hub/refs';
 
 export type PeftTaskType = 'CAUSAL_LM' | 'SEQ_2_SEQ_LM';
 
@@ -343,8 +344,5 @@ export function peftBaseModelName(meta: Pick<AdapterMeta, 'training'>, modelDir:
   const hub = (meta.training.hub as { model?: { repo?: unknown } } | undefined)?.model?.repo;
   if (typeof hub === 'string' && hub) return hub;
   if (!modelDir) return null;
-  const parts = path.resolve(modelDir).split(path.sep);
-  const snap = parts.lastIndexOf('snapshots');
-  if (snap > 0 && snap === parts.length - 2 && parts[snap - 1].startsWith('models--')) return parts[snap - 1].slice('models--'.length).split('--').join('/');
-  return path.resolve(modelDir);
+  return hubRepoOfSnapshot(path.resolve(modelDir)) ?? path.resolve(modelDir);
 }

@@ -9,6 +9,7 @@ import { architectureFor } from './registry';
 import { loadTokenizer } from './tokenizer';
 import type { HostTensor, LanguageModel, ModelInfo } from './types';
 import { WASM_WEIGHT_LIMIT_BYTES, wasmHoldsWeights } from '../train/limits';
+import { hubRepoOfSnapshot } from '../hub/refs';
 
 export class ModelLoadError extends Error {
   override name = 'ModelLoadError';
@@ -98,8 +99,7 @@ function checkWeights(weights: Map<string, HostTensor>, expected: Map<string, nu
 
 /** A Hugging Face cache snapshot (…/models--org--name/snapshots/<revision>) is named org/name, else the folder. */
 export function folderModelName(dir: string): string {
-  const m = /models--([^/\\]+)[/\\]snapshots[/\\][^/\\]+[/\\]?$/.exec(dir);
-  return m ? m[1].split('--').join('/') : path.basename(dir);
+  return hubRepoOfSnapshot(dir) ?? path.basename(dir);
 }
 
 /**
