@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Method, TaskType } from '../../src/config';
 import { SUPPORTED_MODEL_TYPES } from '../../src/models/modelTypes';
+import { hubCacheDir } from '../../src/hub/cache';
 
 // ---- Models
 
@@ -45,12 +46,7 @@ export function modelMaxPositions(dir: string): number | null {
  * $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub.
  */
 export function hfHubCacheDir(env: NodeJS.ProcessEnv = process.env, home = os.homedir()): string {
-  const expand = (p: string) => (p.startsWith('~') ? path.join(home, p.slice(1)) : p);
-  if (env.HF_HUB_CACHE) return expand(env.HF_HUB_CACHE);
-  if (env.HUGGINGFACE_HUB_CACHE) return expand(env.HUGGINGFACE_HUB_CACHE);
-  if (env.HF_HOME) return path.join(expand(env.HF_HOME), 'hub');
-  const cache = env.XDG_CACHE_HOME ? expand(env.XDG_CACHE_HOME) : path.join(home, '.cache');
-  return path.join(cache, 'huggingface', 'hub');
+  return hubCacheDir(env, home);
 }
 
 export interface CachedModel {

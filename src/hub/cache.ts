@@ -32,19 +32,22 @@ export function hubOffline(env: NodeJS.ProcessEnv = process.env): boolean {
 }
 
 /** $HF_HOME, else $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface. */
-export function hfHome(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.HF_HOME) return path.resolve(expandHome(env.HF_HOME));
-  return path.join(env.XDG_CACHE_HOME ? path.resolve(expandHome(env.XDG_CACHE_HOME)) : path.join(os.homedir(), '.cache'), 'huggingface');
+export function hfHome(env: NodeJS.ProcessEnv = process.env, home = os.homedir()): string {
+  if (env.HF_HOME) return path.resolve(expandHome(env.HF_HOME, home));
+  return path.join(env.XDG_CACHE_HOME ? path.resolve(expandHome(env.XDG_CACHE_HOME, home)) : path.join(home, '.cache'), 'huggingface');
 }
 
-/** The hub cache: $HF_HUB_CACHE (or the older HUGGINGFACE_HUB_CACHE), else <HF_HOME>/hub. */
-export function hubCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+/**
+ * The hub cache: $HF_HUB_CACHE (or the older HUGGINGFACE_HUB_CACHE), else <HF_HOME>/hub. The one definition: the
+ * extension's model pickers (discovery.ts hfHubCacheDir), downloads, the trainer and `ulpt models` all read it.
+ */
+export function hubCacheDir(env: NodeJS.ProcessEnv = process.env, home = os.homedir()): string {
   const direct = env.HF_HUB_CACHE || env.HUGGINGFACE_HUB_CACHE;
-  return direct ? path.resolve(expandHome(direct)) : path.join(hfHome(env), 'hub');
+  return direct ? path.resolve(expandHome(direct, home)) : path.join(hfHome(env, home), 'hub');
 }
 
-function expandHome(p: string): string {
-  return p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : p;
+function expandHome(p: string, home: string): string {
+  return p === '~' || p.startsWith('~/') ? path.join(home, p.slice(1)) : p;
 }
 
 /** "models--org--name": the repo's folder name in the cache. */
