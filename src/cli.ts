@@ -15,7 +15,7 @@ import { loadModel } from './models/loader';
 import type { LanguageModel } from './models/types';
 import { inputSpecials, wrapInput } from './models/tokenizer';
 import type { EngineBackendReport, TrainerMessage } from './protocol';
-import { startTorchRun } from './engine/torchEngine';
+import { startTorchRun, type TorchTrainOptions } from './engine/torchEngine';
 import { PythonEngineError } from './engine/python';
 import { promptFromAdapter, type PromptModule } from './ulpt/prompt';
 import { evaluate, classify, generate, labelSetFor } from './train/evaluate';
@@ -76,6 +76,10 @@ Training options (config file field in brackets):
   --engine builtin|torch [engine]         torch: the PyTorch engine (Python with torch + transformers), same run folder
   --python PATH                           its interpreter (default: $ULPT_PYTHON, the repo's .venv, python3)
   --nproc N                               its processes on this machine (torchrun, data parallel), default 1
+  --fsdp                                  shard the model's blocks over those processes (FSDP): a model too
+                                          big for one device (needs --nproc 2 or more)
+  --precision fp32|bf16|fp16              autocast on CUDA (the prompt and AdamW stay fp32), default fp32
+  --gradient-checkpointing                recompute the model's layers in the backward pass (less memory)
   --out FILE.ulpt [out]                   default adapters/<train file>.ulpt; replaces only an adapter
   --run-dir DIR                           default .ulpt/runs/<time>_<name>-<id>; must be new or empty
   --strict [strict]                       data warnings are errors
@@ -97,6 +101,7 @@ const OPTIONS = {
   'max-grad-norm': { type: 'string' }, strict: { type: 'boolean' }, force: { type: 'boolean' }, truncate: { type: 'boolean' },
   task: { type: 'string' }, template: { type: 'string' }, 'input-field': { type: 'string' }, 'target-field': { type: 'string' },
   seed: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' }, 'run-dir': { type: 'string' }, resume: { type: 'string' },
+  fsdp: { type: 'boolean' }, precision: { type: 'string' }, 'gradient-checkpointing': { type: 'boolean' },
   json: { type: 'boolean' }, adapter: { type: 'string' }, data: { type: 'string' }, input: { type: 'string' }, ids: { type: 'string' },
   'base-model': { type: 'string' }, 'decoder-ids': { type: 'string' }, 'task-type': { type: 'string' }, 'accept-changes': { type: 'boolean' }, engine: { type: 'string' }, python: { type: 'string' }, nproc: { type: 'string' }, help: { type: 'boolean', short: 'h' },
 } as const;
@@ -314,7 +319,10 @@ function resumeConfig(runDir: string): TrainConfig {
 
 /** `train --engine torch`: src/engine/torchEngine.ts checks, prepares and starts it; its messages print as the built-in trainer's. */
 async function cmdTrainTorch(config: TrainConfig, runDir: string, resume: boolean, names: FieldNames | undefined, flags: Flags): Promise<void> {
-  const run = await startTorchRun(config, { runDir, resume, python: flags.python, nproc: num(flags, 'nproc') ?? 1, owner: 'ulpt train', force: !!flags.force, fieldNames: names, acceptChanges: !!flags['accept-changes'], onMessage: printer(!!flags.json) });
+  const precision = flags.precision as TorchTrainOptions['precision'];
+  if (precision !== undefined && !['fp32', 'bf16', 'fp16'].includes(precision)) throw new UsageError(`--precision must be fp32, bf16 or fp16 (got ${JSON.stringify(precision)}).`);
+  const run = await startTorchRun(config, { runDir, resume, python: flags.python, nproc: num(flags, 'nproc') ?? 1, owner: 'ulpt train',
+    shard: flags.fsdp ? 'fsdp' : undefined, precision, gradientCheckpointing: !!flags['gradient-checkpointing'], force: !!flags.force, fieldNames: names, acceptChanges: !!flags['accept-changes'], onMessage: printer(!!flags.json) });
   let stopping = false;
   const onSignal = () => {
     if (stopping) {
@@ -336,7 +344,7 @@ async function cmdTrain(flags: Flags): Promise<void> {
   let names: FieldNames | undefined;
   const resume = !!flags.resume;
   if (flags.resume) {
-    const others = Object.keys(flags).filter((k) => !['resume', 'json', 'backend', 'engine', 'python', 'nproc', 'accept-changes'].includes(k));
+    const others = Object.keys(flags).filter((k) => !['resume', 'json', 'backend', 'engine', 'python', 'nproc', 'fsdp', 'precision', 'gradient-checkpointing', 'accept-changes'].includes(k));
     if (others.length) throw new UsageError(`--resume continues a run with its own settings; it cannot be combined with --${others[0]}.`);
     runDir = path.resolve(flags.resume);
     config = resumeConfig(runDir);
@@ -359,7 +367,8 @@ async function cmdTrain(flags: Flags): Promise<void> {
   const replacing = resume ? null : describeAdapterFile(config.out);
   if (replacing && !flags.json) console.error(`ulpt: ${config.out} holds an adapter (${replacing}); this run replaces it when it finishes (give another --out to keep it).`);
   if ((config.engine ?? 'builtin') === 'torch') return cmdTrainTorch(config, runDir, resume, names, flags);
-  if (flags.python || flags.nproc) throw new UsageError(`--${flags.python ? 'python' : 'nproc'} is for the PyTorch engine: add --engine torch.`);
+  const torchOnly = (['python', 'nproc', 'fsdp', 'precision', 'gradient-checkpointing'] as const).find((k) => flags[k] !== undefined);
+  if (torchOnly) throw new UsageError(`--${torchOnly} is for the PyTorch engine: add --engine torch.`);
   const backend = await initBackend(config.backend);
   let stop = false;
   const onSignal = () => {
@@ -710,7 +719,9 @@ async function cmdExportJob(flags: Flags): Promise<void> {
   if (flags.resume || flags['run-dir'] || flags.nproc) throw new UsageError(`export-job writes a job to start on a cluster: --${flags.resume ? 'resume' : flags['run-dir'] ? 'run-dir' : 'nproc'} is for launch.sh there (RUN_DIR, NPROC_PER_NODE).`);
   const { config, names } = configFromFlags({ ...flags, out: undefined });
   const local = await resolveHubInputs(config, hubOptions(!!flags.json));
-  const job = await exportJob(local, dir, { force: !!flags.force, names });
+  const precision = flags.precision as TorchTrainOptions['precision'];
+  if (precision !== undefined && !['fp32', 'bf16', 'fp16'].includes(precision)) throw new UsageError(`--precision must be fp32, bf16 or fp16 (got ${JSON.stringify(precision)}).`);
+  const job = await exportJob(local, dir, { force: !!flags.force, names, launch: { shard: flags.fsdp ? 'fsdp' : undefined, precision } });
   if (flags.json) return void console.log(JSON.stringify(job));
   for (const w of job.warnings) console.error(`ulpt: warning: ${w}`);
   console.log(`wrote the job to ${dir} (${job.examples.train} training and ${job.examples.validation} validation examples, tokenized)`);

@@ -67,6 +67,8 @@ export interface RunSummary {
   engine?: Engine;
   devices?: string[];
   worldSize?: number;
+  /** "fsdp": the model's blocks were sharded over the processes (absent: each process held the whole model). */
+  sharding?: 'fsdp';
 }
 
 /** What the PyTorch engine reports where the built-in one names its TensorFlow.js backend (started.backend). */
@@ -81,7 +83,7 @@ export type TrainerMessage =
       /** Threads per step (backend.device says it too); absent from trainers before the setting existed. */
       threads?: number;
       /** The PyTorch engine's: engine "torch", its devices and world size (absent from the built-in engine). */
-      engine?: Engine; devices?: string[]; worldSize?: number }
+      engine?: Engine; devices?: string[]; worldSize?: number; sharding?: 'fsdp' }
   | ({ type: 'step'; totalSteps: number; etaMs: number } & StepPoint)
   | ({ type: 'eval' } & EvalPoint)
   | ({ type: 'baseline' } & BaselinePoint)

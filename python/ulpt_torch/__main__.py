@@ -18,6 +18,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     t.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"], help="autocast precision on CUDA; the prompt and AdamW stay fp32")
     t.add_argument("--gradient-checkpointing", action="store_true", help="recompute the model's layers in the backward pass (less memory)")
+    t.add_argument("--shard", default="none", choices=["none", "fsdp"],
+                   help="fsdp: shard the model's blocks over the torchrun processes (a model too big for one device)")
     t.add_argument("--owner", default="ulpt train", help="who trains, for lock.json")
     t.add_argument("--model", help="the model folder, when it is not where the job was prepared (the same model, copied to a cluster)")
     t.add_argument("--out", help="where the trained adapter goes, instead of the config's out (an exported job's launch.sh sets it)")
@@ -56,7 +58,7 @@ def main(argv=None) -> int:
         except (BrokenPipeError, OSError):
             reader["gone"] = True
 
-    opts = Options(run_dir=args.run_dir, resume=args.resume, device=args.device, precision=args.precision, checkpointing=args.gradient_checkpointing,
+    opts = Options(run_dir=args.run_dir, resume=args.resume, device=args.device, precision=args.precision, checkpointing=args.gradient_checkpointing, shard=args.shard,
                    owner=args.owner, model_dir=args.model, out=args.out, stop_at_step=args.stop_at_step, should_stop=lambda: stop["asked"])
     try:
         requested = "cuda" if args.device == "auto" and __import__("torch").cuda.is_available() else args.device

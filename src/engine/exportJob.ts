@@ -42,7 +42,14 @@ export function jobOutProblem(dir: string, force: boolean): string | null {
 }
 
 /** Prepares the job (every check of `ulpt train` on the data and model) and writes the folder. */
-export async function exportJob(requested: TrainConfig, dir: string, opts: { force?: boolean; names?: FieldNames; schemaFile?: string } = {}): Promise<ExportedJob> {
+/** How launch.sh runs the job unless its environment says otherwise (SHARD, PRECISION). */
+export interface LaunchDefaults {
+  shard?: 'fsdp';
+  precision?: 'fp32' | 'bf16' | 'fp16';
+}
+
+export async function exportJob(requested: TrainConfig, dir: string,
+  opts: { force?: boolean; names?: FieldNames; schemaFile?: string; launch?: LaunchDefaults } = {}): Promise<ExportedJob> {
   const problem = jobOutProblem(dir, !!opts.force);
   if (problem) throw new JobOutError(problem);
   const packageDir = enginePackageDir();
@@ -64,7 +71,7 @@ export async function exportJob(requested: TrainConfig, dir: string, opts: { for
   const schema = opts.schemaFile ?? schemaFile(packageDir);
   put('python/ulpt_torch/config.schema.json', fs.readFileSync(schema, 'utf8'));
   put('requirements.txt', requirements());
-  put(LAUNCH, launchScript(job.config), 0o755);
+  put(LAUNCH, launchScript(job.config, opts.launch ?? {}), 0o755);
   put('slurm.sbatch', slurmScript(), 0o644);
   put('README.md', readme(job.config, job.data.train.length, job.data.validation.length));
   return { dir, files: files.sort(), examples: { train: job.data.train.length, validation: job.data.validation.length }, warnings: job.warnings };
@@ -106,7 +113,7 @@ function requirements(): string {
 
 const sh = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-function launchScript(config: TrainConfig): string {
+function launchScript(config: TrainConfig, defaults: LaunchDefaults): string {
   return `#!/usr/bin/env bash
 # Trains this job with the PyTorch engine of ULPT Studio, on one process or through torchrun.
 #   PYTHON          the Python with torch and transformers (default: python3)
@@ -117,6 +124,8 @@ function launchScript(config: TrainConfig): string {
 #   NODE_RANK, MASTER_ADDR, MASTER_PORT   a static rendezvous (torchrun's own variables), or
 #   RDZV_ENDPOINT (host:port), RDZV_ID    an elastic c10d rendezvous
 #   DEVICE          auto (CUDA, then MPS, then CPU), cuda, mps or cpu; PRECISION fp32, bf16 or fp16
+#   SHARD           none (every process holds the whole model) or fsdp (the model's blocks sharded over all
+#                   NNODES × NPROC_PER_NODE processes: a model too big for one GPU); default ${defaults.shard ?? 'none'}
 # Run again with the same RUN_DIR to resume from its last checkpoint.
 set -euo pipefail
 HERE="$(cd "$(dirname "\${BASH_SOURCE[0]}")" && pwd)"
@@ -128,7 +137,8 @@ OUT="\${OUT:-$HERE/adapter.ulpt}"
 NNODES="\${NNODES:-1}"
 NPROC_PER_NODE="\${NPROC_PER_NODE:-1}"
 DEVICE="\${DEVICE:-auto}"
-PRECISION="\${PRECISION:-fp32}"
+PRECISION="\${PRECISION:-${defaults.precision ?? 'fp32'}}"
+SHARD="\${SHARD:-${defaults.shard ?? 'none'}}"
 export PYTHONPATH="$HERE/python\${PYTHONPATH:+:$PYTHONPATH}"
 export ULPT_CONFIG_SCHEMA="$HERE/python/ulpt_torch/config.schema.json"
 
@@ -139,7 +149,7 @@ for f in config.json prepared.safetensors; do
 done
 RESUME=()
 if [ -f "$RUN_DIR/checkpoint.safetensors" ]; then RESUME=(--resume); fi
-TRAIN=(-m ulpt_torch train --run-dir "$RUN_DIR" --model "$MODEL" --out "$OUT" --device "$DEVICE" --precision "$PRECISION" --owner "launch.sh" "\${RESUME[@]}")
+TRAIN=(-m ulpt_torch train --run-dir "$RUN_DIR" --model "$MODEL" --out "$OUT" --device "$DEVICE" --precision "$PRECISION" --shard "$SHARD" --owner "launch.sh" "\${RESUME[@]}")
 
 if [ "$NNODES" = 1 ] && [ "$NPROC_PER_NODE" = 1 ]; then
   exec "$PYTHON" "\${TRAIN[@]}"

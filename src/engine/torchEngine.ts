@@ -30,6 +30,8 @@ export interface TorchTrainOptions {
   /** Autocast precision on CUDA (the prompt and AdamW stay float32) and transformers' gradient checkpointing. */
   precision?: 'fp32' | 'bf16' | 'fp16';
   gradientCheckpointing?: boolean;
+  /** fsdp: the model's transformer blocks sharded over the nproc processes (a model too big for one device). */
+  shard?: 'fsdp';
   /** Who trains, for lock.json. */
   owner?: string;
   /** Resume although the data, model or settings changed since the checkpoint (--accept-changes). */
@@ -76,6 +78,7 @@ export async function startTorchRun(requested: TrainConfig, opts: TorchTrainOpti
   const names = opts.fieldNames ?? ((f: string) => f);
   const nproc = opts.nproc ?? 1;
   if (!Number.isInteger(nproc) || nproc < 1) throw new RunFolderError(`--nproc must be a whole number of at least 1 (got ${nproc}).`);
+  if (opts.shard === 'fsdp' && nproc < 2) throw new RunFolderError('--fsdp shards the model over several processes: add --nproc N (N ≥ 2, e.g. one per GPU).');
   let accepted: string[] = [];
   if (opts.resume) {
     const diagnosis = diagnoseRun(opts.runDir);
@@ -101,10 +104,11 @@ export async function startTorchRun(requested: TrainConfig, opts: TorchTrainOpti
 
 /** The command line of the engine: `python -m ulpt_torch train`, or the same under torchrun for N processes. */
 export function engineCommand(python: string, runDir: string, nproc: number,
-  opts: Pick<TorchTrainOptions, 'resume' | 'device' | 'owner' | 'stopAtStep' | 'precision' | 'gradientCheckpointing'> = {}): string[] {
+  opts: Pick<TorchTrainOptions, 'resume' | 'device' | 'owner' | 'stopAtStep' | 'precision' | 'gradientCheckpointing' | 'shard'> = {}): string[] {
   const train = ['-m', 'ulpt_torch', 'train', '--run-dir', runDir, '--device', opts.device ?? 'auto', '--owner', opts.owner ?? 'ulpt train',
     ...(opts.resume ? ['--resume'] : []), ...(opts.stopAtStep !== undefined ? ['--stop-at-step', String(opts.stopAtStep)] : []),
-    ...(opts.precision ? ['--precision', opts.precision] : []), ...(opts.gradientCheckpointing ? ['--gradient-checkpointing'] : [])];
+    ...(opts.precision ? ['--precision', opts.precision] : []), ...(opts.gradientCheckpointing ? ['--gradient-checkpointing'] : []),
+    ...(opts.shard ? ['--shard', opts.shard] : [])];
   return nproc > 1 ? [python, '-m', 'torch.distributed.run', '--standalone', '--nproc-per-node', String(nproc), ...train] : [python, ...train];
 }
 

@@ -30,7 +30,7 @@ function filesUnder(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : [path.join(dir, e.name)]));
 }
 
-test('export-job: a job copied elsewhere trains with NPROC_PER_NODE=2 through launch.sh, on the built-in engine\'s curve, with no secret in it', { timeout: 300_000 }, () => {
+test('export-job: a job copied elsewhere trains with NPROC_PER_NODE=2 SHARD=fsdp through launch.sh, on the built-in engine\'s curve, with no secret in it', { timeout: 300_000 }, () => {
   const dir = tempDir('ulpt-job-');
   const job = path.join(dir, 'job');
   const made = ulpt(['export-job', ...RUN, '--out', job, '--json'], { HF_TOKEN: SECRET });
@@ -49,13 +49,14 @@ test('export-job: a job copied elsewhere trains with NPROC_PER_NODE=2 through la
   fs.cpSync(job, cluster, { recursive: true });
   const launched = spawnSync('bash', [path.join(cluster, 'launch.sh')], {
     cwd: dir, encoding: 'utf8', timeout: 240_000,
-    env: { ...process.env, PYTHON, MODEL: path.join(WORKSPACE, 'model'), NPROC_PER_NODE: '2', OMP_NUM_THREADS: '1', PYTHONPATH: '' },
+    env: { ...process.env, PYTHON, MODEL: path.join(WORKSPACE, 'model'), NPROC_PER_NODE: '2', SHARD: 'fsdp', OMP_NUM_THREADS: '1', PYTHONPATH: '' },
   });
   assert.equal(launched.status, 0, `${launched.stdout}\n${launched.stderr}`);
   const runDir = path.join(cluster, 'run');
   const summary = JSON.parse(fs.readFileSync(path.join(runDir, 'summary.json'), 'utf8')) as RunSummary;
   assert.equal(summary.reason, 'completed');
   assert.equal(summary.worldSize, 2);
+  assert.equal(summary.sharding, 'fsdp', 'SHARD=fsdp: the blocks sharded over the two processes');
   assert.equal(summary.adapter, path.join(cluster, 'adapter.ulpt'), 'the adapter goes to OUT (default: beside launch.sh)');
   assert.equal(readAdapter(path.join(cluster, 'adapter.ulpt')).meta.trainable_parameters, 276);
   const diagnosis = diagnoseRun(runDir);

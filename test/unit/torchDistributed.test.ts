@@ -10,7 +10,7 @@ import { startTorchRun } from '../../src/engine/torchEngine';
 import type { MetricsLine } from '../../src/protocol';
 import { diagnoseRun, readStarted } from '../../src/train/runFolder';
 import { readRunOwner } from '../../src/train/runLock';
-import { ROOT, tempDir } from './helpers';
+import { FIXTURES, ROOT, tempDir } from './helpers';
 
 const ENV = { OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
 
@@ -98,4 +98,58 @@ test('generation on 2 processes: each rank decodes its share, rank 0 scores ever
   assert.equal(e2.length, 3, 'baseline, step 0, step 2');
   assert.deepEqual(e2.map((e) => e.metrics), e1.map((e) => e.metrics));
   e2.forEach((e, i) => assert.ok(Math.abs(e.loss - e1[i].loss) / e1[i].loss < 1e-5, `${e.type} @ ${e.step}: ${e.loss} vs ${e1[i].loss}`));
+});
+
+/** The first `n` lines of one of the example's data files, as a file of its own (an odd-sized validation set). */
+function firstLines(dir: string, name: string, n: number): string {
+  const file = path.join(dir, `${n}-${name}`);
+  const lines = fs.readFileSync(path.join(ROOT, 'examples', 'workspace', 'data', name), 'utf8').trim().split('\n');
+  fs.writeFileSync(file, lines.slice(0, n).join('\n') + '\n');
+  return file;
+}
+
+/** Two runs of `c`: one process, and --nproc 2 --fsdp; per-step loss within 1e-4, the same eval metrics. */
+async function fsdpEqualsOneProcess(dir: string, c: TrainConfig): Promise<string> {
+  const one = await startTorchRun(c, { runDir: path.join(dir, 'one'), env: ENV });
+  assert.equal((await one.result).code, 0);
+  const lines: string[] = [];
+  const two = await startTorchRun({ ...c, out: path.join(dir, 'b.ulpt') }, {
+    runDir: path.join(dir, 'fsdp'), nproc: 2, shard: 'fsdp', env: ENV, onMessage: (m) => { if (m.type === 'log') lines.push(m.message); },
+  });
+  const { code, summary } = await two.result;
+  assert.equal(code, 0);
+  assert.equal(summary?.sharding, 'fsdp');
+  const [a, b] = [losses(path.join(dir, 'fsdp')), losses(path.join(dir, 'one'))];
+  assert.equal(a.length, c.steps);
+  a.forEach((x, i) => assert.ok(Math.abs(x - b[i]) / b[i] < 1e-4, `step ${i + 1}: ${x} vs ${b[i]}`));
+  const [e2, e1] = [evalLines(path.join(dir, 'fsdp')), evalLines(path.join(dir, 'one'))];
+  assert.deepEqual(e2.map((e) => [e.type, e.step, e.metrics]), e1.map((e) => [e.type, e.step, e.metrics]));
+  e2.forEach((e, i) => assert.ok(Math.abs(e.loss - e1[i].loss) / e1[i].loss < 1e-4, `${e.type} @ ${e.step}: ${e.loss} vs ${e1[i].loss}`));
+  return lines.find((l) => l.startsWith('FSDP:')) ?? '';
+}
+
+test('--fsdp: the model\'s blocks sharded over 2 processes train the curve of one process; each holds part of the weights', async () => {
+  const dir = tempDir();
+  // A batch of 1 leaves rank 1 without examples every micro-batch, and 7 validation examples split 4 + 3: the
+  // processes still run the same forwards (FSDP gathers each block's weights from all of them).
+  const c = exampleConfig(dir, { steps: 6, evalEvery: 3, checkpointEvery: 0, batchSize: 1, gradAccumulation: 3, validation: firstLines(dir, 'sentiment-validation.jsonl', 7) });
+  const said = await fsdpEqualsOneProcess(dir, c);
+  const [held, whole] = [...said.matchAll(/([\d.]+) MiB/g)].map((m) => Number(m[1]));
+  assert.ok(held < 0.6 * whole, `each process holds ${held} MiB of ${whole} MiB: ${said}`);
+});
+
+test('--fsdp with generation on an encoder-decoder (T5): greedy decoding in step across processes, the same exact match and loss', async () => {
+  const dir = tempDir();
+  const c: TrainConfig = {
+    ...resolveConfig({ model: path.join(FIXTURES, 'tiny-t5'), train: path.join(ROOT, 'examples', 'workspace', 'data', 'reverse-train.jsonl'),
+      validation: firstLines(dir, 'reverse-validation.jsonl', 5), task: { type: 'generation', template: 'reverse: {input}' },
+      promptLength: 6, rank: 2, lr: 0.03, batchSize: 2, maxLength: 40, steps: 3, evalEvery: 3, checkpointEvery: 0, seed: '7' }, dir),
+    out: path.join(dir, 'a.ulpt'),
+  };
+  await fsdpEqualsOneProcess(dir, c);
+});
+
+test('--fsdp needs several processes', async () => {
+  const dir = tempDir();
+  await assert.rejects(startTorchRun(exampleConfig(dir, { steps: 2 }), { runDir: path.join(dir, 'r'), shard: 'fsdp', env: ENV }), /--fsdp shards the model over several processes/);
 });

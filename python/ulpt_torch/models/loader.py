@@ -32,7 +32,8 @@ class LoadedModel:
 
 
 def load_model(model_dir: str, seq2seq: bool, device: torch.device, dtype: torch.dtype = torch.float32,
-               attention: str = "sdpa", checkpointing: bool = False) -> LoadedModel:
+               attention: str = "sdpa", checkpointing: bool = False, shard_over: int = 1) -> LoadedModel:
+    """`shard_over` > 1: the model's blocks sharded with FSDP over that many processes (a process group must exist)."""
     if not os.path.isdir(model_dir):
         raise ModelLoadError(f"The model folder {model_dir} does not exist.")
     has_weights = any(os.path.exists(os.path.join(model_dir, f)) for f in ("model.safetensors", "model.safetensors.index.json"))
@@ -51,6 +52,8 @@ def load_model(model_dir: str, seq2seq: bool, device: torch.device, dtype: torch
             raise ModelLoadError(f"{model_dir}: {e}") from e
         # Some architectures have no SDPA path: the eager one computes the same.
         model = cls.from_pretrained(model_dir, config=config, use_safetensors=True, dtype=dtype, attn_implementation="eager", local_files_only=True)
+    if shard_over > 1:
+        shard_blocks(model, device, shard_over)  # before the move: each process moves only its shards
     model.to(device)
     # transformers checkpoints layers only in training mode; with every dropout rate 0 that mode computes what eval does.
     model.train(checkpointing)
@@ -64,9 +67,54 @@ def load_model(model_dir: str, seq2seq: bool, device: torch.device, dtype: torch
         model.config.use_cache = False
     embeddings = model.get_input_embeddings()
     loaded = LoadedModel(model, seq2seq, embeddings, False, dtype)
-    if not seq2seq:
+    if shard_over > 1:
+        _first_forward(model, seq2seq, device, dtype)  # through the root, so that FSDP takes the model as its root
+    elif not seq2seq:
+        # (Sharded, every forward goes through the whole model: FSDP's root runs the passes it begins.)
         loaded.head_on_rows = _head_is_plain(model, device, dtype)
     return loaded
+
+
+@torch.no_grad()
+def _first_forward(model, seq2seq: bool, device, dtype) -> None:
+    d = model.get_input_embeddings().weight.shape[1]
+    x = torch.zeros(1, 2, d, device=device, dtype=dtype)
+    mask = torch.ones(1, 2, device=device, dtype=torch.long)
+    extra = {"decoder_input_ids": torch.zeros(1, 1, device=device, dtype=torch.long)} if seq2seq else {}
+    model(inputs_embeds=x, attention_mask=mask, use_cache=False, **extra)
+
+
+def shard_blocks(model: torch.nn.Module, device: torch.device, world_size: int) -> int:
+    """FSDP (fully_shard) on each of the model's transformer blocks — the classes transformers names in
+    `_no_split_modules`, the same blocks accelerate's FSDP wraps. A block's weights are split over the processes and
+    gathered for its forward (and again for the backward that reaches the prompt), then freed. The embeddings, the
+    final norm and the output head stay whole on every process: the prompt is built from the embedding matrix, and
+    the prompt's gradient is summed by the trainer's own all-reduce, never by FSDP (every weight is frozen)."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    names = set(getattr(model, "_no_split_modules", None) or [])
+    blocks = [m for m in model.modules() if type(m).__name__ in names]
+    if not blocks:
+        raise ModelLoadError(f"{type(model).__name__} names no transformer blocks (_no_split_modules) for FSDP to shard; "
+                             "train it without --fsdp (data parallel: every process holds the whole model).")
+    mesh = init_device_mesh(device.type, (world_size,))
+    in_blocks = {id(p) for b in blocks for p in b.parameters()}
+    for block in blocks:
+        fully_shard(block, mesh=mesh)
+    # The model itself as FSDP's root, holding none of its own weights: FSDP keeps a root's weights gathered after
+    # its forward, so without this root every block would be its own root and stay whole after its first use.
+    fully_shard(model, mesh=mesh, ignored_params={p for p in model.parameters() if id(p) not in in_blocks})
+    return len(blocks)
+
+
+def local_weight_bytes(model: torch.nn.Module) -> int:
+    """Bytes of weights this process holds: a sharded weight counts its local shard only (tied weights once)."""
+    total = 0
+    for p in {id(p): p for p in model.parameters()}.values():
+        local = p.to_local() if hasattr(p, "to_local") else p
+        total += local.numel() * local.element_size()
+    return total
 
 
 def _without_dropout(config):

@@ -21,6 +21,36 @@ def _chunks(items, size):
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+@dataclass
+class Lockstep:
+    """A sharded model's processes must run the same forwards in the same order (each gathers every block's
+    weights from all of them): a process with fewer batches of its share runs `filler` batches whose results are
+    dropped, and greedy decoding goes on while any process has a row still generating."""
+
+    world: object
+    device: object
+    pair: tuple  # an example (input ids, target ids) of the set, for filler batches
+
+    def batches(self, items, size, filler):
+        """(batch, real) pairs, as many on every process."""
+        from .parallel import most
+
+        own = _chunks(items, size)
+        return [(b, True) for b in own] + [([filler], False)] * (most(self.world, len(own), self.device) - len(own))
+
+    def go_on(self, mine: bool, fits: bool) -> bool:
+        from .parallel import any_rank
+
+        return any_rank(self.world, mine, self.device) and not any_rank(self.world, not fits, self.device)
+
+
+def _batches(items, size, lockstep: Optional[Lockstep], pairs: bool = False):
+    """Batches of pairs (pairs=True) or of inputs, each marked real or filler."""
+    if not lockstep:
+        return [(b, True) for b in _chunks(items, size)]
+    return lockstep.batches(items, size, lockstep.pair if pairs else lockstep.pair[0])
+
+
 def primary_metric(task_type: str) -> str:
     """The metric that picks the best adapter."""
     return "accuracy" if task_type == "classification" else "exact_match"
@@ -37,31 +67,35 @@ class EvalShare:
 
 
 @torch.no_grad()
-def teacher_forced_nll(lm, facts, prompt, examples, batch_size, device):
+def teacher_forced_nll(lm, facts, prompt, examples, batch_size, device, lockstep: Optional[Lockstep] = None):
     """Summed NLL of the target tokens over the set, and how many there are."""
     total, count = 0.0, 0
-    for part in _chunks(examples, batch_size):
+    for part, real in _batches(examples, batch_size, lockstep, pairs=True):
         batch = collate_for(facts, part, 0 if prompt is None else prompt.shape[0]).to(device)
-        total += float(-target_log_probs(lm, prompt, batch).sum())
-        count += batch.targets.numel()
+        value = float(-target_log_probs(lm, prompt, batch).sum())
+        if real:
+            total += value
+            count += batch.targets.numel()
     return total, count
 
 
 @torch.no_grad()
-def classify(lm, facts, prompt, inputs: List[List[int]], label_tokens: List[List[int]], batch_size, device) -> List[int]:
+def classify(lm, facts, prompt, inputs: List[List[int]], label_tokens: List[List[int]], batch_size, device,
+             lockstep: Optional[Lockstep] = None) -> List[int]:
     """Argmax over the labels; one pass per batch when every label word is one distinct token."""
     n = 0 if prompt is None else prompt.shape[0]
     single = all(len(t) == 1 for t in label_tokens) and len({t[0] for t in label_tokens}) == len(label_tokens)
     if single:
         cols = torch.tensor([t[0] for t in label_tokens], device=device)
         preds = []
-        for part in _chunks(inputs, batch_size):
+        for part, real in _batches(inputs, batch_size, lockstep):
             batch = collate_for(facts, [(i, [label_tokens[0][0]]) for i in part], n).to(device)
             logp = torch.log_softmax(logits_at_targets(lm, prompt, batch), dim=-1)
-            preds.extend(int(x) for x in logp[:, cols].argmax(dim=1))
+            if real:
+                preds.extend(int(x) for x in logp[:, cols].argmax(dim=1))
         return preds
     preds = []
-    for score in label_log_probs(lm, facts, prompt, inputs, label_tokens, batch_size, device):
+    for score in label_log_probs(lm, facts, prompt, inputs, label_tokens, batch_size, device, lockstep):
         best = 0
         for label in range(1, len(score)):
             if score[label] > score[best]:
@@ -71,27 +105,30 @@ def classify(lm, facts, prompt, inputs: List[List[int]], label_tokens: List[List
 
 
 @torch.no_grad()
-def label_log_probs(lm, facts, prompt, inputs, label_tokens, batch_size, device) -> List[List[float]]:
+def label_log_probs(lm, facts, prompt, inputs, label_tokens, batch_size, device, lockstep: Optional[Lockstep] = None) -> List[List[float]]:
     """Summed log-probability of each label's tokens after each input: [inputs][labels]."""
     n = 0 if prompt is None else prompt.shape[0]
     labels = len(label_tokens)
     out = []
-    for part in _chunks(inputs, max(1, batch_size // labels)):
+    for part, real in _batches(inputs, max(1, batch_size // labels), lockstep):
         pairs = [(i, t) for i in part for t in label_tokens]
         batch = collate_for(facts, pairs, n).to(device)
         values = target_log_probs(lm, prompt, batch).double().cpu()
         score = torch.zeros(len(pairs), dtype=torch.float64).index_add_(0, batch.owner.cpu(), values)
-        out.extend(score[e * labels : (e + 1) * labels].tolist() for e in range(len(part)))
+        if real:
+            out.extend(score[e * labels : (e + 1) * labels].tolist() for e in range(len(part)))
     return out
 
 
-def _greedy(rows: int, stops: List[int], max_new: int, more: Callable, first: Callable, step: Callable) -> List[List[int]]:
+def _greedy(rows: int, stops: List[int], max_new: int, more: Callable, first: Callable, step: Callable,
+            lockstep: Optional[Lockstep] = None) -> List[List[int]]:
     """Tokens per row until every row stopped or `more` says no; a stopped row keeps being fed its stop token."""
     produced = [[] for _ in range(rows)]
     done = [False] * rows
     last = [0] * rows
     for k in range(max_new):
-        if all(done) or not more(produced):
+        go_on = lockstep.go_on(not all(done), more(produced)) if lockstep else not all(done) and more(produced)
+        if not go_on:
             break
         fed = [last[i] if done[i] else produced[i][-1] if produced[i] else last[i] for i in range(rows)]
         logits = first() if k == 0 else step(fed, done)
@@ -108,7 +145,7 @@ def _greedy(rows: int, stops: List[int], max_new: int, more: Callable, first: Ca
 
 
 @torch.no_grad()
-def generate_decoder(lm: LoadedModel, facts, prompt, part: List[List[int]], max_new: int, device) -> List[List[int]]:
+def generate_decoder(lm: LoadedModel, facts, prompt, part: List[List[int]], max_new: int, device, lockstep: Optional[Lockstep] = None) -> List[List[int]]:
     """Greedy, left-padded, with a key/value cache; positions are counted from the mask so each row computes what it would alone."""
     n = 0 if prompt is None else prompt.shape[0]
     max_total = facts.max_positions - n
@@ -141,11 +178,11 @@ def generate_decoder(lm: LoadedModel, facts, prompt, part: List[List[int]], max_
         embeds = lm.embeddings(torch.tensor(fed, dtype=torch.long, device=device).unsqueeze(1))  # [B, 1, d]
         return run(embeds, state["mask"])
 
-    return _greedy(rows, facts.stop_ids, max_new, fits, first, step)
+    return _greedy(rows, facts.stop_ids, max_new, fits, first, step, lockstep)
 
 
 @torch.no_grad()
-def generate_seq2seq(lm: LoadedModel, facts, prompt, part: List[List[int]], max_new: int, device) -> List[List[int]]:
+def generate_seq2seq(lm: LoadedModel, facts, prompt, part: List[List[int]], max_new: int, device, lockstep: Optional[Lockstep] = None) -> List[List[int]]:
     """Greedy decoding: the encoder runs once, the decoder reruns its (short) sequence each step."""
     rows, width = len(part), max(1, max(len(s) for s in part))
     ids = torch.full((rows, width), facts.pad_id, dtype=torch.long)
@@ -167,14 +204,16 @@ def generate_seq2seq(lm: LoadedModel, facts, prompt, part: List[List[int]], max_
         decoded = torch.cat([decoded, torch.tensor(fed, dtype=torch.long, device=device).unsqueeze(1)], dim=1)
         return decode()
 
-    return _greedy(rows, facts.stop_ids, max_new, lambda _: True, decode, step)
+    return _greedy(rows, facts.stop_ids, max_new, lambda _: True, decode, step, lockstep)
 
 
-def generate(lm, facts, prompt, inputs, max_new, batch_size, device) -> List[List[int]]:
+def generate(lm, facts, prompt, inputs, max_new, batch_size, device, lockstep: Optional[Lockstep] = None) -> List[List[int]]:
     run = generate_seq2seq if facts.seq2seq else generate_decoder
     out = []
-    for part in _chunks(inputs, batch_size):
-        out.extend(run(lm, facts, prompt, part, max_new, device))
+    for part, real in _batches(inputs, batch_size, lockstep):
+        produced = run(lm, facts, prompt, part, max_new, device, lockstep)
+        if real:
+            out.extend(produced)
     return out
 
 
@@ -183,15 +222,16 @@ def max_new_tokens(split) -> int:
     return max([1] + [len(t) for t in split.targets]) + 2
 
 
-def evaluate_share(lm, facts, prompt: Optional[torch.Tensor], examples, task_type: str, batch_size: int, device, max_new: int) -> EvalShare:
+def evaluate_share(lm, facts, prompt: Optional[torch.Tensor], examples, task_type: str, batch_size: int, device, max_new: int,
+                   lockstep: Optional[Lockstep] = None) -> EvalShare:
     """Loss terms and predictions for some of the examples (all of them, or one rank's consecutive share)."""
-    nll, tokens = teacher_forced_nll(lm, facts, prompt, examples, batch_size, device)
+    nll, tokens = teacher_forced_nll(lm, facts, prompt, examples, batch_size, device, lockstep)
     inputs = [i for i, _ in examples]
-    if not inputs:
+    if not inputs and not lockstep:
         return EvalShare(nll, tokens, [])
     if task_type == "classification":
-        return EvalShare(nll, tokens, classify(lm, facts, prompt, inputs, facts.label_tokens, batch_size, device))
-    return EvalShare(nll, tokens, generate(lm, facts, prompt, inputs, max_new, batch_size, device))
+        return EvalShare(nll, tokens, classify(lm, facts, prompt, inputs, facts.label_tokens, batch_size, device, lockstep))
+    return EvalShare(nll, tokens, generate(lm, facts, prompt, inputs, max_new, batch_size, device, lockstep))
 
 
 def finish(shares: List[EvalShare], split, task_type: str, facts) -> EvalResult:

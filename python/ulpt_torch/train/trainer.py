@@ -15,13 +15,13 @@ from ..config import check_config
 from ..io.adapter import adapter_meta, write_adapter
 from ..io.prepared import PREPARED_FILE, read_prepared
 from ..io.safetensors_file import read_all
-from ..models.loader import device_words, embedding_fingerprint, load_model, parameter_count
+from ..models.loader import device_words, embedding_fingerprint, load_model, local_weight_bytes, parameter_count
 from ..ulpt.projection import parse_seed
 from ..ulpt.prompt import create_prompt
 from .batch import ExampleStream, collate_for, rank_share
 from .eta import eta_from_points
 from .checkpoint import CHECKPOINT_FILE, load_checkpoint, prompt_shape, save_checkpoint
-from .evaluate import evaluate_share, finish, max_new_tokens, primary_metric
+from .evaluate import Lockstep, evaluate_share, finish, max_new_tokens, primary_metric
 from .objective import batch_loss
 from .optimizer import AdamW, clip_by_global_norm
 from .parallel import World, agree, all_reduce_sum, barrier, gather_objects
@@ -38,6 +38,8 @@ class Options:
     device: str = "auto"
     precision: str = "fp32"
     checkpointing: bool = False
+    # "fsdp": the model's blocks sharded over the processes (a model too big for one device); "none": each holds it all.
+    shard: str = "none"
     owner: str = "ulpt train"
     model_dir: Optional[str] = None  # the model folder, when not where the job was prepared
     out: Optional[str] = None  # the adapter's path, when not the config's (an exported job on a cluster)
@@ -52,7 +54,9 @@ def choose_device(requested: str, world: World) -> torch.device:
     if requested == "cuda":
         if not torch.cuda.is_available():
             raise RuntimeError("--device cuda: this PyTorch sees no CUDA device (torch.cuda.is_available() is False).")
-        return torch.device("cuda", world.local_rank % torch.cuda.device_count())
+        device = torch.device("cuda", world.local_rank % torch.cuda.device_count())
+        torch.cuda.set_device(device)  # NCCL and FSDP work on the current device
+        return device
     if requested == "mps" and not torch.backends.mps.is_available():
         raise RuntimeError("--device mps: Apple's Metal backend is not available to this PyTorch.")
     return torch.device(requested)
@@ -71,7 +75,9 @@ class Session:
         if opts.precision != "fp32" and self.device.type != "cuda":
             raise RuntimeError(f"--precision {opts.precision} needs a CUDA device; this run is on {self.device.type} (use fp32).")
         # Weights in the compute precision; the prompt and AdamW's moments stay float32.
-        self.lm = load_model(job.facts.model["dir"], job.facts.seq2seq, self.device, PRECISIONS[opts.precision], checkpointing=opts.checkpointing)
+        self.sharded = opts.shard == "fsdp" and world.distributed
+        self.lm = load_model(job.facts.model["dir"], job.facts.seq2seq, self.device, PRECISIONS[opts.precision], checkpointing=opts.checkpointing,
+                             shard_over=world.size if self.sharded else 1)
         self._check_fingerprint(opts.precision)
         c = self.config
         self.seed = parse_seed(c["seed"])
@@ -98,9 +104,10 @@ class Session:
     def evaluate(self, with_prompt: bool):
         """Every rank evaluates its consecutive share of the validation set; rank 0 gets the metrics (others None)."""
         c, split = self.config, self.job.validation
+        lockstep = Lockstep(self.world, self.device, split.pairs()[0]) if self.sharded else None
         with torch.no_grad(), self.autocast():
             p = self.prompt() if with_prompt else None
-            mine = evaluate_share(self.lm, self.facts, p, split.pairs()[rank_share(len(split), self.world.size, self.world.rank)], c["task"]["type"], c["batchSize"], self.device, max_new_tokens(split))
+            mine = evaluate_share(self.lm, self.facts, p, split.pairs()[rank_share(len(split), self.world.size, self.world.rank)], c["task"]["type"], c["batchSize"], self.device, max_new_tokens(split), lockstep)
         every = gather_objects(self.world, mine)
         return finish(every, split, c["task"]["type"], self.facts) if self.world.leader else None
 
@@ -119,11 +126,16 @@ def gradients(s: Session, micro_batches, normalizer: int):
     for examples in micro_batches:
         # splitBatch's cut: consecutive runs differing by at most one; a rank beyond the batch's size gets none.
         part = examples[rank_share(len(examples), s.world.size, s.world.rank)]
+        weight = 1.0
         if not part:
-            continue
+            if not s.sharded:
+                continue
+            # A sharded model's blocks gather their weights from every process, forward and backward: this process
+            # runs the batch's first example too, with weight 0, so that every process runs the same passes.
+            part, weight = examples[:1], 0.0
         batch = collate_for(s.facts, part, n).to(s.device)
         with s.autocast():
-            value = batch_loss(s.lm, s.prompt(), batch, normalizer)
+            value = batch_loss(s.lm, s.prompt(), batch, normalizer) * weight
         (value * s.scale).backward()
         loss += value.detach().float()
     variables = s.prompt.variables()
@@ -180,7 +192,7 @@ def _train_held(opts: Options, world: World, holder: RunHolder) -> dict:
     devices = gather_objects(world, f"{socket.gethostname()} {s.device}")
     model = facts.model
     threads = torch.get_num_threads() if s.device.type == "cpu" else 1
-    engine_fields = {"engine": "torch", "devices": devices, "worldSize": world.size}
+    engine_fields = {"engine": "torch", "devices": devices, "worldSize": world.size, **({"sharding": "fsdp"} if s.sharded else {})}
     emit({
         "type": "started", "runDir": files.dir, "config": c,
         "backend": {"requested": c["backend"], "name": "torch", "device": device, "skipped": []},
@@ -192,7 +204,16 @@ def _train_held(opts: Options, world: World, holder: RunHolder) -> dict:
     })
     for message in s.job.model_warnings:
         emit({"type": "log", "level": "warn", "message": message})
+    if s.sharded:
+        held = gather_objects(world, local_weight_bytes(s.lm.model))
+        whole = sum(p.numel() * p.element_size() for p in {id(p): p for p in s.lm.model.parameters()}.values())
+        emit({"type": "log", "level": "info", "message": f"FSDP: the model's blocks are sharded over {world.size} processes; each holds "
+              f"{_mib(max(held))} of its {_mib(whole)} of weights (embeddings, final norm and output head whole on each)."})
     return _loop(s, state, metric, device, threads, engine_fields)
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB"
 
 
 def _save_adapter(s: Session, path: str, step: int, metrics: dict) -> None:
