@@ -80,6 +80,8 @@ export class Studio implements vscode.Disposable {
       tfjsNodePath: c.get<string>('tfjsNodePath', ''),
       threads: c.get<number>('threads', 0),
       pythonPath: c.get<string>('pythonPath', '').trim() || this.selectedPython || '',
+      torchProcesses: c.get<number>('torchProcesses', 1),
+      torchFsdp: c.get<boolean>('torchFsdp', false),
     };
   }
 

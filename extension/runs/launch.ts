@@ -13,6 +13,10 @@ export interface LaunchSettings {
   threads?: number;
   /** ulpt.pythonPath, else the Python extension's selected interpreter: runs the PyTorch engine (empty: python3). */
   pythonPath?: string;
+  /** ulpt.torchProcesses: the PyTorch engine's processes on this machine (torchrun), default 1. */
+  torchProcesses?: number;
+  /** ulpt.torchFsdp: shard the model's blocks over those processes. */
+  torchFsdp?: boolean;
 }
 
 export interface HostRuntime {
@@ -36,6 +40,11 @@ export function trainerLaunch(settings: LaunchSettings, host: HostRuntime): Laun
   if (settings.threads && Number.isInteger(settings.threads) && settings.threads >= 1) env.ULPT_THREADS = String(settings.threads);
   else delete env.ULPT_THREADS;
   if (settings.pythonPath?.trim()) env.ULPT_PYTHON = settings.pythonPath.trim();
+  const nproc = settings.torchProcesses;
+  if (nproc && Number.isInteger(nproc) && nproc > 1) env.ULPT_TORCH_NPROC = String(nproc);
+  else delete env.ULPT_TORCH_NPROC;
+  if (settings.torchFsdp) env.ULPT_TORCH_SHARD = 'fsdp';
+  else delete env.ULPT_TORCH_SHARD;
   const nodePath = settings.nodePath.trim();
   if (nodePath) {
     delete env.ELECTRON_RUN_AS_NODE;

@@ -58,6 +58,8 @@ async function main(): Promise<void> {
       const run = await startTorchRun(config, {
         runDir, resume: !!values.resume, claimed: !values.resume, owner: TRAINER_OWNER, inTrainerProcess: true,
         python: process.env.ULPT_PYTHON || undefined,
+        // ulpt.torchProcesses and ulpt.torchFsdp (extension/runs/launch.ts); a resume takes today's settings.
+        nproc: Number(process.env.ULPT_TORCH_NPROC) || 1, shard: process.env.ULPT_TORCH_SHARD === 'fsdp' ? 'fsdp' : undefined,
       });
       inTrain = true;
       const poll = setInterval(() => stop && (clearInterval(poll), run.stop()), 200);

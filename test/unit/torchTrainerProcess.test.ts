@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { resolveConfig, type TrainConfig } from '../../src/config';
+import { trainerLaunch } from '../../extension/runs/launch';
 import { launchTrainer } from '../../src/process/client';
 import type { RunSummary } from '../../src/protocol';
 import { claimRunFolder } from '../../src/train/runFolder';
@@ -39,16 +40,19 @@ async function until<T>(what: string, check: () => T | null | undefined | false,
   }
 }
 
-test('the trainer process runs an engine "torch" run to the end: summary, adapter, each message once in trainer.log', { timeout: 180_000 }, async () => {
+test('the trainer process runs an engine "torch" run to the end on 2 sharded processes (ulpt.torchProcesses, ulpt.torchFsdp): summary, adapter, each message once in trainer.log', { timeout: 180_000 }, async () => {
   const dir = tempDir('ulpt-torch-trainer-');
   const runDir = path.join(dir, 'run');
   claimRunFolder(runDir, torchConfig(dir, 4));
-  const trainer = launchTrainer({ script: TRAINER, env: ENV, runDir, resume: false });
+  const env = trainerLaunch({ nodePath: '', tfjsNodePath: '', backend: 'auto', torchProcesses: 2, torchFsdp: true }, { execPath: process.execPath, versions: {}, env: ENV }).env;
+  const trainer = launchTrainer({ script: TRAINER, env, runDir, resume: false });
   const exit = await trainer.exited;
   assert.equal(exit.code, 0, `${exit.error}\n${exit.tail.join('\n')}`);
   const summary = JSON.parse(fs.readFileSync(path.join(runDir, 'summary.json'), 'utf8')) as RunSummary;
   assert.equal(summary.reason, 'completed');
   assert.equal(summary.engine, 'torch');
+  assert.equal(summary.worldSize, 2);
+  assert.equal(summary.sharding, 'fsdp');
   assert.ok(fs.existsSync(path.join(dir, 'torch.ulpt')));
   const finished = lines(runDir).filter((l) => l.startsWith('{"type":"finished"'));
   assert.equal(finished.length, 1, 'the engine writes its messages; the trainer does not echo them again');
