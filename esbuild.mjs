@@ -74,7 +74,7 @@ if (Object.keys(pages).length) {
   builds.push({ bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: !production, minify: production,
     entryPoints: pages, outdir: 'dist', logLevel: 'warning' });
 }
-if (args.has('--bench')) builds.push({ ...node, entryPoints: { bench: 'scripts/bench.ts', experiment: 'scripts/experiment.ts', 'bench-playground': 'scripts/bench_playground.ts', bench_models: 'scripts/bench_models.ts', ...worker }, outdir: 'out' });
+if (args.has('--bench')) builds.push({ ...node, entryPoints: { bench: 'scripts/bench.ts', 'bench-playground': 'scripts/bench_playground.ts', bench_models: 'scripts/bench_models.ts', ...worker }, outdir: 'out' });
 const only = args.has('--only-tests') ? process.argv.slice(2).filter((a) => a.endsWith('.ts')) : null;
 if (only) builds.length = 0;
 if (args.has('--tests') || only) {

@@ -16,6 +16,7 @@ import type { LanguageModel } from './models/types';
 import { inputSpecials, wrapInput } from './models/tokenizer';
 import type { EngineBackendReport, TrainerMessage } from './protocol';
 import { startTorchRun, type TorchTrainOptions } from './engine/torchEngine';
+import { editDistance } from './editDistance';
 import { PythonEngineError } from './engine/python';
 import { promptFromAdapter, type PromptModule } from './ulpt/prompt';
 import { evaluate, classify, generate, labelSetFor } from './train/evaluate';
@@ -29,14 +30,19 @@ import { gb } from './hub/download';
 import { listModels, printModels } from './hub/models';
 import { doctor, doctorText } from './engine/doctor';
 import { exportJob, JobOutError } from './engine/exportJob';
+import { filterRecords, findPreset, presetsJson, presetsText, unknownPresetMessage, type Preset } from './presets';
+import { exportSweepCommand, sweepCommand, sweepResultsCommand } from './sweep/command';
 
 const USAGE = `ulpt — Ultra-Low-dimensional Prompt Tuning
 
   ulpt train --model DIR --train FILE [options]       train a prompt; writes a run folder and an adapter
   ulpt train --config FILE [options]                  the same from a config file; flags given override it
+  ulpt train --preset NAME --model DIR [options]      one of the paper's tasks: its Hub data, template, labels, metric
+  ulpt presets [--json]                               the presets: dataset, task type, metric, split sizes
   ulpt train --resume RUN_DIR [--accept-changes] [--json]   continue a stopped or interrupted run from its checkpoint
                                                       (refused when its data, model or settings changed since)
-  ulpt eval --model DIR --adapter FILE --data FILE [--strict] [--json]
+  ulpt eval --model DIR --adapter FILE (--data FILE | --preset NAME) [--strict] [--json]
+                                                      --preset: its evaluation split (and subset filter)
   ulpt predict --model DIR --adapter FILE (--input TEXT | --data FILE) [--truncate] [--json]
   ulpt inspect ADAPTER|RUN_DIR [--json]               what an adapter holds; what a run folder holds or lacks
   ulpt export-peft ADAPTER --out DIR [--base-model NAME_OR_PATH] [--task-type CAUSAL_LM|SEQ_2_SEQ_LM] [--force] [--json]
@@ -46,11 +52,18 @@ const USAGE = `ulpt — Ultra-Low-dimensional Prompt Tuning
                                                       tuning); --model defaults to its base_model_name_or_path
   ulpt forward --model DIR --ids 1,2,3 [--decoder-ids 0,5] [--adapter FILE] --json   logits at every position
   ulpt download ORG/NAME[@REVISION] [--json]          a Hub model into the Hugging Face cache; prints its snapshot
-  ulpt download hf://datasets/ORG/NAME[@REVISION]/PATH [--json]   a Hub dataset file (PATH may be a glob)
-  ulpt models [--json]                                the models here (the working folder, shallow) and in the cache
+  ulpt download hf://datasets/ORG/NAME[@REVISION]/PATH [--json]   a Hub dataset file, or every file a glob names
+                                                      (data/train-*.parquet: one dataset, read in path order)
+  ulpt models [--python PATH] [--json]                the models here (the working folder, shallow) and in the cache
+                                                      and whether each engine trains them here (one probe of Python)
   ulpt export-job [train's options] --out DIR [--force] [--json]   a folder to copy to a cluster: the job tokenized,
                                                       the PyTorch engine, launch.sh (torchrun) and a SLURM script
+  ulpt export-job --config FILE --grid KEY=V1,V2 [sweep's options] --out DIR   a sweep as a SLURM job array
   ulpt doctor [--python PATH] [--json]                what can train here: backends, GPU, Python, torch, CUDA/MPS
+  ulpt sweep --config FILE --grid KEY=V1,V2 [--grid …] [--seeds N|1,2,3] [--pick KEY [--dev-split F]]
+             [--steps S] [--engine builtin|torch] [--out DIR] [--json];   ulpt sweep --results DIR
+                                                      every grid combination × seed as a run folder, one at a
+                                                      time (rerun to resume); results.md/.csv: mean ± std per arm
 
 Models and data from the Hugging Face Hub: --model (and a config's model) takes ORG/NAME[@REVISION] where no such
 folder exists, and every data file hf://datasets/ORG/NAME[@REVISION]/PATH; both are taken from the Hugging Face
@@ -59,6 +72,7 @@ tokenizer and *.safetensors files; never pickle weights). HF_ENDPOINT, HF_TOKEN 
 HF_HUB_OFFLINE=1 (the cache only) are honoured. Download progress goes to stderr.
 
 Training options (config file field in brackets):
+  --preset NAME [preset]                  fills train, validation, filter and task; the options given override it
   --validation FILE [validation]          --validation-split F [validationSplit]   default 0
   --method ulpt|prompt-tuning [method]    --rank R [rank] 2        --prompt-length N [promptLength] 10
   --no-alignment [alignment: false]       --scale-init one|embedding [scaleInit]
@@ -71,6 +85,8 @@ Training options (config file field in brackets):
   --early-stopping P [earlyStoppingPatience] 0
   --task classification|generation [task.type]    --template T [task.template]
   --input-field F [task.inputField]       --target-field F [task.targetField]
+  --metric M [task.metric]                accuracy|f1|matthews_correlation|multirc (classification),
+                                          exact_match|squad|gsm8k|pearson|spearmanr (generation); picks the best adapter
   --seed K [seed] 42 (0 … 2^64−1)         --backend auto|tensorflow-gpu|webgpu|tensorflow|wasm|cpu [backend]
   --threads N|auto [threads] auto         threads per step on wasm/cpu (data-parallel; auto: one per core)
   --engine builtin|torch [engine]         torch: the PyTorch engine (Python with torch + transformers), same run folder
@@ -99,8 +115,9 @@ const OPTIONS = {
   'weight-decay': { type: 'string' }, 'max-length': { type: 'string' }, 'eval-every': { type: 'string' }, 'checkpoint-every': { type: 'string' },
   'validation-split': { type: 'string' }, 'early-stopping': { type: 'string' }, 'no-alignment': { type: 'boolean' }, 'scale-init': { type: 'string' },
   'max-grad-norm': { type: 'string' }, strict: { type: 'boolean' }, force: { type: 'boolean' }, truncate: { type: 'boolean' },
-  task: { type: 'string' }, template: { type: 'string' }, 'input-field': { type: 'string' }, 'target-field': { type: 'string' },
-  seed: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' }, 'run-dir': { type: 'string' }, resume: { type: 'string' },
+  task: { type: 'string' }, template: { type: 'string' }, 'input-field': { type: 'string' }, 'target-field': { type: 'string' }, metric: { type: 'string' },
+  grid: { type: 'string', multiple: true }, seeds: { type: 'string' }, results: { type: 'string' }, pick: { type: 'string' }, 'dev-split': { type: 'string' },
+  preset: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' }, 'run-dir': { type: 'string' }, resume: { type: 'string' },
   fsdp: { type: 'boolean' }, precision: { type: 'string' }, 'gradient-checkpointing': { type: 'boolean' },
   json: { type: 'boolean' }, adapter: { type: 'string' }, data: { type: 'string' }, input: { type: 'string' }, ids: { type: 'string' },
   'base-model': { type: 'string' }, 'decoder-ids': { type: 'string' }, 'task-type': { type: 'string' }, 'accept-changes': { type: 'boolean' }, engine: { type: 'string' }, python: { type: 'string' }, nproc: { type: 'string' }, help: { type: 'boolean', short: 'h' },
@@ -126,11 +143,12 @@ function required(flags: Flags, key: keyof Flags): string {
 
 /** The flag that sets each config field (for messages in the user's own words). */
 const FLAG_OF: Record<string, string> = {
-  model: 'model', train: 'train', validation: 'validation', out: 'out', method: 'method', rank: 'rank', promptLength: 'prompt-length',
+  model: 'model', preset: 'preset', train: 'train', validation: 'validation', out: 'out', method: 'method', rank: 'rank', promptLength: 'prompt-length',
   steps: 'steps', lr: 'lr', batchSize: 'batch-size', gradAccumulation: 'grad-accumulation', warmupSteps: 'warmup-steps',
   weightDecay: 'weight-decay', maxGradNorm: 'max-grad-norm', maxLength: 'max-length', evalEvery: 'eval-every', checkpointEvery: 'checkpoint-every',
   validationSplit: 'validation-split', earlyStoppingPatience: 'early-stopping', seed: 'seed', backend: 'backend', alignment: 'no-alignment',
   scaleInit: 'scale-init', strict: 'strict', engine: 'engine', 'task.type': 'task', 'task.template': 'template', 'task.inputField': 'input-field', 'task.targetField': 'target-field',
+  'task.metric': 'metric',
 };
 
 /** A config from flags (and --config FILE), with the way the user wrote each field for messages. */
@@ -157,7 +175,7 @@ export function configFromFlags(flags: Flags): { config: TrainConfig; names: Fie
   // Hub references (org/name, hf://datasets/…) stay as written: resolveHubInputs takes them to the cache.
   const cwd = (p: string | undefined) => (p === undefined ? undefined : isHubDataRef(p) ? p : path.resolve(p));
   const over: Record<string, unknown> = {
-    model: flags.model !== undefined && isHubModelRef(flags.model) ? flags.model : cwd(flags.model), train: cwd(flags.train), validation: cwd(flags.validation), out: cwd(flags.out),
+    model: flags.model !== undefined && isHubModelRef(flags.model) ? flags.model : cwd(flags.model), preset: flags.preset, train: cwd(flags.train), validation: cwd(flags.validation), out: cwd(flags.out),
     method: flags.method, rank: num(flags, 'rank'), promptLength: num(flags, 'prompt-length'), steps: num(flags, 'steps'),
     lr: num(flags, 'lr', false), batchSize: num(flags, 'batch-size'), gradAccumulation: num(flags, 'grad-accumulation'),
     warmupSteps: num(flags, 'warmup-steps'), weightDecay: num(flags, 'weight-decay', false), maxGradNorm: num(flags, 'max-grad-norm', false),
@@ -173,7 +191,7 @@ export function configFromFlags(flags: Flags): { config: TrainConfig; names: Fie
     fromFlags.add(k);
   }
   const task = { ...((raw.task as Record<string, unknown>) ?? {}) };
-  const taskFlags: [string, string | undefined][] = [['type', flags.task], ['template', flags.template], ['inputField', flags['input-field']], ['targetField', flags['target-field']]];
+  const taskFlags: [string, string | undefined][] = [['type', flags.task], ['template', flags.template], ['inputField', flags['input-field']], ['targetField', flags['target-field']], ['metric', flags.metric]];
   for (const [k, v] of taskFlags) {
     if (v === undefined) continue;
     task[k] = v;
@@ -182,7 +200,7 @@ export function configFromFlags(flags: Flags): { config: TrainConfig; names: Fie
   if (Object.keys(task).length) raw.task = task;
   const names: FieldNames = (field) => (fromFlags.has(field) && FLAG_OF[field] ? `--${FLAG_OF[field]}` : field);
   if (raw.model === undefined && !flags.config) throw new UsageError('--model is required (a Hugging Face model folder or Hub id ORG/NAME), or --config FILE.');
-  if (raw.train === undefined && !flags.config) throw new UsageError('--train is required (the training data file), or --config FILE.');
+  if (raw.train === undefined && raw.preset === undefined && !flags.config) throw new UsageError('--train is required (the training data file), or --preset NAME (ulpt presets lists them), or --config FILE.');
   const config = resolveConfig(raw, baseDir, source, names);
   refuseContradictions(config, raw, names);
   return { config, names };
@@ -401,12 +419,23 @@ function reportDataWarnings(warnings: DataWarnings, strict: boolean): void {
   for (const w of list) console.error(`ulpt: warning: ${w.message}`);
 }
 
+/** eval's --preset: the preset named, refused with the known names when there is none of that name. */
+function evalPreset(flags: Flags): Preset | undefined {
+  if (flags.preset === undefined) return undefined;
+  const preset = findPreset(flags.preset);
+  if (!preset) throw new UsageError(`--preset: ${unknownPresetMessage(flags.preset)}`);
+  return preset;
+}
+
 async function cmdEval(flags: Flags): Promise<void> {
   const { model, adapter, prompt } = await loadAdapted(flags);
   if (!adapter) throw new UsageError('--adapter is required.');
   const task = adapterTask(adapter.meta);
   const warnings = new DataWarnings();
-  const records = await readRecords(await dataFile(required(flags, 'data'), !!flags.json), { warnings });
+  // --preset without --data: the preset's evaluation split, with its subset filter (MRQA).
+  const preset = evalPreset(flags);
+  const spec = flags.data ?? preset?.validation ?? required(flags, 'data');
+  const records = filterRecords(await readRecords(await dataFile(spec, !!flags.json), { warnings }), flags.data ? undefined : preset?.filter, spec);
   // The adapter's own token budget when it fits this model, else what the context holds after the virtual tokens.
   const n = adapter.meta.num_virtual_tokens;
   const trained = adapter.meta.training.maxLength;
@@ -416,7 +445,7 @@ async function cmdEval(flags: Flags): Promise<void> {
   const labels = adapter.meta.task.labels;
   const examples = buildExamples(records, task, model.tokenizer, maxLength, labels, warnings, { seq2seq: model.kind === 'encoder-decoder' });
   reportDataWarnings(warnings, !!flags.strict);
-  const res = await evaluate(model, prompt, examples, task.type, labelSetFor(labels, model.tokenizer), 16);
+  const res = await evaluate(model, prompt, examples, task, labelSetFor(labels, model.tokenizer), 16);
   const out = { examples: examples.length, loss: res.loss, ...res.metrics, warnings: warnings.list().length };
   console.log(flags.json ? JSON.stringify(out) : Object.entries(out).map(([k, v]) => `${k}: ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : v}`).join('\n'));
 }
@@ -593,7 +622,8 @@ async function cmdDownload(ref: string, json: boolean): Promise<void> {
   const options = hubOptions(json);
   if (isHubDataRef(ref)) {
     const got = await resolveDataRef(ref, options);
-    console.log(json ? JSON.stringify({ file: got.file, repo: got.hub.repo, revision: got.hub.revision, commit: got.hub.commit, path: got.hub.path }) : `${got.file}\n  ${got.hub.repo} ${got.hub.path} at commit ${got.hub.commit}`);
+    const several = got.files.length > 1 ? ` (${got.files.length} files, read in this order: ${got.hub.files!.join(', ')})` : '';
+    console.log(json ? JSON.stringify({ file: got.file, files: got.files, repo: got.hub.repo, revision: got.hub.revision, commit: got.hub.commit, path: got.hub.path }) : `${got.file}\n  ${got.hub.repo} ${got.hub.path}${several} at commit ${got.hub.commit}`);
     return;
   }
   if (fs.existsSync(ref)) throw new UsageError(`download: ${ref} is a folder here, not a Hub id (ORG/NAME[@REVISION]).`);
@@ -640,18 +670,8 @@ function closestOption(name: string): string | null {
   return best;
 }
 
-function editDistance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    row = next;
-  }
-  return row[b.length];
-}
-
 /** How many arguments each command takes after its name; more is a mistake (a value without its flag). */
-const POSITIONALS: Record<string, number> = { train: 0, eval: 0, predict: 0, forward: 0, inspect: 1, 'export-peft': 1, 'import-peft': 1, download: 1, models: 0, 'export-job': 0, doctor: 0 };
+const POSITIONALS: Record<string, number> = { presets: 0, train: 0, eval: 0, predict: 0, forward: 0, inspect: 1, 'export-peft': 1, 'import-peft': 1, download: 1, models: 0, 'export-job': 0, doctor: 0, sweep: 0 };
 
 async function main(argv: string[]): Promise<void> {
   const { values: flags, positionals } = parseCommandLine(argv);
@@ -697,8 +717,10 @@ async function main(argv: string[]): Promise<void> {
       if (!rest[0]) throw new UsageError('download needs a Hub model id (ORG/NAME[@REVISION]) or dataset file (hf://datasets/ORG/NAME/PATH).');
       return cmdDownload(rest[0], !!flags.json);
     }
-    case 'models': return printModels(await listModels(process.cwd()), !!flags.json);
+    case 'presets': return void console.log(flags.json ? JSON.stringify(presetsJson()) : presetsText());
+    case 'models': return printModels(await listModels(process.cwd(), process.env, flags.python), !!flags.json);
     case 'export-job': return cmdExportJob(flags);
+    case 'sweep': return cmdSweep(flags);
     case 'doctor': {
       const report = await doctor({ python: flags.python });
       console.log(flags.json ? JSON.stringify(report) : doctorText(report));
@@ -715,6 +737,13 @@ async function main(argv: string[]): Promise<void> {
  * the adapter's path on the cluster is launch.sh's OUT.
  */
 async function cmdExportJob(flags: Flags): Promise<void> {
+  if (flags.grid) {
+    // A sweep: one exported job per run and a SLURM job array over them (src/sweep/slurm.ts).
+    const allowed = ['config', 'grid', 'seeds', 'pick', 'dev-split', 'steps', 'out', 'force', 'json'];
+    const other = Object.keys(flags).find((k) => !allowed.includes(k));
+    if (other) throw new UsageError(`export-job --grid takes --${allowed.join(', --')}; --${other} belongs in the config file or a --grid.`);
+    return exportSweepCommand({ config: flags.config, grid: flags.grid, seeds: flags.seeds, pick: flags.pick, devSplit: flags['dev-split'], steps: num(flags, 'steps'), json: !!flags.json, out: required(flags, 'out'), force: !!flags.force });
+  }
   const dir = path.resolve(required(flags, 'out'));
   if (flags.resume || flags['run-dir'] || flags.nproc) throw new UsageError(`export-job writes a job to start on a cluster: --${flags.resume ? 'resume' : flags['run-dir'] ? 'run-dir' : 'nproc'} is for launch.sh there (RUN_DIR, NPROC_PER_NODE).`);
   const { config, names } = configFromFlags({ ...flags, out: undefined });
@@ -726,6 +755,23 @@ async function cmdExportJob(flags: Flags): Promise<void> {
   for (const w of job.warnings) console.error(`ulpt: warning: ${w}`);
   console.log(`wrote the job to ${dir} (${job.examples.train} training and ${job.examples.validation} validation examples, tokenized)`);
   console.log(`  on the cluster: MODEL=/path/to/model NPROC_PER_NODE=4 bash ${path.join(dir, 'launch.sh')}   (or sbatch slurm.sbatch; see README.md)`);
+}
+
+/** `ulpt sweep`: src/sweep/command.ts runs it; the flags train takes besides these set nothing there (refused). */
+async function cmdSweep(flags: Flags): Promise<void> {
+  if (flags.results !== undefined) {
+    const extra = Object.keys(flags).find((k) => k !== 'results' && k !== 'json');
+    if (extra) throw new UsageError(`ulpt sweep --results DIR only writes the table of the runs there; --${extra} does not go with it.`);
+    process.exitCode = await sweepResultsCommand(flags.results, !!flags.json);
+    return;
+  }
+  const allowed = ['config', 'grid', 'seeds', 'pick', 'dev-split', 'steps', 'engine', 'backend', 'out', 'python', 'json'];
+  const other = Object.keys(flags).find((k) => !allowed.includes(k));
+  if (other) throw new UsageError(`ulpt sweep takes --${allowed.join(', --')}; --${other} belongs in the config file or a --grid.`);
+  process.exitCode = await sweepCommand({
+    config: flags.config, grid: flags.grid ?? [], seeds: flags.seeds, pick: flags.pick, devSplit: flags['dev-split'], steps: num(flags, 'steps'),
+    engine: flags.engine, backend: flags.backend, out: flags.out, python: flags.python, json: !!flags.json, printer: printer(!!flags.json), hub: hubOptions(!!flags.json),
+  });
 }
 
 /**

@@ -4,10 +4,24 @@ import Ajv from 'ajv';
 import * as path from 'node:path';
 import type { BackendName } from './backend';
 import { isHubDataRef, isHubModelRef, type HubSources } from './hub/refs';
+import { findPreset, unknownPresetMessage, withPreset } from './presets';
 import schema from './config.schema.json';
 
 export type Method = 'ulpt' | 'prompt-tuning';
 export type TaskType = 'classification' | 'generation';
+/** The metric a task is scored by (Hugging Face `evaluate`'s names; src/data/metrics.ts computes them). */
+export type MetricName = 'accuracy' | 'f1' | 'matthews_correlation' | 'pearson' | 'spearmanr' | 'squad' | 'multirc' | 'gsm8k' | 'exact_match';
+
+/** Which task type each metric scores: label predictions (classification) or generated text (generation). */
+export const METRIC_TASK_TYPE: Record<MetricName, TaskType> = {
+  accuracy: 'classification', f1: 'classification', matthews_correlation: 'classification', multirc: 'classification',
+  pearson: 'generation', spearmanr: 'generation', squad: 'generation', gsm8k: 'generation', exact_match: 'generation',
+};
+
+/** The task's metric: the one it names, else accuracy (classification) or exact_match (generation). */
+export function taskMetric(task: Pick<TaskConfig, 'type' | 'metric'>): MetricName {
+  return task.metric ?? (task.type === 'classification' ? 'accuracy' : 'exact_match');
+}
 /** builtin: TensorFlow.js in Node (src/); torch: the PyTorch engine (python/ulpt_torch), same job, same run folder. */
 export type Engine = 'builtin' | 'torch';
 
@@ -29,6 +43,14 @@ export interface TaskConfig {
    * prompt ends or the target starts with whitespace. Encoder-decoder models ignore it (the target is the decoder's).
    */
   separator?: string;
+  /** The metric that scores the task and picks the best adapter (absent in configs from before it: taskMetric's default). */
+  metric?: MetricName;
+  /** f1 and multirc: the label value that is the positive class. Default: the label "1" if there is one, else the second label. */
+  positiveLabel?: string;
+  /** multirc: the field, or fields together, whose values say which question an answer option belongs to (dotted paths reach into objects). */
+  groupField?: string | string[];
+  /** squad: the field holding every gold answer (a string or a list of strings; a dotted path reaches into objects). Default: the target field. */
+  answersField?: string;
 }
 
 export interface TrainConfig {
@@ -76,6 +98,10 @@ export interface TrainConfig {
   /** Data warnings (invalid UTF-8, empty targets, cut inputs, labels only in validation) are errors. */
   strict: boolean;
   task: TaskConfig;
+  /** The paper task whose dataset, template, labels and metric filled the fields the user left out (src/presets/). */
+  preset?: string;
+  /** Only the records whose fields have these values are used, in training and validation data (MRQA's subset). */
+  filter?: Record<string, string | number | boolean>;
   /**
    * Where the Hub references among model/train/validation came from, filled in when they are resolved (src/hub/
    * resolve.ts): a run's config.json then holds the local paths and what the user wrote, with its commit.
@@ -141,6 +167,8 @@ export function configProblemList(raw: unknown): ConfigProblem[] {
   if (!validateSchema(raw)) {
     const seen = new Set<string>();
     for (const e of validateSchema.errors ?? []) {
+      // "train is required unless there is a preset" fails as the 'required' error itself plus an 'if' summary of it.
+      if (e.keyword === 'if') continue;
       let field = e.instancePath.replace(/^\//, '').replace(/\//g, '.');
       if (e.keyword === 'additionalProperties') field = [field, (e.params as { additionalProperty: string }).additionalProperty].filter(Boolean).join('.');
       if (e.keyword === 'required') field = [field, (e.params as { missingProperty: string }).missingProperty].filter(Boolean).join('.');
@@ -189,7 +217,8 @@ export const DEFAULT_MAX_LENGTH_CAP = 1024;
  * CLI flags). Throws ConfigError listing every problem at once, each named as `names` says the user wrote it.
  * `maxLength` stays unset when the config leaves it so: it depends on the model (see defaultMaxLength).
  */
-export function resolveConfig(raw: Raw, baseDir: string, source = 'the configuration', names?: FieldNames): TrainConfig {
+export function resolveConfig(given: Raw, baseDir: string, source = 'the configuration', names?: FieldNames): TrainConfig {
+  const raw = presetFilled(given, source, names);
   const problems = configProblemList(raw);
   if (problems.length) throw new ConfigError(describeProblems(problems, raw, source, names), problems);
   // A Hub model (org/name[@rev], when no such folder exists) and a Hub dataset file (hf://…) stay references:
@@ -204,7 +233,13 @@ export function resolveConfig(raw: Raw, baseDir: string, source = 'the configura
     targetField: raw.task?.targetField ?? (type === 'classification' ? 'label' : 'target'),
     ...(raw.task?.labels ? { labels: raw.task.labels } : {}),
     ...(raw.task?.separator !== undefined ? { separator: raw.task.separator } : {}),
+    metric: taskMetric({ type, metric: raw.task?.metric }),
+    ...(raw.task?.positiveLabel !== undefined ? { positiveLabel: raw.task.positiveLabel } : {}),
+    ...(raw.task?.groupField !== undefined ? { groupField: raw.task.groupField } : {}),
+    ...(raw.task?.answersField !== undefined ? { answersField: raw.task.answersField } : {}),
   };
+  const metricProblems = taskMetricProblems(task);
+  if (metricProblems.length) throw new ConfigError(describeProblems(metricProblems, raw, source, names), metricProblems);
   const train = abs(raw.train!);
   const trainName = isHubDataRef(train) ? train.split('/').pop()! : path.basename(train);
   const out = raw.out ? abs(raw.out) : abs(path.join('adapters', `${trainName.replace(/\.[^.]+$/, '').replace(/[*?]/g, '') || 'hub-data'}.ulpt`));
@@ -236,6 +271,43 @@ export function resolveConfig(raw: Raw, baseDir: string, source = 'the configura
     threads: raw.threads ?? 'auto',
     strict: raw.strict ?? false,
     task,
+    ...(raw.preset !== undefined ? { preset: raw.preset } : {}),
+    ...(raw.filter ? { filter: raw.filter } : {}),
     ...(raw.hub ? { hub: raw.hub } : {}),
   };
+}
+
+/** The config with its preset's fields filled in where the user gave none; an unknown preset lists the known ones. */
+function presetFilled(raw: Raw, source: string, names: FieldNames = (f) => f): Raw {
+  // Not a string: the schema says so, in its words.
+  if (typeof raw.preset !== 'string') return raw;
+  const preset = findPreset(raw.preset);
+  if (!preset) {
+    const message = unknownPresetMessage(raw.preset);
+    throw new ConfigError(`${source} has a problem:
+  ${names('preset')}: ${message}`, [{ field: 'preset', message }]);
+  }
+  return withPreset(preset, raw as Record<string, unknown>) as Raw;
+}
+
+/** What the metric needs of the task: the task type it scores, and the fields only some metrics read. */
+export function taskMetricProblems(task: Pick<TaskConfig, 'type' | 'metric' | 'positiveLabel' | 'groupField' | 'answersField'>): ConfigProblem[] {
+  const metric = taskMetric(task);
+  const problems: ConfigProblem[] = [];
+  const needs = METRIC_TASK_TYPE[metric];
+  if (needs !== task.type) {
+    const why = needs === 'classification' ? 'it scores the chosen labels' : 'it scores generated text';
+    const instead = task.type === 'classification' ? 'accuracy, f1, matthews_correlation or multirc' : 'exact_match, squad, gsm8k, pearson or spearmanr';
+    problems.push({ field: 'task.metric', message: `is for ${needs} tasks (${why}), but task.type is ${task.type}: choose ${instead}` });
+  }
+  if (metric === 'multirc' && task.groupField === undefined) {
+    problems.push({ field: 'task.groupField', message: 'is required by the metric "multirc": the field whose value says which question an answer option belongs to (e.g. ["idx.paragraph", "idx.question"])' });
+  }
+  const only = (field: 'positiveLabel' | 'groupField' | 'answersField', metrics: MetricName[]) => {
+    if (task[field] !== undefined && !metrics.includes(metric)) problems.push({ field: `task.${field}`, message: `is read only by the metric${metrics.length > 1 ? 's' : ''} ${metrics.join(' and ')}; task.metric is ${metric}` });
+  };
+  only('positiveLabel', ['f1', 'multirc']);
+  only('groupField', ['multirc']);
+  only('answersField', ['squad']);
+  return problems;
 }

@@ -28,7 +28,7 @@ export interface StepPoint {
 export interface EvalPoint {
   step: number;
   loss: number;
-  /** accuracy and macro_f1 (classification) or exact_match (generation), all in [0, 1]. */
+  /** The task metric's keys (src/train/evaluate.ts: accuracy and macro_f1, f1, exact_match, …), named as Hugging Face evaluate names them. */
   metrics: Record<string, number>;
   /** The metric that picks the best adapter, and its value. */
   metric: string;
@@ -49,6 +49,8 @@ export interface RunSummary {
   adapter: string | null;
   bestStep: number | null;
   best: Record<string, number> | null;
+  /** The key of `best` that picked it: the task metric's main one (primaryMetric); absent in runs from before it. */
+  metric?: string;
   /** The un-prompted model on the validation set (absent without validation data, or on resume). */
   baseline: BaselinePoint | null;
   final: { loss: number } | null;
@@ -269,12 +271,21 @@ export interface MonitorRun {
   modified: number;
 }
 
+/** A sweep (`ulpt sweep`: its folder's sweep.json) as the monitor groups it: its runs' folders, in the grid's order. */
+export interface MonitorSweep {
+  name: string;
+  /** The sweep folder (sweep.json, results.md). */
+  dir: string;
+  /** Every cell's run folder, including those not started yet (the group shows done of all). */
+  runs: string[];
+}
+
 /** Per-run buttons of the monitor. */
 export type MonitorAction = 'open' | 'stop' | 'resume' | 'revealAdapter' | 'saveAdapter' | 'try' | 'delete';
 
 /** Extension host → monitor view. */
 export type HostToMonitor =
-  | { type: 'runs'; runs: MonitorRun[]; workspace: boolean } // host → monitor: every run, newest first (answer to `ready`; a run appeared or went away)
+  | { type: 'runs'; runs: MonitorRun[]; sweeps: MonitorSweep[]; workspace: boolean } // host → monitor: every run, newest first, and the sweeps that group them (answer to `ready`; a run appeared or went away)
   | { type: 'run'; run: MonitorRun }; // host → monitor: one run changed
 
 /** Monitor view → extension host. */

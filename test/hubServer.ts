@@ -7,8 +7,8 @@
 //                                                              bin) by a 302 to a second origin (the "CDN"), with
 //                                                              X-Repo-Commit, X-Linked-Etag, X-Linked-Size
 // Byte ranges (Range: bytes=N-) are honoured. Errors carry the Hub's X-Error-Code (RepoNotFound, RevisionNotFound,
-// GatedRepo, EntryNotFound). Faults a test can ask for: cut a transfer after N bytes, corrupt a file's bytes. Every
-// request and every byte sent is counted. Both servers listen on loopback only and close themselves after
+// GatedRepo, EntryNotFound). Faults a test can ask for: cut a transfer after N bytes, corrupt a file's bytes, send a
+// file slowly (so that a person, or a test, can press Cancel mid-file). Every request and every byte sent is counted. Both servers listen on loopback only and close themselves after
 // `lifetimeMs` even if a test forgets to.
 import { createHash } from 'node:crypto';
 import * as http from 'node:http';
@@ -61,6 +61,8 @@ export class StandInHub {
   stall: { file: string; bytes: number; times: number } | null = null;
   /** Files whose served bytes have one byte flipped (the listing keeps the true hash). */
   corrupt = new Set<string>();
+  /** Transfers of `file` send `bytesPerTick` bytes every `everyMs` (a slow link: Cancel can be pressed mid-file). */
+  throttle: { file: string; bytesPerTick: number; everyMs: number } | null = null;
   /** Transfers of files are held this long before the body starts (to overlap two downloads). */
   delayMs = 0;
   /** Sizes the listing claims instead of the true ones (a repo too large for the disk). */
@@ -230,11 +232,28 @@ export class StandInHub {
         res.write(part.subarray(0, n), () => setTimeout(() => res.socket?.destroy(), 20));
         return;
       }
+      const slow = this.throttle && this.throttle.file === file ? this.throttle : null;
+      if (slow) return this.sendSlowly(res, key, part, slow);
       this.count(key, part.length);
       res.end(part);
     };
     if (this.delayMs) setTimeout(send, this.delayMs);
     else send();
+  }
+
+  /** Writes `part` a tick at a time, counting what was written; stops when the client goes away. */
+  private sendSlowly(res: http.ServerResponse, key: string, part: Buffer, slow: { bytesPerTick: number; everyMs: number }): void {
+    let at = 0;
+    const timer = setInterval(() => {
+      if (res.destroyed) return clearInterval(timer);
+      const chunk = part.subarray(at, at + slow.bytesPerTick);
+      at += chunk.length;
+      this.count(key, chunk.length);
+      if (at < part.length) return void res.write(chunk);
+      clearInterval(timer);
+      res.end(chunk);
+    }, slow.everyMs);
+    res.on('close', () => clearInterval(timer));
   }
 
   private entry(p: string, bytes: Uint8Array) {

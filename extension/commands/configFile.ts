@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BackendName } from '../../src/backend';
 import { ConfigError, resolveConfig, type Engine, type TrainConfig } from '../../src/config';
+import { dataPresent } from '../../src/data/files';
 import { isHubDataRef, isHubModelRef } from '../../src/hub/refs';
 
 /** JSON.parse with an error that says where: "ulpt.config.json, line 3, column 5: Expected ',' …". */
@@ -25,7 +26,7 @@ export function parseJsonText(text: string, file: string): unknown {
 }
 
 /** Task and quick-pick overrides: the config fields a task definition may set inline. */
-export const TASK_FIELDS = ['model', 'train', 'validation', 'validationSplit', 'method', 'rank', 'promptLength', 'steps', 'lr', 'batchSize', 'evalEvery', 'checkpointEvery', 'maxLength', 'seed', 'out', 'backend', 'task'] as const;
+export const TASK_FIELDS = ['model', 'preset', 'train', 'validation', 'validationSplit', 'method', 'rank', 'promptLength', 'steps', 'lr', 'batchSize', 'evalEvery', 'checkpointEvery', 'maxLength', 'seed', 'out', 'backend', 'task'] as const;
 const PATH_FIELDS = new Set(['model', 'train', 'validation', 'out']);
 
 export interface UlptTaskDefinition {
@@ -82,8 +83,8 @@ export function taskConfig(def: UlptTaskDefinition, folder: string, defaultBacke
     return loadConfigFile(file, { text: readFile?.(file), defaultBackend, defaultEngine, overrides: inline });
   }
   const source = `the ulpt task in ${path.join(folder, '.vscode', 'tasks.json')}`;
-  if (inline.model === undefined || inline.train === undefined) {
-    throw new ConfigError(`${source} needs either "config" (a training config file) or at least "model" and "train".`);
+  if (inline.model === undefined || (inline.train === undefined && inline.preset === undefined)) {
+    throw new ConfigError(`${source} needs either "config" (a training config file) or at least "model" and "train" (or "preset").`);
   }
   if (inline.backend === undefined) inline.backend = defaultBackend;
   if (inline.engine === undefined && defaultEngine) inline.engine = defaultEngine;
@@ -99,7 +100,8 @@ export function checkInputs(config: TrainConfig, source: string): void {
   if (isHubModelRef(config.model)) { /* resolved by the trainer */ }
   else if (!fs.existsSync(config.model) || !fs.statSync(config.model).isDirectory()) missing.push(`model folder ${config.model}`);
   else if (!fs.existsSync(path.join(config.model, 'config.json'))) missing.push(`${path.join(config.model, 'config.json')} (the model folder needs a Hugging Face config.json)`);
-  if (!isHubDataRef(config.train) && !fs.existsSync(config.train)) missing.push(`training data ${config.train}`);
-  if (config.validation && !isHubDataRef(config.validation) && !fs.existsSync(config.validation)) missing.push(`validation data ${config.validation}`);
+  // A glob (data/train-*.parquet) is there when it matches a file.
+  if (!isHubDataRef(config.train) && !dataPresent(config.train)) missing.push(`training data ${config.train}`);
+  if (config.validation && !isHubDataRef(config.validation) && !dataPresent(config.validation)) missing.push(`validation data ${config.validation}`);
   if (missing.length) throw new ConfigError(`${source}: ${missing.length === 1 ? 'this does' : 'these do'} not exist: ${missing.join('; ')}.`);
 }

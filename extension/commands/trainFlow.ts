@@ -3,6 +3,8 @@
 // prompt template (with one record filled in and tokenized as you type) → label words (classification; a word of
 // several tokens is flagged) → steps → run name → train, or save the answers as a *.ulpt.json first. What it does
 // not ask comes from settings that worked on the shipped example (discovery.ts). Escape at any step cancels.
+// "Start from a paper task preset…" in the first step skips the data, task, template and label steps: the preset
+// (src/presets/) names the Hub data and fills them in, and the saved config says `preset`.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -15,7 +17,7 @@ import { newRunId, safeName } from '../runs/runStore';
 import { UserError, type Studio } from '../studio';
 import {
   configsUsingDataset, DATASET_EXTENSIONS, DATASET_GLOB, defaultRunName, defaultTemplate, findCachedModels, findValidationFile, guessTask,
-  hfHubCacheDir, isDatasetFile, isModelFolder, METHOD_PRESETS, SEARCH_EXCLUDE, verbalizer, WIZARD_DEFAULTS, type MethodPreset,
+  hfHubCacheDir, hubRunName, isDatasetFile, isModelFolder, METHOD_PRESETS, SEARCH_EXCLUDE, verbalizer, WIZARD_DEFAULTS, type MethodPreset,
 } from './discovery';
 import { folderDescription } from './pickers';
 import { TokenizerClient, type Tokenized } from './tokenizer';
@@ -23,8 +25,9 @@ import { configFileText, describeLabelWord, freeFileName, showTokens } from './w
 import { checkPythonAsync, enginePackageDir, findPython, torchDevicesText } from '../../src/engine/python';
 import { CATALOG, catalogFit, parameterText } from '../../src/hub/catalog';
 import { gb } from '../../src/hub/download';
-import { parseModelRef } from '../../src/hub/refs';
-import { downloadModel } from '../../src/hub/resolve';
+import { DATASET_PREFIX, parseDatasetRef, parseModelRef } from '../../src/hub/refs';
+import { downloadModel, resolveDataRef, type ResolveOptions } from '../../src/hub/resolve';
+import { PRESETS, type Preset } from '../../src/presets';
 
 export type TrainingSetup =
   | { kind: 'run'; config: TrainConfig; runDir: string; name: string; savedConfig: string | null }
@@ -35,6 +38,7 @@ export type TrainingSetup =
 
 type Item<T> = vscode.QuickPickItem & { value?: T };
 const BROWSE = '$(folder-opened) Browse…';
+const PRESET = '$(beaker) Start from a paper task preset…';
 const STEPS = 10;
 const TITLE = (n: number) => `Train Prompt Adapter (${n}/${STEPS})`;
 
@@ -44,16 +48,48 @@ async function pick<T>(items: Item<T>[], title: string, placeHolder: string): Pr
 
 // ---- 1. Dataset, and the config files that already train on it
 
-async function pickDataset(): Promise<{ file: string; all: string[] } | undefined> {
+/** `file`: what the readers take (a Hub dataset's cached file or glob); `ref`: the hf:// path the config keeps, for Hub data. */
+async function pickDataset(): Promise<{ file: string; all: string[]; ref?: string } | { preset: Preset } | undefined> {
   const uris = await vscode.workspace.findFiles(DATASET_GLOB, SEARCH_EXCLUDE, 2000);
   const all = uris.map((u) => u.fsPath).filter(isDatasetFile).sort((a, b) => Number(/train/i.test(path.basename(b))) - Number(/train/i.test(path.basename(a))) || a.localeCompare(b));
   const items: Item<string>[] = all.map((f) => ({ label: `$(file) ${path.basename(f)}`, description: folderDescription(path.dirname(f)), value: f }));
-  items.push({ label: BROWSE });
+  items.push({ label: HUB_DATA, detail: 'hf://datasets/ORG/NAME[@REVISION]/PATH: a Parquet file, or a glob of shards (data/train-*.parquet), downloaded into the Hugging Face cache' });
+  items.push({ label: BROWSE }, { label: PRESET, detail: 'GLUE, SuperGLUE, MRQA, WinoGrande, Yelp-2, SciTail, PAWS, GSM8K: the Hub data, template, label words and metric filled in' });
   const chosen = await pick(items, TITLE(1), 'Training data (.jsonl, .json, .csv, .tsv, .parquet)');
   if (!chosen) return undefined;
   if (chosen.value) return { file: chosen.value, all };
+  if (chosen.label === HUB_DATA) return pickHubDataset(all);
+  if (chosen.label === PRESET) {
+    const preset = await pickPreset();
+    return preset ? { preset } : undefined;
+  }
   const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'Datasets': [...DATASET_EXTENSIONS] }, openLabel: 'Train on This' });
   return picked?.[0] ? { file: picked[0].fsPath, all } : undefined;
+}
+
+const HUB_DATA = '$(cloud-download) A Hugging Face Hub dataset (hf://datasets/…)…';
+
+/** An hf://datasets/… path typed in, downloaded (every file of a glob) with progress and Cancel; the config keeps the path. */
+async function pickHubDataset(all: string[]): Promise<{ file: string; all: string[]; ref: string } | undefined> {
+  const ref = (await vscode.window.showInputBox({
+    title: TITLE(1), prompt: 'A Hugging Face Hub dataset file or glob: hf://datasets/ORG/NAME[@REVISION]/PATH (the files of a glob are read as one dataset, in path order)',
+    placeHolder: 'hf://datasets/nyu-mll/glue/rte/train-00000-of-00001.parquet', ignoreFocusOut: true,
+    validateInput: (v) => (parseDatasetRef(v.trim()) ? undefined : 'Write hf://datasets/ORG/NAME/PATH, or hf://datasets/ORG/NAME@REVISION/PATH (PATH may hold * and **).'),
+  }))?.trim();
+  if (!ref) return undefined;
+  const got = await downloadWithProgress(ref.slice(DATASET_PREFIX.length), (o) => resolveDataRef(ref, o));
+  return got ? { file: got.file, all, ref } : undefined;
+}
+
+/** The paper's tasks (src/presets/), with their dataset, metric and split sizes. */
+async function pickPreset(): Promise<Preset | undefined> {
+  const items: Item<Preset>[] = PRESETS.map((p) => ({
+    label: p.name,
+    description: `${p.dataset}${p.filter ? ` (${Object.values(p.filter).join(', ')})` : ''} · ${p.task.type} · ${p.task.metric}`,
+    detail: `${p.sizes.train.toLocaleString('en-US')} training examples, ${p.sizes.validation.toLocaleString('en-US')} evaluated (${p.validationSplit} split) · template ${JSON.stringify(p.task.template)}`,
+    value: p,
+  }));
+  return (await pick(items, TITLE(1), 'A task of the ULPT paper: its data comes from the Hugging Face Hub when training starts'))?.value;
 }
 
 const NEW_RUN = 'new';
@@ -127,8 +163,8 @@ async function pickModel(): Promise<ModelChoice | undefined> {
       placeHolder: 'HuggingFaceTB/SmolLM2-135M', ignoreFocusOut: true, validateInput: (v) => (parseModelRef(v.trim()) ? undefined : 'Write org/name or org/name@revision.'),
     }))?.trim();
     if (!id) return undefined;
-    const dir = await downloadWithProgress(id);
-    return dir ? { dir, ref: id } : undefined;
+    const snapshot = await downloadWithProgress(id, (o) => downloadModel(id, o));
+    return snapshot ? { dir: snapshot.dir, ref: id } : undefined;
   }
   const picked = await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, canSelectMany: false, openLabel: 'Use This Model' });
   if (!picked?.[0]) return undefined;
@@ -138,11 +174,12 @@ async function pickModel(): Promise<ModelChoice | undefined> {
 }
 
 /**
- * Downloads a Hub model into the Hugging Face cache with a progress notification (bytes, speed, time left) and
- * Cancel. A cancelled or failed download leaves the cache consistent (only whole, verified files are placed) and the
- * next attempt resumes where it stopped. Returns the snapshot folder, or undefined when cancelled.
+ * Downloads a Hub model or dataset (`download`, given the options to pass on) into the Hugging Face cache with a
+ * progress notification (bytes, speed, time left) and Cancel. A cancelled or failed download leaves the cache
+ * consistent (only whole, verified files are placed) and the next attempt resumes where it stopped. Returns what
+ * `download` returned, or undefined when cancelled.
  */
-async function downloadWithProgress(id: string): Promise<string | undefined> {
+async function downloadWithProgress<T>(id: string, download: (o: ResolveOptions) => Promise<T>): Promise<T | undefined> {
   const title = `ULPT: downloading ${id} from the Hugging Face Hub`;
   try {
     return await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
@@ -150,7 +187,7 @@ async function downloadWithProgress(id: string): Promise<string | undefined> {
       token.onCancellationRequested(() => abort.abort());
       const t0 = Date.now();
       let shown = 0;
-      const snapshot = await downloadModel(id, {
+      return await download({
         signal: abort.signal,
         onProgress: (p) => {
           const pct = p.totalBytes ? (100 * p.bytes) / p.totalBytes : 0;
@@ -161,7 +198,6 @@ async function downloadWithProgress(id: string): Promise<string | undefined> {
           shown = pct;
         },
       });
-      return snapshot.dir;
     });
   } catch (e) {
     if ((e as { kind?: string }).kind === 'cancelled' || (e as Error).name === 'AbortError') {
@@ -415,7 +451,8 @@ export async function trainingSetupFromQuestions(studio: Studio): Promise<Traini
   if (!vscode.workspace.workspaceFolders?.length) throw new UserError('Open a folder first: runs are kept in its .ulpt/runs folder.');
   const dataset = await pickDataset();
   if (!dataset) return undefined;
-  const existing = await pickExistingConfig(dataset.file);
+  if ('preset' in dataset) return presetSetup(studio, dataset.preset);
+  const existing = await pickExistingConfig(dataset.ref ?? dataset.file);
   if (!existing) return undefined;
   if (existing !== NEW_RUN) return { kind: 'config', file: existing };
   const records = await readDataset(dataset.file);
@@ -438,9 +475,10 @@ export async function trainingSetupFromQuestions(studio: Studio): Promise<Traini
     }
     const steps = await askSteps();
     if (!steps) return undefined;
-    const name = await askName(defaultRunName(dataset.file));
+    const name = await askName(dataset.ref ? hubRunName(dataset.ref) : defaultRunName(dataset.file));
     if (!name) return undefined;
-    const root = studio.rootFor(dataset.file);
+    // Hub data lies in the Hugging Face cache: its run goes to the first workspace folder, as the wizard's other runs.
+    const root = dataset.ref ? vscode.workspace.workspaceFolders[0].uri.fsPath : studio.rootFor(dataset.file);
     const configFile = freeConfigName(root, name);
     const where = await askWhere(studio);
     if (!where) return undefined;
@@ -448,49 +486,95 @@ export async function trainingSetupFromQuestions(studio: Studio): Promise<Traini
     const finish = where === 'job' ? 'save' : await askFinish(path.basename(configFile));
     if (!finish) return undefined;
 
-    const runDir = path.join(studio.runsDir(root), newRunId(name));
-    const validation = findValidationFile(dataset.file, dataset.all);
-    // Evaluate and checkpoint about ten times per run (at most every 50 steps).
-    const every = Math.max(1, Math.min(50, Math.round(steps / 10)));
-    const saving = finish !== 'train';
+    const validation = dataset.ref ? undefined : findValidationFile(dataset.file, dataset.all);
+    const ending: Ending = { root, name, configFile, where, finish, runDir: path.join(studio.runsDir(root), newRunId(name)) };
     const raw: Record<string, unknown> = {
       model: chosenModel.ref, // a Hub id stays one (the trainer takes it from the cache): the config reads as written
-      train: dataset.file,
+      train: dataset.ref ?? dataset.file, // an hf:// path stays one: the trainer takes it from the cache
       ...(validation ? { validation } : { validationSplit: records.length >= 20 ? 0.1 : 0 }),
-      method: preset.method,
-      ...(preset.method === 'ulpt' ? { rank: preset.rank, scaleInit: WIZARD_DEFAULTS.scaleInit } : {}),
-      promptLength: WIZARD_DEFAULTS.promptLength,
-      steps,
-      lr: preset.lr,
-      batchSize: WIZARD_DEFAULTS.batchSize,
-      warmupSteps: Math.min(WIZARD_DEFAULTS.warmupSteps, Math.floor(steps / 10)),
-      // maxLength stays unset: the trainer fits it to the model's context after the virtual tokens.
-      evalEvery: every,
-      checkpointEvery: every,
+      ...runSettings(studio, preset, steps, ending),
       task: { type: task.type, template, ...(task.inputField !== 'input' ? { inputField: task.inputField } : {}), targetField: task.targetField, ...(labels ? { labels } : {}) },
-      // The engine is written when it is not what a config without one gets (the ulpt.engine setting).
-      ...(where !== 'builtin' || studio.defaultEngine() !== 'builtin' ? { engine: where === 'builtin' ? 'builtin' : 'torch' } : {}),
-      // A config file names its adapter in the project; a one-off run keeps it in its run folder ("Save Adapter…" copies it).
-      // A free name: an adapter another config or run wrote there is never taken over by a new config.
-      out: saving ? freeFileName(path.join(root, 'adapters'), name, '.ulpt') : path.join(runDir, 'adapter.ulpt'),
     };
-    let savedConfig: string | null = null;
-    if (saving) {
-      // Created exclusively and whole: a file of that name made meanwhile is kept, and the answers take the next free name.
-      const text = configFileText(raw, root);
-      let file = configFile;
-      while (!createFileExclusive(file, text)) file = freeConfigName(root, name);
-      savedConfig = file;
-      studio.output.info(`saved the wizard's answers to ${file}`);
-      if (where === 'job') return { kind: 'job', file };
-      if (finish === 'save') {
-        await vscode.window.showTextDocument(vscode.Uri.file(file));
-        return undefined;
-      }
-    }
-    const config = resolveConfig({ ...raw, backend: studio.defaultBackend() } as Parameters<typeof resolveConfig>[0], root, 'the training settings');
-    return { kind: 'run', config, runDir, name, savedConfig };
+    return await saveOrRun(studio, raw, ending);
   } finally {
     tokenizer.dispose();
   }
+}
+
+/** The last answers (name, where, what to do), and where the run goes. */
+interface Ending {
+  root: string;
+  name: string;
+  configFile: string;
+  where: Where;
+  finish: Finish;
+  runDir: string;
+}
+
+/** The settings the wizard asks about or takes from its defaults, whatever the data. */
+function runSettings(studio: Studio, method: MethodPreset, steps: number, ending: Ending): Record<string, unknown> {
+  // Evaluate and checkpoint about ten times per run (at most every 50 steps).
+  const every = Math.max(1, Math.min(50, Math.round(steps / 10)));
+  const { where, root, name, runDir } = ending;
+  return {
+    method: method.method,
+    ...(method.method === 'ulpt' ? { rank: method.rank, scaleInit: WIZARD_DEFAULTS.scaleInit } : {}),
+    promptLength: WIZARD_DEFAULTS.promptLength,
+    steps,
+    lr: method.lr,
+    batchSize: WIZARD_DEFAULTS.batchSize,
+    warmupSteps: Math.min(WIZARD_DEFAULTS.warmupSteps, Math.floor(steps / 10)),
+    // maxLength stays unset: the trainer fits it to the model's context after the virtual tokens.
+    evalEvery: every,
+    checkpointEvery: every,
+    // The engine is written when it is not what a config without one gets (the ulpt.engine setting).
+    ...(where !== 'builtin' || studio.defaultEngine() !== 'builtin' ? { engine: where === 'builtin' ? 'builtin' : 'torch' } : {}),
+    // A config file names its adapter in the project; a one-off run keeps it in its run folder ("Save Adapter…" copies it).
+    // A free name: an adapter another config or run wrote there is never taken over by a new config.
+    out: ending.finish !== 'train' ? freeFileName(path.join(root, 'adapters'), name, '.ulpt') : path.join(runDir, 'adapter.ulpt'),
+  };
+}
+
+/** Saves the answers as a config file when asked; the run to start, or undefined when there is none to start here. */
+async function saveOrRun(studio: Studio, raw: Record<string, unknown>, ending: Ending): Promise<TrainingSetup | undefined> {
+  const { root, name, configFile, where, finish, runDir } = ending;
+  let savedConfig: string | null = null;
+  if (finish !== 'train') {
+    // Created exclusively and whole: a file of that name made meanwhile is kept, and the answers take the next free name.
+    const text = configFileText(raw, root);
+    let file = configFile;
+    while (!createFileExclusive(file, text)) file = freeConfigName(root, name);
+    savedConfig = file;
+    studio.output.info(`saved the wizard's answers to ${file}`);
+    if (where === 'job') return { kind: 'job', file };
+    if (finish === 'save') {
+      await vscode.window.showTextDocument(vscode.Uri.file(file));
+      return undefined;
+    }
+  }
+  const config = resolveConfig({ ...raw, backend: studio.defaultBackend() } as Parameters<typeof resolveConfig>[0], root, 'the training settings');
+  return { kind: 'run', config, runDir, name, savedConfig };
+}
+
+/**
+ * A paper task: the preset names the data (Hub files, fetched into the Hugging Face cache when training starts) and
+ * the task, so only the model, method, steps, name and where to train are asked. The config carries `preset`.
+ */
+async function presetSetup(studio: Studio, task: Preset): Promise<TrainingSetup | undefined> {
+  const chosenModel = await pickModel();
+  if (!chosenModel) return undefined;
+  const method = await pickMethod();
+  if (!method) return undefined;
+  const steps = await askSteps();
+  if (!steps) return undefined;
+  const name = await askName(task.name.replace(/\//g, '-'));
+  if (!name) return undefined;
+  const root = vscode.workspace.workspaceFolders![0].uri.fsPath;
+  const configFile = freeConfigName(root, name);
+  const where = await askWhere(studio);
+  if (!where) return undefined;
+  const finish = where === 'job' ? 'save' : await askFinish(path.basename(configFile));
+  if (!finish) return undefined;
+  const ending: Ending = { root, name, configFile, where, finish, runDir: path.join(studio.runsDir(root), newRunId(name)) };
+  return saveOrRun(studio, { model: chosenModel.ref, preset: task.name, ...runSettings(studio, method, steps, ending) }, ending);
 }

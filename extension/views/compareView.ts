@@ -10,6 +10,8 @@ import { describeRun } from '../commands/pickers';
 import { configDifferences } from '../runs/monitorRows';
 import type { RunIndex } from '../runs/runIndex';
 import { runName, type RunListing } from '../runs/runStore';
+import { readSweeps } from '../runs/sweeps';
+import type { MonitorSweep } from '../../src/protocol';
 import { UserError, type Studio } from '../studio';
 import { pageHtml, webviewOptions } from './pageHtml';
 import { reportError, TrainingPanel } from './panel';
@@ -56,6 +58,20 @@ export class CompareView implements vscode.Disposable {
           const given = args.flat().map((a) => (a instanceof vscode.Uri ? a.fsPath : a)).filter((a): a is string => typeof a === 'string');
           const dirs = given.length ? given : await pickRuns(studio);
           if (dirs) CompareView.show(studio, index, dirs);
+          return dirs;
+        } catch (e) {
+          await reportError(studio, e);
+          return undefined;
+        }
+      }),
+      vscode.commands.registerCommand('ulpt.compareSweep', async (...args: unknown[]) => {
+        try {
+          const given = args.flat().map((a) => (a instanceof vscode.Uri ? a.fsPath : a)).find((a): a is string => typeof a === 'string');
+          const sweep = await pickSweep(given);
+          if (!sweep) return undefined;
+          const dirs = sweep.runs.filter((d) => fs.existsSync(d));
+          if (dirs.length < 2) throw new UserError(`The sweep ${sweep.name} has ${dirs.length} run folder${dirs.length === 1 ? '' : 's'} so far; compare it once two of its runs have started.`);
+          CompareView.show(studio, index, dirs);
           return dirs;
         } catch (e) {
           await reportError(studio, e);
@@ -172,4 +188,19 @@ async function pickRuns(studio: Studio): Promise<string[] | undefined> {
   if (!picked) return undefined;
   if (picked.length < 2) throw new UserError(`Select at least two runs to compare (${picked.length === 1 ? runName(path.basename(picked[0].dir)) + ' alone' : 'none'} was selected).`);
   return picked.map((p) => p.dir);
+}
+
+/** The sweep a command names (its folder or its sweep.json), else the only one, else the user's choice. */
+async function pickSweep(given: string | undefined): Promise<MonitorSweep | undefined> {
+  const sweeps = readSweeps((vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath));
+  if (given) {
+    const dir = path.resolve(path.basename(given) === 'sweep.json' ? path.dirname(given) : given);
+    const found = sweeps.find((s) => path.resolve(s.dir) === dir);
+    if (!found) throw new UserError(`${given} is not a sweep of this workspace (a folder under .ulpt/sweeps with a sweep.json).`);
+    return found;
+  }
+  if (!sweeps.length) throw new UserError('This workspace has no sweeps yet: `ulpt sweep --config FILE --grid KEY=V1,V2` makes one (see the README, "Sweeps").');
+  if (sweeps.length === 1) return sweeps[0];
+  const choice = await vscode.window.showQuickPick(sweeps.map((s) => ({ label: s.name, description: `${s.runs.length} runs`, detail: s.dir, sweep: s })), { title: 'Compare the runs of which sweep?' });
+  return choice?.sweep;
 }

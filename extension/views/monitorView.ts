@@ -8,6 +8,7 @@ import type { HostToMonitor, MonitorAction, MonitorToHost } from '../../src/prot
 import { assertNever } from '../../src/protocol';
 import { runAdapter } from '../commands/adapters';
 import type { RunIndex } from '../runs/runIndex';
+import { readSweeps } from '../runs/sweeps';
 import { runTitle } from '../runs/runStore';
 import { UserError, type Studio } from '../studio';
 import { CompareView } from './compareView';
@@ -96,7 +97,9 @@ export class MonitorView implements vscode.WebviewViewProvider, vscode.Disposabl
   }
 
   private postAll(): void {
-    this.post({ type: 'runs', runs: this.index.rows(), workspace: (vscode.workspace.workspaceFolders?.length ?? 0) > 0 });
+    // Sweeps are read with the list: a sweep's first run folder appearing is what posts the list again.
+    const sweeps = readSweeps((vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath));
+    this.post({ type: 'runs', runs: this.index.rows(), sweeps, workspace: (vscode.workspace.workspaceFolders?.length ?? 0) > 0 });
   }
 
   private onMessage(raw: unknown): void {

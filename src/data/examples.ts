@@ -1,9 +1,10 @@
 // From records to token ids for a causal LM: prompt = filled template, target = the verbalized label
 // (classification) or separator + target text + EOS, tokenized together with the prompt (generation). The loss is
 // taken on the target tokens only.
-import type { TaskConfig } from '../config';
+import { taskMetric, type TaskConfig } from '../config';
 import { inputSpecials, wrapInput, type TextTokenizer } from '../models/tokenizer';
 import { DatasetError, describeValue } from './errors';
+import { gsm8kAnswer, parseNumber } from './metrics';
 import type { DataRecord } from './readers';
 import { fieldText, fillTemplate, templateFields } from './template';
 import type { DataWarnings } from './warnings';
@@ -15,6 +16,10 @@ export interface Example {
   label?: number;
   /** The text `targetIds` encode (the verbalizer word for classification), without the EOS token. */
   targetText: string;
+  /** Metric squad: every gold answer (the target text among them). */
+  answers?: string[];
+  /** Metric multirc: which question the example (an answer option) belongs to; equal keys, same question. */
+  group?: string;
   where: DataRecord['where'];
 }
 
@@ -59,6 +64,7 @@ export function buildExamples(
 ): Example[] {
   if (!Number.isInteger(maxLength) || maxLength < 1) throw new Error(`maxLength must be a positive integer, got ${maxLength}.`);
   const labelSet = task.type === 'classification' ? labels ?? resolveLabels(task, records) : undefined;
+  if (labelSet) positiveLabelIndex(task, labelSet.names); // refuses a positiveLabel that is not a label, before any work
   const index = new Map(labelSet?.names.map((n, i) => [n, i]));
   return records.map((record) => {
     const target = labelSet ? classificationTarget(record, task, labelSet, index) : generationTarget(record, task);
@@ -77,7 +83,7 @@ export function buildExamples(
     if (inputIds.length - inputSpecials(tok) < context.length) {
       warnings?.add('input-cut', record.where.file, record.where.label, `${context.length} → ${inputIds.length - inputSpecials(tok)} tokens`);
     }
-    const example: Example = { inputIds, targetIds, targetText: target.text, where: record.where };
+    const example: Example = { inputIds, targetIds, targetText: target.text, where: record.where, ...metricFacts(record, task, target.text) };
     if (target.label !== undefined) example.label = target.label;
     return example;
   });
@@ -176,6 +182,8 @@ function labelValue(record: DataRecord, field: string, labels?: TaskLabels): str
 function generationTarget(record: DataRecord, task: TaskConfig): { text: string; label?: undefined } {
   const value = record.fields[task.targetField];
   if (typeof value === 'string') return { text: value };
+  // squad: a list of answers (MRQA's "answers") trains on the first; every one of them is gold (metricFacts).
+  if (taskMetric(task) === 'squad' && Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string')) return { text: value[0] };
   if (typeof value === 'number' || typeof value === 'boolean') return { text: String(value) };
   const found = value === undefined ? 'is missing' : `is ${describeValue(value)}`;
   // The most common cause: a classification dataset trained as the default generation task.
@@ -258,4 +266,60 @@ export function buildInputs(records: DataRecord[], task: TaskConfig, tok: TextTo
     const ids = tok.encode(promptText(record, task));
     return wrapInput(tok, ids.length <= room ? ids : ids.slice(ids.length - room));
   });
+}
+
+/**
+ * The label index that is the positive class for f1 and multirc: task.positiveLabel, else the label "1" if there is
+ * one, else the second label (GLUE's and SuperGLUE's binary tasks list the negative class first).
+ */
+export function positiveLabelIndex(task: Pick<TaskConfig, 'positiveLabel'>, names: string[]): number {
+  if (task.positiveLabel === undefined) return names.includes('1') ? names.indexOf('1') : 1;
+  const i = names.indexOf(task.positiveLabel);
+  if (i < 0) throw new Error(`task.positiveLabel "${task.positiveLabel}" is not one of the task's labels (${names.join(', ')}).`);
+  return i;
+}
+
+/** A field by name, or by a dotted path into objects ("idx.question") when no field has the whole name. */
+export function fieldAtPath(fields: Record<string, unknown>, name: string): unknown {
+  if (Object.prototype.hasOwnProperty.call(fields, name)) return fields[name];
+  let value: unknown = fields;
+  for (const part of name.split('.')) {
+    if (typeof value !== 'object' || value === null || !Object.prototype.hasOwnProperty.call(value, part)) return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
+}
+
+/** What the task's metric reads besides the target text, checked here so a bad record fails before training. */
+function metricFacts(record: DataRecord, task: TaskConfig, target: string): Pick<Example, 'answers' | 'group'> {
+  const metric = taskMetric(task);
+  if ((metric === 'pearson' || metric === 'spearmanr') && parseNumber(target) === null) {
+    throw new DatasetError(record.where, `the target "${target}" in field "${task.targetField}" is not a number; the metric ${metric} compares generated numbers with it.`, task.targetField);
+  }
+  if (metric === 'gsm8k' && gsm8kAnswer(target) === null) {
+    throw new DatasetError(record.where, `the target in field "${task.targetField}" has no number (after "####"); the metric gsm8k compares the final number with it.`, task.targetField);
+  }
+  if (metric === 'squad') return { answers: goldAnswers(record, task, target) };
+  if (metric === 'multirc') return { group: groupKey(record, task) };
+  return {};
+}
+
+function goldAnswers(record: DataRecord, task: TaskConfig, target: string): string[] {
+  const field = task.answersField ?? task.targetField;
+  const value = fieldAtPath(record.fields, field);
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string')) return value as string[];
+  if (task.answersField === undefined) return [target];
+  const found = value === undefined ? 'is missing' : `is ${describeValue(value)}`;
+  throw new DatasetError(record.where, `field "${field}" ${found}; expected the gold answers (a string or a non-empty list of strings) for the metric squad.`, field);
+}
+
+function groupKey(record: DataRecord, task: TaskConfig): string {
+  const fields = typeof task.groupField === 'string' ? [task.groupField] : task.groupField ?? [];
+  return JSON.stringify(fields.map((field) => {
+    const value = fieldAtPath(record.fields, field);
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
+    const found = value === undefined ? 'is missing' : `is ${describeValue(value)}`;
+    throw new DatasetError(record.where, `field "${field}" ${found}; expected a string or number naming the question (task.groupField, for the metric multirc).`, field);
+  }));
 }

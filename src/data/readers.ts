@@ -4,8 +4,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import type { CsvError, Options as CsvOptions } from 'csv-parse/sync';
-import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
+import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, type FileMetaData } from 'hyparquet';
 import { DatasetError, describeValue, type Location } from './errors';
+import { dataFiles } from './files';
 import { invalidUtf8Lines, type DataWarnings } from './warnings';
 
 export type DataFormat = 'jsonl' | 'json' | 'csv' | 'tsv' | 'parquet';
@@ -28,8 +29,24 @@ const FORMAT_BY_EXTENSION: Record<string, DataFormat> = {
   '.jsonl': 'jsonl', '.ndjson': 'jsonl', '.json': 'json', '.csv': 'csv', '.tsv': 'tsv', '.parquet': 'parquet',
 };
 
-/** Reads every record of a dataset file. Throws DatasetError for anything the user has to fix in the file. */
+/**
+ * Reads every record of a dataset file, or of every file a glob names (data/train-*.parquet: sorted, read as one
+ * dataset, each record keeping its own file). Throws DatasetError for anything the user has to fix in a file.
+ */
 export async function readRecords(file: string, opts: ReadOptions = {}): Promise<DataRecord[]> {
+  const files = dataFiles(file);
+  if (files.length === 1) return readFile(files[0], opts);
+  const records: DataRecord[] = [];
+  // A shard without rows is not an error on its own (a split's last shard can be empty); all of them empty is.
+  for (const f of files) records.push(...(await readFile(f, opts).catch((e: unknown) => (isEmptyFile(e) ? [] : Promise.reject(e)))));
+  if (records.length === 0) throw new DatasetError(file, `none of the ${files.length} files it matches contains a record.`);
+  return records;
+}
+
+const EMPTY = 'the file contains no records.';
+const isEmptyFile = (e: unknown) => e instanceof DatasetError && e.message.endsWith(`: ${EMPTY}`);
+
+async function readFile(file: string, opts: ReadOptions): Promise<DataRecord[]> {
   const format = opts.format ?? formatOf(file);
   checkIsFile(file);
   const note = opts.onNote ?? (() => {});
@@ -43,7 +60,7 @@ export async function readRecords(file: string, opts: ReadOptions = {}): Promise
     : format === 'jsonl' ? readJsonLines(file, text(bytes()))
     : format === 'json' ? readJson(file, text(bytes()), note)
     : readDelimited(file, bytes(), format === 'tsv' ? '\t' : ',');
-  if (records.length === 0) throw new DatasetError(file, 'the file contains no records.');
+  if (records.length === 0) throw new DatasetError(file, EMPTY);
   return records;
 }
 
@@ -253,19 +270,64 @@ class LineCounter {
   }
 }
 
-// ---- Parquet: rows as objects; 64-bit integers become numbers when exact, else decimal strings.
+// ---- Parquet: rows as objects; 64-bit integers become numbers when exact, else decimal strings; 32-bit floats
+// the shortest decimal that is the same float32.
 
 async function readParquet(file: string): Promise<DataRecord[]> {
   let rows: Record<string, unknown>[];
+  let float32: Set<string>;
   try {
-    rows = await parquetReadObjects({ file: await asyncBufferFromFile(file) });
+    const buffer = await asyncBufferFromFile(file);
+    const metadata = await parquetMetadataAsync(buffer);
+    float32 = float32Columns(metadata);
+    rows = await parquetReadObjects({ file: buffer, metadata });
   } catch (e) {
     throw new DatasetError(file, `could not be read as Parquet (${(e as Error).message}).`);
   }
-  return rows.map((row, i) => ({
-    where: { file, row: i + 1, label: `row ${i + 1}` },
-    fields: plainValue(row) as Record<string, unknown>,
-  }));
+  return rows.map((row, i) => {
+    const fields = plainValue(row) as Record<string, unknown>;
+    for (const column of float32) if (column in fields) fields[column] = float32Value(fields[column]);
+    return { where: { file, row: i + 1, label: `row ${i + 1}` }, fields };
+  });
+}
+
+/**
+ * The top-level columns whose every leaf is a FLOAT (float32): STS-B's similarity score is one. Read as the double
+ * nearest it, 3.8 would become 3.799999952316284 — and a generation target is the number's text.
+ */
+function float32Columns(metadata: FileMetaData): Set<string> {
+  const schema = metadata.schema;
+  const out = new Set<string>();
+  let at = 1;
+  // Depth-first, as Parquet lays the schema out: each element is followed by its num_children subtrees.
+  const leaves = (): boolean => {
+    const element = schema[at++];
+    const children = element.num_children ?? 0;
+    if (!children) return element.type === 'FLOAT';
+    let all = true;
+    for (let c = 0; c < children; c++) all = leaves() && all;
+    return all;
+  };
+  for (let c = 0; c < (schema[0].num_children ?? 0); c++) {
+    const name = schema[at].name;
+    if (leaves()) out.add(name);
+  }
+  return out;
+}
+
+/** The shortest decimal that rounds to the same float32 (3.8, not 3.799999952316284), through lists and objects. */
+export function float32Value(value: unknown): unknown {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value) || Math.fround(value) !== value) return value;
+    for (let digits = 1; digits <= 9; digits++) {
+      const shorter = Number(value.toPrecision(digits));
+      if (Math.fround(shorter) === value) return shorter;
+    }
+    return value;
+  }
+  if (Array.isArray(value)) return value.map(float32Value);
+  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, float32Value(v)]));
+  return value;
 }
 
 function plainValue(value: unknown): unknown {

@@ -6,8 +6,8 @@
 // embedding matrix (for its fingerprint) are enough.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { FieldNames, TrainConfig } from '../config';
-import type { Example } from '../data';
+import { taskMetric, type FieldNames, type TrainConfig } from '../config';
+import { positiveLabelIndex, type Example } from '../data/examples';
 import { DatasetError } from '../data/errors';
 import { embeddingFingerprint } from '../io/adapter';
 import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../io/safetensors';
@@ -21,7 +21,8 @@ import { fitToModel, prepareData, type PreparedData } from '../train/trainer';
 export const PREPARED_FILE = 'prepared.safetensors';
 /** The safetensors metadata key of the prepared job's JSON document. */
 export const PREPARED_METADATA_KEY = 'ulpt-prepared';
-export const PREPARED_VERSION = 1;
+// 2: the metric's facts — group ids (<split>.groups), gold answer lists and the positive label index.
+export const PREPARED_VERSION = 2;
 
 /** What preparation needs of a model: its facts and its tokenizer, without its weights. */
 export interface ModelFacts {
@@ -134,6 +135,16 @@ function ragged(lists: number[][]): { ids: Int32Array; offsets: Int32Array } {
   return { ids, offsets };
 }
 
+/** Each example's question as an index (first seen, first numbered; -1 without one): what multirc groups by. */
+function groupIds(examples: Example[]): Int32Array {
+  const ids = new Map<string, number>();
+  return Int32Array.from(examples, (e) => {
+    if (e.group === undefined) return -1;
+    if (!ids.has(e.group)) ids.set(e.group, ids.size);
+    return ids.get(e.group)!;
+  });
+}
+
 function splitTensors(name: string, examples: Example[]): Record<string, TensorToWrite> {
   const inputs = ragged(examples.map((e) => e.inputIds));
   const targets = ragged(examples.map((e) => e.targetIds));
@@ -142,6 +153,7 @@ function splitTensors(name: string, examples: Example[]): Record<string, TensorT
     [`${name}.inputs.ids`]: t(inputs.ids), [`${name}.inputs.offsets`]: t(inputs.offsets),
     [`${name}.targets.ids`]: t(targets.ids), [`${name}.targets.offsets`]: t(targets.offsets),
     [`${name}.labels`]: t(Int32Array.from(examples, (e) => e.label ?? -1)),
+    [`${name}.groups`]: t(groupIds(examples)),
   };
 }
 
@@ -157,6 +169,10 @@ export interface PreparedDoc {
   /** What the model folder's files disagree on (an ignored special id…): `log` warnings after `started`, as loadModel's. */
   modelWarnings: string[];
   targetTexts: { train: string[]; validation: string[] };
+  /** Metric squad: every gold answer of each validation example; null for other metrics. */
+  validationAnswers: string[][] | null;
+  /** Metrics f1 and multirc: the index in labels.names of the positive class; null for other tasks. */
+  positiveLabel: number | null;
   /** `out` may replace a file that is not an adapter (the CLI's --force). */
   force: boolean;
   /** What the run trains with (src/train/inputs.ts): recorded in every checkpoint, as the built-in trainer records it. */
@@ -197,6 +213,8 @@ export function writePreparedJob(dir: string, job: PreparedJob, force: boolean):
     warnings,
     modelWarnings: facts.warnings,
     targetTexts: { train: data.train.map((e) => e.targetText), validation: data.validation.map((e) => e.targetText) },
+    validationAnswers: taskMetric(config.task) === 'squad' ? data.validation.map((e) => e.answers ?? [e.targetText]) : null,
+    positiveLabel: data.labels ? positiveLabelIndex(config.task, data.labels.names) : null,
     force,
     inputs: runInputs(config),
   };

@@ -51,7 +51,7 @@ export function findPython(flag: string | undefined, packageDir: string): Python
   return { path: process.platform === 'win32' ? 'python' : 'python3', source: 'PATH' };
 }
 
-const PROBE = `
+const PROBE_HEAD = `
 import json, importlib
 out = {}
 for name in ${JSON.stringify(Object.keys(MIN_VERSIONS))}:
@@ -66,8 +66,9 @@ try:
     mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
 except Exception:
     pass
-print(json.dumps({"versions": out, "cuda": cuda, "mps": mps}))
+result = {"versions": out, "cuda": cuda, "mps": mps}
 `;
+const PROBE = `${PROBE_HEAD}print(json.dumps(result))\n`;
 
 /** a ≥ b for dotted release numbers ("2.13.0+cpu" ≥ "2.1"). */
 export function versionAtLeast(a: string, b: string): boolean {
@@ -82,6 +83,17 @@ export function versionAtLeast(a: string, b: string): boolean {
 /** Runs the interpreter once to read the libraries' versions; refuses a missing interpreter or library, naming the fix. */
 export function checkPython(choice: PythonChoice): PythonReport {
   return readProbe(choice, spawnSync(choice.path, ['-c', PROBE], { encoding: 'utf8', timeout: 120_000 }));
+}
+
+/**
+ * checkPython, and in the same run of the interpreter `extra` (Python that adds keys to the dict `result`, reading
+ * `stdin` as given): one start of Python for a question about many things. Returns the report and `result`'s other keys.
+ */
+export function checkPythonWith(choice: PythonChoice, extra: string, stdin: string): { report: PythonReport; extra: Record<string, unknown> } {
+  const res = spawnSync(choice.path, ['-c', `${PROBE_HEAD}${extra}\nprint(json.dumps(result))\n`], { encoding: 'utf8', timeout: 120_000, input: stdin });
+  const report = readProbe(choice, res);
+  const { versions: _v, cuda: _c, mps: _m, ...rest } = JSON.parse(res.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+  return { report, extra: rest };
 }
 
 /** checkPython without blocking the caller's thread (the extension host asks while the wizard is open). */

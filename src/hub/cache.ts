@@ -6,6 +6,7 @@
 //   <cache>/models--<org>--<name>/snapshots/<commit>/<path>    a relative symlink to ../../blobs/<etag>
 //   <cache>/models--<org>--<name>/refs/<branch or tag>         the commit it pointed to when last seen
 //   <cache>/.locks/models--<org>--<name>/<etag>.ulpt-lock      held while one process downloads that blob
+//   <cache>/datasets--<org>--<name>/ulpt-listings/<commit>.json  the commit's file names, for globs (ours)
 // Datasets are the same under datasets--<org>--<name>.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -78,6 +79,27 @@ export class RepoCache {
     const p = path.join(snap, ...file.split('/'));
     if (!p.startsWith(snap + path.sep)) throw new Error(`${this.id}: the file name ${JSON.stringify(file)} points outside the repository.`);
     return p;
+  }
+  /**
+   * The repository's file names at a commit, as the Hub listed them when this cache last asked (null: never asked
+   * here). A commit never changes, so the list stays true; it tells a cache-only answer whether every file a glob
+   * names is in the snapshot, not just those an interrupted download got to. Kept beside the cache's own folders
+   * (huggingface_hub reads only blobs/, refs/ and snapshots/).
+   */
+  listing(commit: string): string[] | null {
+    try {
+      const files = JSON.parse(fs.readFileSync(this.listingFile(commit), 'utf8')) as unknown;
+      return Array.isArray(files) && files.every((f) => typeof f === 'string') ? (files as string[]) : null;
+    } catch {
+      return null;
+    }
+  }
+  writeListing(commit: string, files: string[]): void {
+    if (this.listing(commit)) return;
+    writeFileAtomic(this.listingFile(commit), JSON.stringify(files));
+  }
+  private listingFile(commit: string): string {
+    return path.join(this.root, 'ulpt-listings', `${commit}.json`);
   }
   /** The commit refs/<revision> records, or null. A commit hash is its own answer. */
   commitOf(revision: string): string | null {

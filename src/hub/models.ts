@@ -1,8 +1,10 @@
 // `ulpt models`: the model folders under the working folder (a shallow look) and the models in the Hugging Face
 // cache, with what a user needs to pick one: architecture, parameters, size on disk, and whether each engine can
-// train it here.
+// train it here (the PyTorch engine asked once, for all of them, through its Python: src/engine/modelProbe.ts).
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { probeTorchModels, type TorchProbe } from '../engine/modelProbe';
 import { SafetensorsFile } from '../io/safetensors';
 import { SUPPORTED_MODEL_TYPES } from '../models/modelTypes';
 import { WASM_WEIGHT_LIMIT_BYTES, wasmHoldsWeights } from '../train/limits';
@@ -25,18 +27,57 @@ export interface ModelEntry {
   bytes: number;
   /** The built-in engine: model_type implemented, and one float32 copy of the weights inside WASM's heap. */
   builtin: { ok: boolean; note: string };
-  /** The PyTorch engine loads what transformers loads; whether it is installed is not checked here. */
-  torch: string;
+  /**
+   * The PyTorch engine: ok when transformers has its Auto class for the model_type, the weights are safetensors and
+   * fit the memory it trains in; null when the engine itself is not available here (`torchProblem` says why).
+   */
+  torch: { ok: boolean | null; note: string };
+}
+
+export interface ModelList {
+  models: ModelEntry[];
+  /** Why the PyTorch engine cannot run here (no Python, no torch …); null when it can. */
+  torchProblem: string | null;
 }
 
 const SKIP = new Set(['node_modules', '.git', '.ulpt', '.venv', 'dist', 'out', '__pycache__']);
 const DEPTH = 3;
 
-export async function listModels(root: string, env: NodeJS.ProcessEnv = process.env): Promise<ModelEntry[]> {
+/** `python`: the --python flag (else found as `ulpt doctor` finds it); false: do not ask the PyTorch engine. */
+export async function listModels(root: string, env: NodeJS.ProcessEnv = process.env, python?: string | false): Promise<ModelList> {
   const found: ModelEntry[] = [];
   for (const dir of modelFolders(root, DEPTH)) found.push(describe(dir, path.relative(root, dir) || '.', 'workspace'));
   found.push(...cachedModels(hubCacheDir(env)));
-  return found;
+  const probe: TorchProbe = python === false ? { available: false, error: 'not asked' } : found.length ? probeTorchModels(found.map((m) => m.dir), python) : { available: false, error: 'no models to ask about' };
+  for (const m of found) m.torch = torchFit(probe, m);
+  return { models: found, torchProblem: probe.available ? null : probe.error };
+}
+
+/** Float32 weights within this share of the memory leave room for activations, the data and the run. */
+export const TORCH_MEMORY_SHARE = 0.8;
+
+/** The PyTorch engine's verdict on one model, from the probe of its Python. */
+export function torchFit(probe: TorchProbe, m: Pick<ModelEntry, 'dir' | 'parameters'>, systemMemory = os.totalmem()): ModelEntry['torch'] {
+  if (!probe.available) return { ok: null, note: `the PyTorch engine is not available here: ${probe.error}` };
+  const v = probe.models[m.dir];
+  if (!v) return { ok: false, note: 'its Python gave no answer about it' };
+  if (!v.ok) return { ok: false, note: v.note ?? 'transformers cannot load it' };
+  if (!hasSafetensors(m.dir)) return { ok: false, note: 'it has no *.safetensors weights (the engine loads only those)' };
+  const memory = probe.cudaMemory ?? systemMemory;
+  const where = probe.cudaMemory !== null ? 'the first CUDA device' : 'this machine';
+  const room = TORCH_MEMORY_SHARE * memory;
+  const how = `${v.autoClass} → ${v.modelClass}`;
+  if (m.parameters === null || m.parameters * 4 <= room) return { ok: true, note: `yes, on ${probe.where} (${how}${m.parameters === null ? '' : `; float32 weights ${gb(m.parameters * 4)} of ${gb(memory)}`})` };
+  if (probe.cudaMemory !== null && m.parameters * 2 <= room) return { ok: true, note: `with --precision bf16 on ${probe.where}: float32 weights (${gb(m.parameters * 4)}) exceed ${TORCH_MEMORY_SHARE * 100} % of ${where}'s ${gb(memory)} (${how})` };
+  return { ok: false, note: `its float32 weights (${gb(m.parameters * 4)}) exceed ${TORCH_MEMORY_SHARE * 100} % of ${where}'s memory (${gb(memory)}) (${how})` };
+}
+
+function hasSafetensors(dir: string): boolean {
+  try {
+    return fs.readdirSync(dir).some((f) => f.endsWith('.safetensors'));
+  } catch {
+    return false;
+  }
 }
 
 /** Folders with a config.json and safetensors weights, at most `depth` levels below `dir`. */
@@ -109,7 +150,7 @@ function describe(dir: string, name: string, source: ModelEntry['source']): Mode
   const modelType = typeof config.model_type === 'string' ? config.model_type : null;
   const architecture = Array.isArray(config.architectures) && typeof config.architectures[0] === 'string' ? config.architectures[0] : null;
   const parameters = countParameters(dir);
-  return { name, source, dir, modelType, architecture, parameters, bytes: diskBytes(dir), builtin: builtinFit(modelType, parameters), torch: 'if installed (it loads any model transformers loads)' };
+  return { name, source, dir, modelType, architecture, parameters, bytes: diskBytes(dir), builtin: builtinFit(modelType, parameters), torch: { ok: null, note: 'not asked' } };
 }
 
 function countParameters(dir: string): number | null {
@@ -174,11 +215,12 @@ function shortCount(n: number | null): string {
   return String(n);
 }
 
-export function printModels(models: ModelEntry[], json: boolean): void {
+export function printModels({ models, torchProblem }: ModelList, json: boolean): void {
   if (json) {
     console.log(JSON.stringify(models, null, 2));
     return;
   }
+  if (models.length && torchProblem) console.log(`PyTorch engine: not available here — ${torchProblem}\n`);
   if (!models.length) {
     console.log(`No models here or in the Hugging Face cache (${hubCacheDir()}). Download one: ulpt download ORG/NAME`);
     return;
@@ -189,7 +231,8 @@ export function printModels(models: ModelEntry[], json: boolean): void {
     console.log(source === 'workspace' ? 'In the working folder:' : `In the Hugging Face cache (${hubCacheDir()}):`);
     for (const m of list) {
       console.log(`  ${m.name}  ${m.modelType ?? '?'}${m.architecture ? ` (${m.architecture})` : ''}, ${shortCount(m.parameters)} parameters, ${gb(m.bytes)} on disk${m.commit ? `, commit ${m.commit.slice(0, 12)}` : ''}`);
-      console.log(`    built-in engine: ${m.builtin.ok ? '' : 'no — '}${m.builtin.note}; PyTorch engine: ${m.torch}`);
+      console.log(`    built-in engine: ${m.builtin.ok ? '' : 'no — '}${m.builtin.note}`);
+      console.log(`    PyTorch engine: ${m.torch.ok === null ? '—' : `${m.torch.ok ? '' : 'no — '}${m.torch.note}`}`);
     }
   }
 }

@@ -14,8 +14,10 @@ export interface HubOrigin {
   revision: string;
   /** The 40-hex commit it resolved to: the run can be redone from exactly these files. */
   commit: string;
-  /** Datasets: the file in the repository that was read. */
+  /** Datasets: the file in the repository that was read, or the glob when it matched several. */
   path?: string;
+  /** Datasets whose glob matched several files: each of them, in the order they are read. */
+  files?: string[];
 }
 
 /** The Hub references of a run, by config field. */

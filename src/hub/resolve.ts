@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TrainConfig } from '../config';
 import { DatasetError } from '../data/errors';
+import { byPath, dataFiles, dataPresent, globMatcher } from '../data/files';
 import { COMMIT, hubCacheDir, hubOffline, RepoCache, type RepoType } from './cache';
 import { HubClient, HubError, type RevisionInfo } from './client';
 import { fetchFiles, type DownloadProgress } from './download';
@@ -123,43 +124,54 @@ export async function downloadModel(ref: string, o: ResolveOptions = {}): Promis
   return snapshot('model', parsed.id, parsed.revision, o, (files, read) => modelFiles(parsed.id, files, read), cachedModelComplete);
 }
 
-/** A Hub dataset file ("hf://datasets/org/name[@rev]/path", a glob matching one file) → the cached file. */
-export async function resolveDataRef(ref: string, o: ResolveOptions = {}): Promise<{ file: string; hub: HubOrigin }> {
+/** What a Hub dataset reference resolved to in the cache. */
+export interface CachedData {
+  /** What the data readers take: the cached file, or for a glob that matched several files the same glob inside the snapshot. */
+  file: string;
+  /** Every cached file it names, in reading order (sorted by path). */
+  files: string[];
+  hub: HubOrigin;
+}
+
+/**
+ * A Hub dataset reference ("hf://datasets/org/name[@rev]/path", path a file or a glob) → its files in the cache, all
+ * of them downloaded (resumable, checked) before this returns. A glob matching several files (a split in shards,
+ * data/train-*.parquet) is read as one dataset in sorted path order.
+ */
+export async function resolveDataRef(ref: string, o: ResolveOptions = {}): Promise<CachedData> {
   const parsed = parseDatasetRef(ref);
   if (!parsed) {
     throw new HubError('not-found', `${ref} is not a Hub dataset path: write ${DATASET_PREFIX}ORG/NAME/PATH or ${DATASET_PREFIX}ORG/NAME@REVISION/PATH (PATH may hold * and **, e.g. data/train-*.parquet).`);
   }
-  const match = globMatcher(parsed.pattern);
-  const pick = async (files: string[]) => [oneMatch(ref, parsed.pattern, files.filter((f) => match.test(f)), files)];
-  const complete = (dir: string) => listFiles(dir).filter((f) => match.test(f)).length === 1;
+  const { pattern } = parsed;
+  const match = globMatcher(pattern);
+  const repo = new RepoCache(hubCacheDir(o.env ?? process.env), 'dataset', parsed.id);
+  const pick = async (files: string[]) => matching(ref, pattern, files.filter((f) => match.test(f)).sort(byPath), files);
+  // Complete when every file the glob matches at that commit is in place: the commit's listing says which (an
+  // interrupted download may have placed only some); a snapshot filled by another client has none, and its matches count.
+  const complete = (dir: string) => {
+    const listed = repo.listing(path.basename(dir));
+    if (!listed) return listFiles(dir).some((f) => match.test(f));
+    const wanted = listed.filter((f) => match.test(f));
+    return wanted.length > 0 && wanted.every((f) => fs.existsSync(repo.pointer(path.basename(dir), f)));
+  };
   const snap = await snapshot('dataset', parsed.id, parsed.revision, o, pick, complete);
-  const file = snap.files[0];
-  return { file: path.join(snap.dir, ...file.split('/')), hub: { ref, type: 'dataset', repo: snap.repo, revision: snap.revision, commit: snap.commit, path: file } };
+  const files = snap.files.map((f) => path.join(snap.dir, ...f.split('/')));
+  const several = files.length > 1;
+  return {
+    file: several ? path.join(snap.dir, ...pattern.split('/')) : files[0],
+    files,
+    hub: { ref, type: 'dataset', repo: snap.repo, revision: snap.revision, commit: snap.commit, path: several ? pattern : snap.files[0], ...(several ? { files: snap.files } : {}) },
+  };
 }
 
-function oneMatch(ref: string, pattern: string, matches: string[], all: string[]): string {
-  if (matches.length === 1) return matches[0];
-  if (!matches.length) {
-    const data = all.filter((f) => /\.(parquet|jsonl|json|csv|tsv)$/.test(f)).slice(0, 8);
-    throw new HubError('not-found', `${ref}: no file of the dataset matches ${pattern}.${data.length ? ` Its data files include: ${data.join(', ')}.` : ''}`);
-  }
-  throw new HubError('refused', `${ref}: ${matches.length} files match ${pattern} (${matches.slice(0, 6).join(', ')}${matches.length > 6 ? ', …' : ''}); a data file is one file: name one of them.`);
+function matching(ref: string, pattern: string, matches: string[], all: string[]): string[] {
+  if (matches.length) return matches;
+  const data = all.filter((f) => /\.(parquet|jsonl|json|csv|tsv)$/.test(f)).slice(0, 8);
+  throw new HubError('not-found', `${ref}: no file of the dataset matches ${pattern}.${data.length ? ` Its data files include: ${data.join(', ')}.` : ''}`);
 }
 
-/** A glob over repository paths: * and ? within a folder name, ** across folders. */
-export function globMatcher(pattern: string): RegExp {
-  let re = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i];
-    if (c === '*' && pattern[i + 1] === '*') {
-      re += pattern[i + 2] === '/' ? '(?:.*/)?' : '.*';
-      i += pattern[i + 2] === '/' ? 2 : 1;
-    } else if (c === '*') re += '[^/]*';
-    else if (c === '?') re += '[^/]';
-    else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`);
-}
+export { globMatcher };
 
 function listFiles(dir: string, prefix = ''): string[] {
   let entries: fs.Dirent[];
@@ -193,7 +205,7 @@ async function snapshot(type: RepoType, id: string, revision: string, o: Resolve
   if (cached && COMMIT.test(revision) && complete(repo.snapshot(cached))) return await fromCache(cached);
   if (hubOffline(env)) {
     if (cached && complete(repo.snapshot(cached))) return await fromCache(cached);
-    throw new HubError('offline', `HF_HUB_OFFLINE is set and the ${type} ${id}${revision === 'main' ? '' : `@${revision}`} is not in the cache (looked in ${repo.root}). Download it while online (ulpt download ${type === 'dataset' ? DATASET_PREFIX : ''}${id}${revision === 'main' ? '' : `@${revision}`}), or unset HF_HUB_OFFLINE.`);
+    throw new HubError('offline', `HF_HUB_OFFLINE is set and the ${type} ${id}${revision === 'main' ? '' : `@${revision}`} is not in the cache, or not all of it that was asked for (looked in ${repo.root}). Download it while online (ulpt download ${type === 'dataset' ? DATASET_PREFIX : ''}${id}${revision === 'main' ? '' : `@${revision}`}), or unset HF_HUB_OFFLINE.`);
   }
   const client = new HubClient(env);
   let info: RevisionInfo;
@@ -206,6 +218,8 @@ async function snapshot(type: RepoType, id: string, revision: string, o: Resolve
     }
     throw e;
   }
+  // A dataset's file list at the commit, for later cache-only answers about its globs.
+  if (type === 'dataset') repo.writeListing(info.commit, info.files);
   let received = 0;
   const inPlace = (f: string) => fs.existsSync(repo.pointer(info.commit, f));
   const fetchSome = async (files: string[]) => {
@@ -242,7 +256,8 @@ export async function resolveHubInputs(config: TrainConfig, o: ResolveOptions = 
   const refs = [config.model, config.train, config.validation].filter((v) => v !== undefined && (isHubDataRef(v) || (!path.isAbsolute(v) && parseModelRef(v))));
   if (refs.length) {
     for (const file of [config.train, config.validation]) {
-      if (file !== undefined && !isHubDataRef(file) && !fs.existsSync(file)) throw new DatasetError(file, `the dataset file does not exist (looked for ${path.resolve(file)}).`);
+      // dataFiles says itself when a glob matches nothing.
+      if (file !== undefined && !isHubDataRef(file) && !dataFiles(file).every((f) => fs.existsSync(f))) throw new DatasetError(file, `the dataset file does not exist (looked for ${path.resolve(file)}).`);
     }
   }
   const out: TrainConfig = { ...config };
@@ -257,7 +272,7 @@ export async function resolveHubInputs(config: TrainConfig, o: ResolveOptions = 
     const value = config[field];
     if (value === undefined) continue;
     const earlier = hub[field];
-    const ref = isHubDataRef(value) ? value : !fs.existsSync(value) && earlier?.path ? `${DATASET_PREFIX}${earlier.repo}@${earlier.commit}/${earlier.path}` : null;
+    const ref = isHubDataRef(value) ? value : !cachedDataPresent(value, earlier) && earlier?.path ? `${DATASET_PREFIX}${earlier.repo}@${earlier.commit}/${earlier.path}` : null;
     if (!ref) continue;
     const got = await resolveDataRef(ref, o);
     out[field] = got.file;
@@ -265,4 +280,10 @@ export async function resolveHubInputs(config: TrainConfig, o: ResolveOptions = 
   }
   if (Object.keys(hub).length) out.hub = hub;
   return out;
+}
+
+/** A run's resolved data setting is still in the cache: its file, or every file of its glob (none removed since). */
+function cachedDataPresent(value: string, earlier: HubOrigin | undefined): boolean {
+  if (!dataPresent(value)) return false;
+  return !earlier?.files || dataFiles(value).length === earlier.files.length;
 }

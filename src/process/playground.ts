@@ -10,14 +10,13 @@ import { nearestTokens, tableRowNorms } from '../analysis/neighboursTf';
 import { initBackend, isBackendName, type BackendName } from '../backend';
 import { defaultMaxLength } from '../config';
 import { buildExamples, generatedAnswer, promptText, readRecords, type DataRecord } from '../data';
-import { accuracy, exactMatch, macroF1 } from '../data/metrics';
 import { checkAdapterMatchesModel, materializePrompt, readAdapter, type Adapter } from '../io/adapter';
 import { embeddingFingerprintOf, loadModel } from '../models/loader';
 import type { LanguageModel } from '../models/types';
 import { inputSpecials, wrapInput } from '../models/tokenizer';
 import type { EvaluationReport, PlaygroundAnswer, PlaygroundReply, PlaygroundRequest, TokenNeighbourView } from '../protocol';
 import { assertNever } from '../protocol';
-import { evaluate, labelSetFor, type EvalExample, type LabelSet } from '../train/evaluate';
+import { classificationMetrics, evaluate, generationMetrics, labelSetFor, type EvalExample, type EvalTask, type LabelSet } from '../train/evaluate';
 import { adapterTask, answer, answerRoom } from '../train/predict';
 import { promptFromAdapter, type PromptModule } from '../ulpt/prompt';
 
@@ -171,7 +170,7 @@ async function evaluateData(r: Extract<PlaygroundRequest, { type: 'evaluate' }>)
       const predictions: (number | string)[] = [];
       for (let i = 0; i < examples.length; i += CHUNK) {
         const part: EvalExample[] = examples.slice(i, i + CHUNK);
-        const res = await evaluate(a.model, prompt, part, task.type, a.labels, 16);
+        const res = await evaluate(a.model, prompt, part, task, a.labels, 16);
         const count = part.reduce((s, e) => s + e.targetIds.length, 0);
         nll += res.loss * count;
         tokens += count;
@@ -179,7 +178,7 @@ async function evaluateData(r: Extract<PlaygroundRequest, { type: 'evaluate' }>)
         done += part.length;
         send({ type: 'progress', id: r.id, done, total });
       }
-      return { loss: nll / Math.max(1, tokens), metrics: metricsOf(predictions, examples, a.labels) };
+      return { loss: nll / Math.max(1, tokens), metrics: metricsOf(task, predictions, examples, a.labels) };
     };
     const withAdapter = await run(a.prompt);
     const without = await run(null);
@@ -190,13 +189,9 @@ async function evaluateData(r: Extract<PlaygroundRequest, { type: 'evaluate' }>)
   }
 }
 
-function metricsOf(predictions: (number | string)[], examples: EvalExample[], labels: LabelSet | null): Record<string, number> {
-  if (labels) {
-    const preds = predictions.map((p) => labels.names.indexOf(String(p)));
-    const gold = examples.map((e) => e.label ?? -1);
-    return { accuracy: accuracy(preds, gold), macro_f1: macroF1(preds, gold, labels.names.length) };
-  }
-  return { exact_match: exactMatch(predictions.map(String), examples.map((e) => e.targetText)) };
+function metricsOf(task: EvalTask, predictions: (number | string)[], examples: EvalExample[], labels: LabelSet | null): Record<string, number> {
+  if (labels) return classificationMetrics(task, labels.names, predictions.map((p) => labels.names.indexOf(String(p))), examples);
+  return generationMetrics(task, predictions.map(String), examples);
 }
 
 function firstLine(e: unknown): string {

@@ -1,19 +1,27 @@
-// Evaluation: teacher-forced loss on the target tokens, plus the task's metric — accuracy and macro-F1 by
-// ranking the label words (classification), or exact match of greedy continuations (generation).
+// Evaluation: teacher-forced loss on the target tokens, plus the task's metrics (src/data/metrics.ts) — of the
+// labels chosen by ranking the label words (classification), or of greedy continuations (generation).
 import { tf, type Tensor } from '../backend';
-import type { TaskType } from '../config';
+import { taskMetric, type TaskConfig } from '../config';
 import { releaseCache, disposeCache, type CausalLM, type KVCache, type LanguageModel, type Seq2SeqLM } from '../models/types';
 import { stopIds, type TextTokenizer } from '../models/tokenizer';
 import type { TaskLabels } from '../data';
 import type { PromptModule } from '../ulpt/prompt';
-import { accuracy, macroF1, exactMatch } from '../data/metrics';
+import { accuracy, binaryF1, exactMatch, gsm8kExactMatch, macroF1, matthewsCorrelation, multircScores, parseNumber, regressionScores, squadScores } from '../data/metrics';
+import { positiveLabelIndex } from '../data/examples';
 import { collateFor, type TokenPair } from './batch';
 import { logProbsAtTargets, promptedInputs, targetLogProbs } from './objective';
 
 export interface EvalExample extends TokenPair {
   label?: number;
   targetText: string;
+  /** Metric squad: every gold answer. */
+  answers?: string[];
+  /** Metric multirc: the question the example belongs to. */
+  group?: string;
 }
+
+/** What evaluation needs of the task: its type and the metric with its settings. */
+export type EvalTask = Pick<TaskConfig, 'type' | 'metric' | 'positiveLabel'>;
 
 export interface LabelSet {
   names: string[];
@@ -267,22 +275,57 @@ export async function generateUncached(model: LanguageModel, prompt: PromptModul
 }
 
 export async function evaluate(
-  model: LanguageModel, prompt: PromptModule | null, examples: EvalExample[], task: TaskType, labels: LabelSet | null, batchSize: number,
+  model: LanguageModel, prompt: PromptModule | null, examples: EvalExample[], task: EvalTask, labels: LabelSet | null, batchSize: number,
 ): Promise<EvalResult> {
   const loss = await teacherForcedLoss(model, prompt, examples, batchSize);
   const inputs = examples.map((e) => e.inputIds);
-  if (task === 'classification') {
+  if (task.type === 'classification') {
     if (!labels) throw new Error('internal: classification without labels');
     const preds = await classify(model, prompt, inputs, labels, batchSize);
-    const gold = examples.map((e) => e.label ?? -1);
-    return { loss, metrics: { accuracy: accuracy(preds, gold), macro_f1: macroF1(preds, gold, labels.names.length) }, predictions: preds.map((p) => labels.names[p]) };
+    return { loss, metrics: classificationMetrics(task, labels.names, preds, examples), predictions: preds.map((p) => labels.names[p]) };
   }
   const maxNew = Math.max(1, ...examples.map((e) => e.targetIds.length)) + 2;
   const texts = (await generate(model, prompt, inputs, maxNew, batchSize)).map((ids) => model.tokenizer.decode(ids));
-  return { loss, metrics: { exact_match: exactMatch(texts, examples.map((e) => e.targetText)) }, predictions: texts };
+  return { loss, metrics: generationMetrics(task, texts, examples), predictions: texts };
 }
 
-/** The metric that picks the best adapter. */
-export function primaryMetric(task: TaskType): string {
-  return task === 'classification' ? 'accuracy' : 'exact_match';
+/** The metrics of chosen label indices (`names` are the task's labels), as the task's metric reports them. */
+export function classificationMetrics(task: EvalTask, names: string[], preds: number[], examples: EvalExample[]): Record<string, number> {
+  const gold = examples.map((e) => e.label ?? -1);
+  switch (taskMetric(task)) {
+    case 'f1':
+      return { f1: binaryF1(preds, gold, positiveLabelIndex(task, names)), accuracy: accuracy(preds, gold) };
+    case 'matthews_correlation':
+      return { matthews_correlation: matthewsCorrelation(preds, gold), accuracy: accuracy(preds, gold) };
+    case 'multirc':
+      return multircScores(preds, gold, examples.map((e, i) => e.group ?? missing('group', i)), positiveLabelIndex(task, names));
+    default:
+      return { accuracy: accuracy(preds, gold), macro_f1: macroF1(preds, gold, names.length) };
+  }
+}
+
+/** The metrics of generated texts, as the task's metric reports them. */
+export function generationMetrics(task: EvalTask, texts: string[], examples: EvalExample[]): Record<string, number> {
+  const metric = taskMetric(task);
+  switch (metric) {
+    case 'pearson':
+    case 'spearmanr':
+      return regressionScores(texts, examples.map((e, i) => parseNumber(e.targetText) ?? missing('numeric target', i)));
+    case 'squad':
+      return squadScores(texts, examples.map((e, i) => e.answers ?? missing('answers', i)));
+    case 'gsm8k':
+      return { exact_match: gsm8kExactMatch(texts, examples.map((e) => e.targetText)) };
+    default:
+      return { exact_match: exactMatch(texts, examples.map((e) => e.targetText)) };
+  }
+}
+
+function missing(what: string, i: number): never {
+  throw new Error(`internal: evaluation example ${i + 1} has no ${what} (the examples were built for another metric).`);
+}
+
+/** The metric that picks the best adapter and drives early stopping: the task metric's main key. Higher is better. */
+export function primaryMetric(task: Pick<TaskConfig, 'type' | 'metric'>): string {
+  const metric = taskMetric(task);
+  return metric === 'squad' ? 'f1' : metric === 'multirc' ? 'f1_a' : metric === 'gsm8k' ? 'exact_match' : metric;
 }

@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { TrainConfig } from '../config';
+import { taskMetric, type TaskConfig, type TrainConfig } from '../config';
+import { dataFiles, hasGlob, splitGlob } from '../data/files';
 
 export interface RunInputs {
   /** The settings that shape training (not where or on what it runs or writes: backend, threads, engine, out). */
@@ -52,17 +53,30 @@ export function fileDigest(file: string): string {
   return `sampled-sha256:${hash.digest('hex')}`;
 }
 
+/**
+ * A digest of what a data setting names: one file's fileDigest, or for a glob every matching file's name (below the
+ * glob's fixed folder, so a moved cache reads the same) and digest, in reading order: a shard added, removed, renamed
+ * or changed is a change.
+ */
+export function dataDigest(spec: string): string {
+  const files = dataFiles(spec);
+  if (!hasGlob(spec) || fs.existsSync(spec)) return fileDigest(files[0]);
+  const { base } = splitGlob(spec);
+  const lines = files.map((f) => `${path.relative(base, f).split(path.sep).join('/')}\t${fileDigest(f)}\n`);
+  return `files-sha256:${createHash('sha256').update(lines.join('')).digest('hex')}`;
+}
+
 /** The inputs of a run with `config`; its model folder and data files must exist. */
 export function runInputs(config: TrainConfig): RunInputs {
   const settings = Object.fromEntries(Object.entries(config).filter(([k]) => !FREE_SETTINGS.has(k)));
-  const data: Record<string, string> = { train: fileDigest(config.train) };
-  if (config.validation) data.validation = fileDigest(config.validation);
+  const data: Record<string, string> = { train: dataDigest(config.train) };
+  if (config.validation) data.validation = dataDigest(config.validation);
   const model: Record<string, string> = {};
   let names: string[] = [];
   try {
     names = fs.readdirSync(config.model).sort();
   } catch {
-    /* a model given in memory (the experiment runner) whose folder is gone: only the data and settings count */
+    /* a model given in memory (a sweep's) whose folder is gone: only the data and settings count */
   }
   for (const name of names) {
     const file = path.join(config.model, name);
@@ -80,6 +94,17 @@ const SCHEDULE_SETTINGS = new Set(['steps', 'evalEvery', 'checkpointEvery', 'ear
 const show = (v: unknown) => (v === undefined ? '(unset)' : JSON.stringify(v));
 
 /**
+ * A setting as it would be resolved today: a checkpoint from before `task.metric` existed recorded the task
+ * without it, and scored it by the default metric — the same task, not a changed one.
+ */
+function withDefaults(key: string, value: unknown): unknown {
+  if (key !== 'task' || typeof value !== 'object' || value === null) return value;
+  const task = value as TaskConfig;
+  // Field order says nothing about the task (labels' order inside `labels` does, and is kept).
+  return Object.fromEntries(Object.entries({ ...task, metric: taskMetric(task) }).sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+/**
  * What differs between the inputs a checkpoint was trained with and the current ones, one line each, in words:
  * `changed` would make the rest of the run another experiment; `noted` only changes how long it goes on.
  */
@@ -88,7 +113,7 @@ export function inputChanges(before: RunInputs, now: RunInputs): { changed: stri
   const noted: string[] = [];
   const keys = (a: object, b: object) => [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
   for (const k of keys(before.settings, now.settings)) {
-    if (JSON.stringify(before.settings[k]) === JSON.stringify(now.settings[k])) continue;
+    if (JSON.stringify(withDefaults(k, before.settings[k])) === JSON.stringify(withDefaults(k, now.settings[k]))) continue;
     (SCHEDULE_SETTINGS.has(k) ? noted : lines).push(`setting ${k}: ${show(before.settings[k])} → ${show(now.settings[k])}`);
   }
   for (const k of keys(before.data, now.data)) {

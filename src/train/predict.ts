@@ -1,7 +1,7 @@
 // Answers for people (the playground): one input at a time, with and without an adapter, and for classification
 // the probability of every label rather than the argmax alone. Built on the same scoring as evaluation
 // (labelLogProbs / generate in evaluate.ts), so what the playground shows is what `ulpt eval` measures.
-import type { TaskConfig } from '../config';
+import { METRIC_TASK_TYPE, taskMetricProblems, type MetricName, type TaskConfig } from '../config';
 import type { AdapterMeta } from '../io/adapter';
 import type { LanguageModel } from '../models/types';
 import type { PlaygroundAnswer } from '../protocol';
@@ -15,7 +15,22 @@ export function adapterTask(meta: AdapterMeta): TaskConfig {
     type: t.type, template: t.template, inputField: t.input_field, targetField: t.target_field,
     ...(t.labels ? { labels: Object.fromEntries(t.labels.names.map((n, i) => [n, t.labels!.words[i]])) } : {}),
     ...(t.separator !== undefined ? { separator: t.separator } : {}),
+    ...trainedMetric(meta),
   };
+}
+
+/**
+ * The metric settings of the config the adapter was trained with (meta.training.task), so `ulpt eval` and the
+ * playground score it as its run did; none when that config has none or they do not fit the task (older adapters).
+ */
+function trainedMetric(meta: AdapterMeta): Pick<TaskConfig, 'metric' | 'positiveLabel' | 'groupField' | 'answersField'> {
+  const t = meta.training.task as Record<string, unknown> | undefined;
+  if (typeof t !== 'object' || t === null || typeof t.metric !== 'string' || !(t.metric in METRIC_TASK_TYPE)) return {};
+  const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  const group = Array.isArray(t.groupField) && t.groupField.every((f) => typeof f === 'string') ? (t.groupField as string[]) : text(t.groupField);
+  const picked = { metric: t.metric as MetricName, positiveLabel: text(t.positiveLabel), groupField: group, answersField: text(t.answersField) };
+  const settings = Object.fromEntries(Object.entries(picked).filter(([, v]) => v !== undefined)) as Pick<TaskConfig, 'metric' | 'positiveLabel' | 'groupField' | 'answersField'>;
+  return taskMetricProblems({ type: meta.task.type, ...settings }).length ? {} : settings;
 }
 
 /** Softmax over the labels' log-likelihoods (the model's choice among them), best first. */

@@ -9,6 +9,9 @@ import { readRecords, buildExamples, resolveLabels, splitValidation, type Exampl
 import { DataWarnings } from '../data/warnings';
 import { templateFields } from '../data/template';
 import { DatasetError } from '../data/errors';
+import { dataPresent } from '../data/files';
+import type { DataRecord } from '../data/readers';
+import { checkPresetColumns, filterRecords } from '../presets';
 import { readAdapter, writeAdapter, trainableParameters, type Adapter } from '../io/adapter';
 import { appendFileChecked, writeError, writeFileAtomic, WriteError } from '../io/atomic';
 import { loadModel } from '../models/loader';
@@ -42,7 +45,7 @@ export interface TrainOptions {
   /** The caller already claimed the run folder (claimRunFolder, with this config): train there, do not claim it again. */
   claimed?: boolean;
   onMessage?: (m: TrainerMessage) => void;
-  /** An already loaded model (the experiment runner reuses one across runs). */
+  /** An already loaded model (a sweep on the built-in engine reuses one across runs). */
   model?: LanguageModel;
   /** Replace `out` even when it is not a ULPT adapter (the CLI's --force). */
   force?: boolean;
@@ -67,8 +70,8 @@ export interface PreparedData {
 export async function prepareData(config: TrainConfig, model: Pick<LanguageModel, 'info' | 'kind' | 'tokenizer'>): Promise<PreparedData> {
   const { task } = config;
   const warnings = new DataWarnings();
-  const trainRecords = await readRecords(config.train, { warnings });
-  const validationRecords = config.validation ? await readRecords(config.validation, { warnings }) : [];
+  const trainRecords = await readData(config, config.train, warnings);
+  const validationRecords = config.validation ? await readData(config, config.validation, warnings) : [];
   const labels = task.type === 'classification' ? resolveLabels(task, [...trainRecords, ...validationRecords]) : null;
   const maxLength = config.maxLength ?? defaultMaxLength(model.info.maxPositions, config.promptLength);
   const seq2seq = model.kind === 'encoder-decoder';
@@ -79,6 +82,13 @@ export async function prepareData(config: TrainConfig, model: Pick<LanguageModel
   if (labels) warnUntrainedLabels(labels, train, validation, config.train, warnings);
   warnSuspectTask(config, labels, warnings);
   return { train, validation, labels, labelSet: labelSetFor(labels, model.tokenizer), warnings };
+}
+
+/** One data file's records: checked against the preset's columns (when a preset filled the task), then filtered. */
+async function readData(config: TrainConfig, spec: string, warnings: DataWarnings): Promise<DataRecord[]> {
+  const records = await readRecords(spec, { warnings });
+  if (config.preset) checkPresetColumns(config.preset, records, config.task, config.filter);
+  return filterRecords(records, config.filter, spec);
 }
 
 /** A label no training example carries is stored in the adapter but never learned: say so, and where it does appear. */
@@ -194,7 +204,7 @@ export function checkResume(requested: TrainConfig, opts: Pick<TrainOptions, 'ru
   }
   const before = checkpointInputs(path.join(dir, CHECKPOINT_FILE));
   // Missing model or data are reported by the loader and the data reader, in their words.
-  if (!before || !fs.existsSync(requested.model) || !fs.existsSync(requested.train) || (requested.validation && !fs.existsSync(requested.validation))) return [];
+  if (!before || !fs.existsSync(requested.model) || !dataPresent(requested.train) || (requested.validation && !dataPresent(requested.validation))) return [];
   const { changed, noted } = inputChanges(before, runInputs(requested));
   if (changed.length && !opts.acceptChanges) {
     throw new ResumeRefusedError(`${dir} would not resume the same run: since its checkpoint (step ${d.checkpointStep}),\n  ${changed.join('\n  ')}\n` +
@@ -511,7 +521,7 @@ async function loop(
   writeFileAtomic(files.file('config.json'), JSON.stringify(config, null, 2) + '\n');
   const backendName = opts.backend.name;
   const device = deviceWithThreads(opts.backend.device, runner.threads);
-  const metric = primaryMetric(config.task.type);
+  const metric = primaryMetric(config.task);
   const vanilla = trainableParameters('prompt-tuning', prompt.length, 0, prompt.hidden, false);
   emit({
     type: 'started', runDir: files.dir, config, backend: { ...opts.backend, device }, model: modelSummary(model), trainableParameters: prompt.trainableParameters,
@@ -535,7 +545,7 @@ async function loop(
 
   const runEval = async () => {
     if (!data.validation.length) return;
-    const res = await evaluate(model, prompt, data.validation, config.task.type, data.labelSet, config.batchSize);
+    const res = await evaluate(model, prompt, data.validation, config.task, data.labelSet, config.batchSize);
     const value = res.metrics[metric];
     // Ties on the metric (common early on: exact match stays 0) go to the lower eval loss.
     const best = state.bestValue === null || value > state.bestValue || (value === state.bestValue && res.loss < (state.bestMetrics?.loss ?? Infinity));
@@ -561,7 +571,7 @@ async function loop(
 
   let baseline: RunSummary['baseline'] = earlier.baseline;
   if (state.step === 0 && data.validation.length) {
-    const res = await evaluate(model, null, data.validation, config.task.type, data.labelSet, config.batchSize);
+    const res = await evaluate(model, null, data.validation, config.task, data.labelSet, config.batchSize);
     baseline = { loss: res.loss, metrics: res.metrics };
     files.appendMetrics({ type: 'baseline', step: 0, ...baseline });
     emit({ type: 'baseline', ...baseline });
@@ -643,7 +653,7 @@ async function loop(
     }
   }
   const summary: RunSummary = {
-    runDir: files.dir, steps: state.step, reason, adapter, bestStep: state.bestStep, best: state.bestMetrics, baseline,
+    runDir: files.dir, steps: state.step, reason, adapter, bestStep: state.bestStep, best: state.bestMetrics, metric, baseline,
     final: lastLoss === null ? null : { loss: lastLoss }, trainableParameters: prompt.trainableParameters,
     seconds: (Date.now() - sessionStart) / 1000, backend: backendName, device, threads: runner.threads, warnings: warnings.length,
     ...(opts.backend.adapter ? { gpu: opts.backend.adapter } : {}),

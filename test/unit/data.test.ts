@@ -116,6 +116,19 @@ test('Parquet 64-bit integers become numbers when exact, else strings', async ()
   assert.deepEqual(records.map((r) => r.fields), [{ id: 7, text: 'a' }, { id: '1152921504606846976', text: 'b' }]);
 });
 
+test('Parquet 32-bit floats read as the shortest decimal of the same float32 (STS-B\'s 3.8 is "3.8", not 3.799999952316284); doubles as they are', async () => {
+  const file = path.join(dir, 'floats.parquet');
+  parquetWriteFile({ filename: file, columnData: [
+    { name: 'label', data: [3.8, 0.2, 5, 1 / 3], type: 'FLOAT' },
+    { name: 'score', data: [3.8, 0.1, 2, 1 / 3], type: 'DOUBLE' },
+  ] });
+  const fields = (await readRecords(file)).map((r) => r.fields);
+  assert.deepEqual(fields.map((f) => f.label), [3.8, 0.2, 5, 0.33333334]);
+  [3.8, 0.2, 5, 1 / 3].forEach((x, i) => assert.equal(Math.fround(fields[i].label as number), Math.fround(x), 'the same float32 as written'));
+  assert.deepEqual(fields.map((f) => String(f.label)), ['3.8', '0.2', '5', '0.33333334']);
+  assert.deepEqual(fields.map((f) => f.score), [3.8, 0.1, 2, 1 / 3], 'a DOUBLE column is left exact');
+});
+
 // ---- Bad files say file, place, field and what was expected.
 
 test('bad JSON on line 3 of a JSONL names the file and line', async () => {

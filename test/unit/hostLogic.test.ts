@@ -203,7 +203,7 @@ test('wizard: label words follow the template with a separating space; defaults 
   assert.equal(verbalizer('  positive', 'input: {input} output:'), ' positive', 'one space, whatever was typed');
   assert.equal(verbalizer('positive', 'Review: {text}\nSentiment: '), 'positive', 'the template already ends in a space');
   assert.equal(defaultTemplate('text'), 'input: {text} output:');
-  assert.deepEqual(METHOD_PRESETS.map((p) => p.lr), [0.03, 0.1, 0.03], 'the learning rates the README experiment chose');
+  assert.deepEqual(METHOD_PRESETS.map((p) => p.lr), [0.03, 0.1, 0.03], 'the learning rates that worked in the README sweep');
   assert.equal(WIZARD_DEFAULTS.scaleInit, 'embedding');
 });
 

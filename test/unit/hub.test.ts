@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +14,9 @@ import { parquetWriteFile } from 'hyparquet-writer';
 import { downloadModel, resolveDataRef, resolveHubInputs, resolveModelRef, globMatcher, HubError } from '../../src/hub/resolve';
 import { resolveConfig } from '../../src/config';
 import { readRecords } from '../../src/data/readers';
+import { configsUsingDataset, hubRunName } from '../../extension/commands/discovery';
+import { fillTemplate } from '../../src/data/template';
+import { dataDigest } from '../../src/train/inputs';
 import { GOOD_TOKEN, NO_ACCESS_TOKEN, StandInHub, gitBlobId, sha256 } from '../hubServer';
 import { FIXTURES, ROOT, tempDir } from './helpers';
 
@@ -29,6 +33,9 @@ const withPickle = { ...model, 'pytorch_model.bin': new Uint8Array(4096).fill(7)
 let hub: StandInHub;
 let trainParquet: Uint8Array;
 let trainRecords: Record<string, unknown>[];
+/** The training records in two Parquet shards (as the Hub stores a large split), and the split point. */
+let shards: Uint8Array[];
+let half: number;
 
 before(async () => {
   const dir = tempDir('ulpt-hub-data-');
@@ -40,6 +47,8 @@ before(async () => {
   };
   trainParquet = parquet('train.parquet', trainRecords);
   const validation = parquet('validation.parquet', trainRecords.slice(0, 16));
+  half = Math.ceil(trainRecords.length / 2);
+  shards = [parquet('shard0.parquet', trainRecords.slice(0, half)), parquet('shard1.parquet', trainRecords.slice(half))];
   hub = await new StandInHub([
     { type: 'model', id: 'tiny/gpt2', revisions: { main: withPickle, v1: { ...model, 'config.json': v1Config } } },
     // A copy of the weights outside the index (as Mistral's consolidated.safetensors): never fetched.
@@ -48,6 +57,8 @@ before(async () => {
     { type: 'model', id: 'tiny/adapter-only', revisions: { main: { 'config.json': model['config.json'], 'adapter_model.safetensors': model['model.safetensors'] } } },
     { type: 'model', id: 'meta/gated-tiny', gated: true, revisions: { main: model } },
     { type: 'dataset', id: 'tiny/reverse', revisions: { main: { 'README.md': Buffer.from('# reverse\n'), 'data/train-00000-of-00001.parquet': trainParquet, 'data/validation-00000-of-00001.parquet': validation } } },
+    // One split in two shards, listed out of order (the Hub's listing order is not the reading order).
+    { type: 'dataset', id: 'tiny/shards', revisions: { main: { 'data/train-00001-of-00002.parquet': shards[1], 'README.md': Buffer.from('# shards\n'), 'data/train-00000-of-00002.parquet': shards[0], 'data/validation-00000-of-00001.parquet': validation } } },
   ]).start(600_000);
 });
 after(() => hub.stop());
@@ -67,6 +78,7 @@ function reset(): void {
   hub.corrupt.clear();
   hub.claimedSize.clear();
   hub.delayMs = 0;
+  hub.throttle = null;
 }
 
 const repoRoot = (e: NodeJS.ProcessEnv, folder: string) => path.join(e.HF_HUB_CACHE!, folder);
@@ -148,7 +160,7 @@ test('huggingface_hub finds what was downloaded here, and what it downloaded is 
 test('offline (HF_HUB_OFFLINE=1): the cache only, and a clear error when the model is not there', async () => {
   reset();
   const e = env({ HF_HUB_OFFLINE: '1' });
-  await rejects(downloadModel('tiny/gpt2', { env: e }), 'offline', /HF_HUB_OFFLINE is set and the model tiny\/gpt2 is not in the cache \(looked in .*models--tiny--gpt2\)/);
+  await rejects(downloadModel('tiny/gpt2', { env: e }), 'offline', /HF_HUB_OFFLINE is set and the model tiny\/gpt2 is not in the cache, or not all of it that was asked for \(looked in .*models--tiny--gpt2\)/);
   await downloadModel('tiny/gpt2@v1', { env: { ...e, HF_HUB_OFFLINE: '' } });
   hub.requests.length = 0;
   const snap = await downloadModel('tiny/gpt2@v1', { env: e });
@@ -317,7 +329,7 @@ test('two downloads of one repo at once do not collide: each blob is transferred
   assert.deepEqual(fs.readdirSync(path.join(e.HF_HUB_CACHE!, '.locks', 'models--tiny--sharded')), []);
 });
 
-test('a Parquet dataset by hf:// path (a glob) reads the same records; a glob matching two files is refused', async () => {
+test('a Parquet dataset by hf:// path (a glob) reads the same records; a glob may match several files', async () => {
   reset();
   const e = env();
   const got = await resolveDataRef('hf://datasets/tiny/reverse/data/train-*.parquet', { env: e });
@@ -327,13 +339,62 @@ test('a Parquet dataset by hf:// path (a glob) reads the same records; a glob ma
   assert.deepEqual(got.hub, { ref: 'hf://datasets/tiny/reverse/data/train-*.parquet', type: 'dataset', repo: 'tiny/reverse', revision: 'main', commit, path: 'data/train-00000-of-00001.parquet' });
   assert.deepEqual((await readRecords(got.file)).map((r) => r.fields), trainRecords);
   assert.deepEqual(hub.transfers().map((t) => t.file), ['data/train-00000-of-00001.parquet'], 'only the matched file');
-  await rejects(resolveDataRef('hf://datasets/tiny/reverse/data/*.parquet', { env: e }), 'refused', /2 files match data\/\*\.parquet \(data\/train-00000-of-00001\.parquet, data\/validation-00000-of-00001\.parquet\)/);
+  const both = await resolveDataRef('hf://datasets/tiny/reverse/data/*.parquet', { env: e });
+  assert.deepEqual(both.hub.files, ['data/train-00000-of-00001.parquet', 'data/validation-00000-of-00001.parquet']);
   await rejects(resolveDataRef('hf://datasets/tiny/reverse/data/test-*.parquet', { env: e }), 'not-found', /no file of the dataset matches .* Its data files include: data\/train/);
   hub.requests.length = 0;
   const offline = await resolveDataRef(`hf://datasets/tiny/reverse@${commit}/**/train-*.parquet`, { env: { ...e, HF_HUB_OFFLINE: '1' } });
   assert.equal(offline.file, got.file);
   assert.equal(hub.requests.length, 0);
   assert.ok(globMatcher('**/a?.parquet').test('x/y/ab.parquet') && globMatcher('**/a?.parquet').test('ab.parquet') && !globMatcher('*.parquet').test('x/a.parquet'));
+});
+
+test('a glob over shards is one dataset: every shard downloaded first, read in path order, each record naming its shard', async () => {
+  reset();
+  const e = env();
+  const commit = hub.commitOf('dataset', 'tiny/shards');
+  const snapDir = path.join(repoRoot(e, 'datasets--tiny--shards'), 'snapshots', commit);
+  const names = ['data/train-00000-of-00002.parquet', 'data/train-00001-of-00002.parquet'];
+  // The second shard's transfer breaks on every attempt: the first shard is placed, the download fails.
+  hub.cut = { file: names[1], bytes: 100, times: 5 };
+  await rejects(resolveDataRef('hf://datasets/tiny/shards/data/train-*.parquet', { env: e }), 'network', /transfer of data\/train-00001-of-00002\.parquet from tiny\/shards failed 5 times/);
+  assert.deepEqual(tree(snapDir), [names[0]]);
+  // The cache must not answer with the one shard it has: the commit's listing names two.
+  await rejects(resolveDataRef(`hf://datasets/tiny/shards@${commit}/data/train-*.parquet`, { env: { ...e, HF_HUB_OFFLINE: '1' } }), 'offline', /tiny\/shards@[0-9a-f]{40} is not in the cache, or not all of it/);
+  hub.cut = null;
+  hub.served.length = 0;
+  const got = await resolveDataRef('hf://datasets/tiny/shards/data/train-*.parquet', { env: e });
+  assert.deepEqual(hub.transfers(), [{ file: names[1], range: 'bytes=100-' }], 'only the missing shard, resumed where it stopped');
+  assert.deepEqual(got.hub, { ref: 'hf://datasets/tiny/shards/data/train-*.parquet', type: 'dataset', repo: 'tiny/shards', revision: 'main', commit, path: 'data/train-*.parquet', files: names });
+  assert.equal(got.file, path.join(snapDir, 'data', 'train-*.parquet'), 'the readers take the glob inside the snapshot');
+  assert.deepEqual(got.files, names.map((n) => path.join(snapDir, ...n.split('/'))));
+  assert.deepEqual(tree(snapDir), names, 'the validation shard and the README are not fetched');
+
+  const records = await readRecords(got.file);
+  assert.deepEqual(records.map((r) => r.fields), trainRecords, 'shard 0, then shard 1: the records in their original order');
+  assert.deepEqual([records[0].where, records[half].where].map((w) => [path.basename(w.file), w.label]), [['train-00000-of-00002.parquet', 'row 1'], ['train-00001-of-00002.parquet', 'row 1']]);
+  assert.throws(() => fillTemplate('{input} {missing}', records[half + 2].fields, records[half + 2].where), /train-00001-of-00002\.parquet row 3: field "missing" is missing/);
+  // The run's input digest covers every shard, by name and content in reading order (computed here from the bytes served).
+  const want = createHash('sha256').update(names.map((n, i) => `${path.basename(n)}\tsha256:${sha256(shards[i])}\n`).join('')).digest('hex');
+  assert.equal(dataDigest(got.file), `files-sha256:${want}`);
+
+  // Complete now: offline, a pinned commit is answered from the cache without a request.
+  hub.requests.length = 0;
+  const offline = await resolveDataRef(`hf://datasets/tiny/shards@${commit}/data/train-*.parquet`, { env: { ...e, HF_HUB_OFFLINE: '1' } });
+  assert.deepEqual(offline.files, got.files);
+  assert.equal(hub.requests.length, 0);
+
+  // A run's stored config whose shard was removed from the cache fetches it again, at the same commit.
+  const dir = tempDir();
+  const resolved = await resolveHubInputs(resolveConfig({ model: 'tiny/gpt2', train: 'hf://datasets/tiny/shards/data/train-*.parquet' }, dir), { env: e });
+  assert.equal(resolved.train, got.file);
+  assert.deepEqual(resolved.hub?.train?.files, names);
+  fs.rmSync(path.join(snapDir, ...names[1].split('/')));
+  hub.served.length = 0;
+  const again = await resolveHubInputs(resolveConfig(JSON.parse(JSON.stringify(resolved)), dir), { env: e });
+  assert.equal(again.train, got.file);
+  assert.deepEqual(tree(snapDir), names);
+  assert.deepEqual(hub.transfers(), [], 'the blob was still there: only the link was made again');
 });
 
 test('a config keeps Hub references as written; resolveHubInputs makes them cache paths and records the commits', async () => {
@@ -378,14 +439,18 @@ test('ulpt train --model ORG/NAME --train hf://… end to end; ulpt download and
   assert.match(d1.stderr + d2.stderr, /downloading tiny\/gpt2: .* \/ .*MB/);
   hub.delayMs = 0;
 
-  const r = await run(process.execPath, [CLI, 'train', '--model', 'tiny/gpt2', '--train', 'hf://datasets/tiny/reverse/data/train-*.parquet', '--steps', '2', '--prompt-length', '4',
+  // The training data in two shards: read as one dataset.
+  const r = await run(process.execPath, [CLI, 'train', '--model', 'tiny/gpt2', '--train', 'hf://datasets/tiny/shards/data/train-*.parquet', '--steps', '2', '--prompt-length', '4',
     '--max-length', '24', '--batch-size', '4', '--backend', 'cpu', '--threads', '1', '--eval-every', '0', '--out', path.join(dir, 'a.ulpt'), '--run-dir', path.join(dir, 'run'), '--json'], e, dir);
   assert.equal(r.code, 0, r.stderr);
   const stored = JSON.parse(fs.readFileSync(path.join(dir, 'run', 'config.json'), 'utf8'));
   assert.equal(stored.model, JSON.parse(d1.stdout).dir);
   assert.deepEqual(stored.hub.model, { ref: 'tiny/gpt2', type: 'model', repo: 'tiny/gpt2', revision: 'main', commit });
-  assert.equal(stored.hub.train.commit, hub.commitOf('dataset', 'tiny/reverse'));
-  const finished = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).at(-1);
+  assert.equal(stored.hub.train.commit, hub.commitOf('dataset', 'tiny/shards'));
+  assert.deepEqual(stored.hub.train.files, ['data/train-00000-of-00002.parquet', 'data/train-00001-of-00002.parquet']);
+  const messages = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; examples?: { train: number } });
+  assert.equal(messages.find((m) => m.type === 'started')?.examples?.train, trainRecords.length, 'every record of both shards');
+  const finished = messages.at(-1)!;
   assert.equal(finished.type, 'finished');
   const inspect = await run(process.execPath, [CLI, 'inspect', path.join(dir, 'a.ulpt'), '--json'], e, dir);
   assert.equal(JSON.parse(inspect.stdout).training.model, 'tiny/gpt2', 'the adapter names the Hub model, not a commit folder');
@@ -404,8 +469,9 @@ test('ulpt train --model ORG/NAME --train hf://… end to end; ulpt download and
 
   const models = await run(process.execPath, [CLI, 'models', '--json'], { ...e, HF_HUB_OFFLINE: '1' }, dir);
   assert.equal(models.code, 0, models.stderr);
-  const listed = (JSON.parse(models.stdout) as { name: string; source: string; modelType: string; parameters: number; bytes: number; builtin: { ok: boolean } }[]).find((m) => m.name === 'tiny/gpt2');
+  const listed = (JSON.parse(models.stdout) as { name: string; source: string; modelType: string; parameters: number; bytes: number; builtin: { ok: boolean }; torch: { ok: boolean | null; note: string } }[]).find((m) => m.name === 'tiny/gpt2');
   assert.ok(listed && listed.source === 'cache' && listed.modelType === 'gpt2' && listed.builtin.ok, JSON.stringify(listed));
+  if (fs.existsSync(PYTHON)) assert.match(listed.torch.note, /^yes, on the CPU \(AutoModelForCausalLM → GPT2LMHeadModel/, 'the PyTorch engine (the repo\'s .venv) was asked');
   assert.equal(listed.bytes, Object.entries(model).filter(([f]) => f !== 'README.md').reduce((s, [, b]) => s + b.length, 0));
   assert.ok(listed.parameters > 100_000);
 
@@ -438,3 +504,15 @@ function run(cmd: string, args: string[], e: NodeJS.ProcessEnv, cwd = ROOT): Pro
     });
   });
 }
+
+test('the wizard with a Hub dataset: a run name from the path, and the config files that train on it as written', () => {
+  assert.equal(hubRunName('hf://datasets/nyu-mll/glue/rte/train-00000-of-00001.parquet'), 'glue-rte');
+  assert.equal(hubRunName('hf://datasets/tiny/shards@v1/data/train-*.parquet'), 'shards');
+  assert.equal(hubRunName('hf://datasets/org/squad/plain_text/**/train-*.parquet'), 'squad-plain_text');
+  const dir = tempDir();
+  const files = ['a.ulpt.json', 'b.ulpt.json', 'c.ulpt.json'].map((f) => path.join(dir, f));
+  const texts = [{ train: 'hf://datasets/tiny/shards/data/train-*.parquet' }, { train: 'hf://datasets/tiny/shards/data/train-0*.parquet' }, { train: 'data/train.jsonl' }];
+  files.forEach((f, i) => fs.writeFileSync(f, JSON.stringify(texts[i])));
+  assert.deepEqual(configsUsingDataset(files, 'hf://datasets/tiny/shards/data/train-*.parquet').map((c) => path.basename(c.file)), ['a.ulpt.json']);
+  assert.deepEqual(configsUsingDataset(files, path.join(dir, 'data', 'train.jsonl')).map((c) => path.basename(c.file)), ['c.ulpt.json']);
+});

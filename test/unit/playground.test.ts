@@ -180,8 +180,8 @@ test('evaluation in chunks equals one evaluate() call, with the un-prompted mode
   const examples = buildExamples(recs.map((fields, i) => ({ where: { file: data, line: i + 1, label: `line ${i + 1}` }, fields })), adapterTask(adapter.meta), model.tokenizer, 24, adapter.meta.task.labels);
   const labels = labelSetFor(adapter.meta.task.labels, model.tokenizer);
   const prompt = await promptFromAdapter(adapter, model.tokenEmbeddings);
-  const withRef = await evaluate(model, prompt, examples, 'classification', labels, 16);
-  const withoutRef = await evaluate(model, null, examples, 'classification', labels, 16);
+  const withRef = await evaluate(model, prompt, examples, { type: 'classification' }, labels, 16);
+  const withoutRef = await evaluate(model, null, examples, { type: 'classification' }, labels, 16);
   prompt.dispose();
   assert.ok(Math.abs(r.report.with.loss - withRef.loss) < 1e-5, `${r.report.with.loss} vs ${withRef.loss}`);
   assert.ok(Math.abs(r.report.without.loss - withoutRef.loss) < 1e-5);

@@ -1,11 +1,12 @@
 // The side-panel monitor (browser side): a list of the workspace's runs, drawn from the host's state (`runs`, then
 // one `run` per change). It keeps only the selection for Compare, in the webview state.
 import './monitor.css';
-import type { HostToMonitor, MonitorAction, MonitorRun, MonitorToHost } from '../../src/protocol';
+import type { HostToMonitor, MonitorAction, MonitorRun, MonitorSweep, MonitorToHost } from '../../src/protocol';
 import { assertNever } from '../../src/protocol';
 import { formatDuration, formatNumber, STATUS_TEXT } from '../shared/series';
 import { sparkline } from '../shared/svg';
 import { byId, frameScheduler, h, setEnabled, vscodeApi } from '../shared/vscodeApi';
+import { groupRuns, type RunGroup } from './groups';
 
 interface State {
   selected: string[];
@@ -15,6 +16,7 @@ const selected = new Set<string>(vscode.getState()?.selected ?? []);
 const persist = () => vscode.setState({ selected: [...selected] });
 
 let runs: MonitorRun[] = [];
+let sweeps: MonitorSweep[] = [];
 let loaded = false;
 
 function actionButton(run: MonitorRun, action: MonitorAction, label: string, title: string, enabled: boolean): HTMLButtonElement {
@@ -92,8 +94,22 @@ function drawToolbar(): void {
   byId('count').textContent = runs.length ? `${runs.length} run${runs.length > 1 ? 's' : ''}${live ? `, ${live} running` : ''}` : '';
 }
 
+/** A sweep's runs under its name, how many are done, and a button that compares them. */
+function sweepGroup(group: RunGroup & { sweep: MonitorSweep }): HTMLLIElement {
+  const compareSweep = h('button', { class: 'secondary small', 'data-testid': 'compare-sweep', title: `Overlay the curves of this sweep's runs`, 'aria-label': `Compare the runs of ${group.sweep.name}` }, 'Compare');
+  setEnabled(compareSweep, group.runs.length >= 2);
+  compareSweep.addEventListener('click', () => {
+    if (group.runs.length >= 2) vscode.postMessage({ type: 'compare', dirs: group.runs.map((r) => r.dir) });
+  });
+  return h('li', { class: 'sweep', 'data-testid': 'sweep', 'data-dir': group.sweep.dir, 'data-done': group.done, 'data-total': group.total, title: group.sweep.dir },
+    h('div', { class: 'sweep-head' },
+      h('span', { class: 'name', 'data-testid': 'sweep-name' }, `Sweep ${group.sweep.name}`),
+      h('span', { class: 'detail', 'data-testid': 'sweep-progress' }, `${group.done} of ${group.total} done`), compareSweep),
+    h('ul', { class: 'runs', 'aria-label': `Runs of the sweep ${group.sweep.name}` }, ...group.runs.map(row)));
+}
+
 function drawAll(): void {
-  list.replaceChildren(...runs.map(row));
+  list.replaceChildren(...groupRuns(runs, sweeps).map((g) => (g.sweep ? sweepGroup(g as RunGroup & { sweep: MonitorSweep }) : row(g.runs[0]))));
   byId('empty').hidden = !loaded || runs.length > 0;
   byId('toolbar').hidden = runs.length === 0;
   drawToolbar();
@@ -108,7 +124,10 @@ function updateRow(run: MonitorRun): void {
     runs.unshift(run);
     return redraw();
   }
+  const statusChanged = runs[i].status !== run.status;
   runs[i] = run;
+  // A sweep's header counts its finished runs: a run of a sweep that changes status redraws the list (a step only its row).
+  if (statusChanged && sweeps.some((s) => s.runs.includes(run.dir))) return redraw();
   const old = list.querySelector<HTMLLIElement>(`li[data-dir="${CSS.escape(run.dir)}"]`);
   if (!old) return redraw();
   // Keep the keyboard focus where it was: on the row, or on the same button or checkbox of the new row.
@@ -126,6 +145,7 @@ window.addEventListener('message', (event: MessageEvent<HostToMonitor>) => {
   switch (m.type) {
     case 'runs':
       runs = m.runs;
+      sweeps = m.sweeps;
       loaded = true;
       redraw();
       break;

@@ -9,7 +9,7 @@ from typing import List, Optional, Tuple
 from ..io.safetensors_file import read_all
 
 PREPARED_FILE = "prepared.safetensors"
-PREPARED_VERSION = 1
+PREPARED_VERSION = 2  # 2: the metric's facts (group ids, gold answer lists, the positive label)
 
 
 class PreparedError(Exception):
@@ -22,6 +22,8 @@ class Split:
     targets: List[List[int]]
     labels: List[int]  # -1: none (generation)
     target_texts: List[str]
+    groups: List[int] = field(default_factory=list)  # metric multirc: each example's question (-1: none)
+    answers: Optional[List[List[str]]] = None  # metric squad: every gold answer of each example
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -43,6 +45,7 @@ class Facts:
     max_positions: int
     label_tokens: Optional[List[List[int]]]
     decoder: Optional[object] = field(default=None, repr=False)
+    positive_label: Optional[int] = None  # metrics f1 and multirc: the positive class's index
 
     def decode(self, ids: List[int]) -> str:
         return self.decoder(ids) if self.decoder else ""
@@ -72,13 +75,16 @@ def _ragged(tensors, prefix: str, what: str, source: str) -> List[List[int]]:
     return [flat[a:b] for a, b in zip(o, o[1:])]
 
 
-def _split(tensors, name: str, texts: List[str], source: str) -> Split:
+def _split(tensors, name: str, texts: List[str], source: str, answers: Optional[List[List[str]]] = None) -> Split:
     inputs = _ragged(tensors, f"{name}.inputs", f"the {name} inputs", source)
     targets = _ragged(tensors, f"{name}.targets", f"the {name} targets", source)
     labels = tensors[f"{name}.labels"].tolist() if f"{name}.labels" in tensors else []
-    if not (len(inputs) == len(targets) == len(labels) == len(texts)):
-        raise PreparedError(f"{source}: the {name} split has {len(inputs)} inputs, {len(targets)} targets, {len(labels)} labels and {len(texts)} texts; they must pair up.")
-    return Split(inputs, targets, labels, texts)
+    groups = tensors[f"{name}.groups"].tolist() if f"{name}.groups" in tensors else [-1] * len(inputs)
+    if not (len(inputs) == len(targets) == len(labels) == len(texts) == len(groups)):
+        raise PreparedError(f"{source}: the {name} split has {len(inputs)} inputs, {len(targets)} targets, {len(labels)} labels, {len(groups)} groups and {len(texts)} texts; they must pair up.")
+    if answers is not None and len(answers) != len(inputs):
+        raise PreparedError(f"{source}: the {name} split has {len(inputs)} examples but {len(answers)} gold answer lists.")
+    return Split(inputs, targets, labels, texts, groups, answers)
 
 
 def _decoder(model_dir: str):
@@ -112,10 +118,10 @@ def read_prepared(path: str, with_decoder: bool = True, model_dir: Optional[str]
     label_tokens = _ragged(tensors, "labelWords", "the label words", path) if doc.get("labels") else None
     facts = Facts(model=model, seq2seq=model["kind"] == "encoder-decoder", pad_id=tokens["pad"], eos_id=tokens.get("eos"),
                   stop_ids=tokens["stop"], decoder_start_id=tokens.get("decoderStart"), max_positions=model["maxPositions"],
-                  label_tokens=label_tokens)
+                  label_tokens=label_tokens, positive_label=doc.get("positiveLabel"))
     if with_decoder and doc["config"]["task"]["type"] == "generation":
         facts.decoder = _decoder(model["dir"])
     texts = doc["targetTexts"]
     return Prepared(doc["config"], facts, doc.get("labels"), doc.get("warnings", []), doc.get("modelWarnings", []),
-                    _split(tensors, "train", texts["train"], path), _split(tensors, "validation", texts["validation"], path),
+                    _split(tensors, "train", texts["train"], path), _split(tensors, "validation", texts["validation"], path, doc.get("validationAnswers")),
                     bool(doc.get("force")), doc.get("inputs"))

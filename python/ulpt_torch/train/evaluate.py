@@ -1,11 +1,12 @@
-"""Mirrors src/train/evaluate.ts: teacher-forced loss, plus accuracy and macro-F1 by ranking the label words
-(classification) or exact match of greedy continuations (generation)."""
+"""Mirrors src/train/evaluate.ts: teacher-forced loss, plus the task's metrics (data/metrics.py) of the labels
+chosen by ranking the label words (classification) or of greedy continuations (generation)."""
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
 import torch
 
-from ..data.metrics import accuracy, exact_match, macro_f1
+from ..data.metrics import (accuracy, binary_f1, exact_match, gsm8k_exact_match, macro_f1, matthews_correlation, multirc_scores,
+                            parse_number, regression_scores, squad_scores)
 from ..models.loader import LoadedModel
 from .batch import collate_for
 from .objective import logits_at_targets, prompted_inputs, target_log_probs
@@ -51,9 +52,10 @@ def _batches(items, size, lockstep: Optional[Lockstep], pairs: bool = False):
     return lockstep.batches(items, size, lockstep.pair if pairs else lockstep.pair[0])
 
 
-def primary_metric(task_type: str) -> str:
-    """The metric that picks the best adapter."""
-    return "accuracy" if task_type == "classification" else "exact_match"
+def primary_metric(task: dict) -> str:
+    """The metric that picks the best adapter and drives early stopping: the task metric's main key (src/train/evaluate.ts)."""
+    metric = task_metric(task)
+    return {"squad": "f1", "multirc": "f1_a", "gsm8k": "exact_match"}.get(metric, metric)
 
 
 @dataclass
@@ -234,17 +236,45 @@ def evaluate_share(lm, facts, prompt: Optional[torch.Tensor], examples, task_typ
     return EvalShare(nll, tokens, generate(lm, facts, prompt, inputs, max_new, batch_size, device, lockstep))
 
 
-def finish(shares: List[EvalShare], split, task_type: str, facts) -> EvalResult:
+def task_metric(task: dict) -> str:
+    """The task's metric: the one it names, else accuracy (classification) or exact_match (src/config.ts taskMetric)."""
+    return task.get("metric") or ("accuracy" if task["type"] == "classification" else "exact_match")
+
+
+def classification_metrics(task: dict, preds: List[int], split, facts) -> Dict[str, float]:
+    """The metrics of chosen label indices, as the task's metric reports them (src/train/evaluate.ts)."""
+    gold, metric = split.labels, task_metric(task)
+    if metric == "f1":
+        return {"f1": binary_f1(preds, gold, facts.positive_label), "accuracy": accuracy(preds, gold)}
+    if metric == "matthews_correlation":
+        return {"matthews_correlation": matthews_correlation(preds, gold), "accuracy": accuracy(preds, gold)}
+    if metric == "multirc":
+        return multirc_scores(preds, gold, split.groups, facts.positive_label)
+    return {"accuracy": accuracy(preds, gold), "macro_f1": macro_f1(preds, gold, len(facts.label_tokens))}
+
+
+def generation_metrics(task: dict, texts: List[str], split) -> Dict[str, float]:
+    """The metrics of generated texts, as the task's metric reports them (src/train/evaluate.ts)."""
+    metric = task_metric(task)
+    if metric in ("pearson", "spearmanr"):
+        return regression_scores(texts, [parse_number(t) for t in split.target_texts])
+    if metric == "squad":
+        return squad_scores(texts, split.answers)
+    if metric == "gsm8k":
+        return {"exact_match": gsm8k_exact_match(texts, split.target_texts)}
+    return {"exact_match": exact_match(texts, split.target_texts)}
+
+
+def finish(shares: List[EvalShare], split, task: dict, facts) -> EvalResult:
     """The set's mean NLL per target token and its metrics, from every share in example order."""
     loss = sum(x.nll for x in shares) / max(1, sum(x.tokens for x in shares))
     preds = [p for x in shares for p in x.predictions]
-    if task_type == "classification":
-        gold = split.labels
-        return EvalResult(loss, {"accuracy": accuracy(preds, gold), "macro_f1": macro_f1(preds, gold, len(facts.label_tokens))})
-    return EvalResult(loss, {"exact_match": exact_match([facts.decode(ids) for ids in preds], split.target_texts)})
+    if task["type"] == "classification":
+        return EvalResult(loss, classification_metrics(task, preds, split, facts))
+    return EvalResult(loss, generation_metrics(task, [facts.decode(ids) for ids in preds], split))
 
 
-def evaluate(lm, facts, prompt: Optional[torch.Tensor], split, task_type: str, batch_size: int, device) -> EvalResult:
+def evaluate(lm, facts, prompt: Optional[torch.Tensor], split, task: dict, batch_size: int, device) -> EvalResult:
     """The validation set's loss and the task's metrics, as src/train/evaluate.ts computes them, in one process."""
-    share = evaluate_share(lm, facts, prompt, split.pairs(), task_type, batch_size, device, max_new_tokens(split))
-    return finish([share], split, task_type, facts)
+    share = evaluate_share(lm, facts, prompt, split.pairs(), task["type"], batch_size, device, max_new_tokens(split))
+    return finish([share], split, task, facts)

@@ -109,7 +109,7 @@ class Session:
             p = self.prompt() if with_prompt else None
             mine = evaluate_share(self.lm, self.facts, p, split.pairs()[rank_share(len(split), self.world.size, self.world.rank)], c["task"]["type"], c["batchSize"], self.device, max_new_tokens(split), lockstep)
         every = gather_objects(self.world, mine)
-        return finish(every, split, c["task"]["type"], self.facts) if self.world.leader else None
+        return finish(every, split, c["task"], self.facts) if self.world.leader else None
 
 
 def _tokens(examples, n: int) -> int:
@@ -173,7 +173,7 @@ def _peer_lost(e: BaseException) -> bool:
 def _train_held(opts: Options, world: World, holder: RunHolder) -> dict:
     s = Session(opts, world, holder)
     emit, files, c, facts = holder.emit, s.files, s.config, s.facts
-    metric = primary_metric(c["task"]["type"])
+    metric = primary_metric(c["task"])
     state = {"step": 0, "bestValue": None, "bestStep": None, "bestMetrics": None, "evalsWithoutImprovement": 0, "elapsedMs": 0,
              "shape": prompt_shape(s.prompt)}
     checkpoint_file = files.file(CHECKPOINT_FILE)
@@ -325,7 +325,7 @@ def _loop(s: Session, state: dict, metric: str, device: str, threads: int, engin
     adapter = _publish(s, state, reason) if reason != "stopped" else None
     summary = {
         "runDir": files.dir, "steps": state["step"], "reason": reason, "adapter": adapter, "bestStep": state["bestStep"], "best": state["bestMetrics"],
-        "baseline": baseline, "final": None if last_loss is None else {"loss": last_loss}, "trainableParameters": s.prompt.trainable_parameters,
+        "metric": metric, "baseline": baseline, "final": None if last_loss is None else {"loss": last_loss}, "trainableParameters": s.prompt.trainable_parameters,
         "seconds": (time.time() * 1000 - session_start) / 1000, "backend": "torch", "device": device, "threads": threads,
         "warnings": len(s.job.warnings), **engine_fields,
     }
