@@ -11,7 +11,7 @@ import { templateFields } from '../data/template';
 import { DatasetError } from '../data/errors';
 import { dataPresent } from '../data/files';
 import type { DataRecord } from '../data/readers';
-import { checkPresetColumns, filterRecords } from '../presets';
+import { checkPresetColumns, columnsRead, filterRecords } from '../presets';
 import { readAdapter, writeAdapter, trainableParameters, type Adapter } from '../io/adapter';
 import { appendFileChecked, writeError, writeFileAtomic, WriteError } from '../io/atomic';
 import { loadModel } from '../models/loader';
@@ -86,7 +86,7 @@ export async function prepareData(config: TrainConfig, model: Pick<LanguageModel
 
 /** One data file's records: checked against the preset's columns (when a preset filled the task), then filtered. */
 async function readData(config: TrainConfig, spec: string, warnings: DataWarnings): Promise<DataRecord[]> {
-  const records = await readRecords(spec, { warnings });
+  const records = await readRecords(spec, { warnings, columns: columnsRead(config.task, config.filter) });
   if (config.preset) checkPresetColumns(config.preset, records, config.task, config.filter);
   return filterRecords(records, config.filter, spec);
 }

@@ -129,6 +129,19 @@ test('Parquet 32-bit floats read as the shortest decimal of the same float32 (ST
   assert.deepEqual(fields.map((f) => f.score), [3.8, 0.1, 2, 1 / 3], 'a DOUBLE column is left exact');
 });
 
+test('Parquet: only the columns a task reads are read when the file has them all; a file lacking one is read whole', async () => {
+  const file = path.join(dir, 'wide.parquet');
+  parquetWriteFile({ filename: file, columnData: [
+    { name: 'question', data: ['q1', 'q2'], type: 'STRING' },
+    { name: 'context_tokens', data: ['t t t', 'u u u'], type: 'STRING' },
+    { name: 'label', data: [0, 1], type: 'INT32' },
+  ] });
+  const narrow = await readRecords(file, { columns: ['question', 'label'] });
+  assert.deepEqual(narrow.map((r) => r.fields), [{ question: 'q1', label: 0 }, { question: 'q2', label: 1 }]);
+  const whole = await readRecords(file, { columns: ['question', 'answers'] });
+  assert.deepEqual(Object.keys(whole[0].fields).sort(), ['context_tokens', 'label', 'question'], 'every column, for the error that names them');
+});
+
 // ---- Bad files say file, place, field and what was expected.
 
 test('bad JSON on line 3 of a JSONL names the file and line', async () => {
