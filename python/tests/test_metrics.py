@@ -249,6 +249,10 @@ def test_engine_reports_each_metric_under_evaluate_names():
     texts, gold_scores, read = REGRESSION[1]
     sts = generation_metrics({"type": "generation", "metric": "pearson"}, texts, _split([-1] * 4, [str(g) for g in gold_scores]))
     assert sts["pearson"] == pytest.approx(pearsonr(read, gold_scores).statistic, abs=1e-12)
+    # A decoder-only model writes the task's separator before each answer: a non-whitespace one is not scored.
+    sep = {"type": "generation", "separator": " => "}
+    assert generation_metrics(sep, [" => 42", "=> 7 ", " 42", " => 5"], _split([-1] * 4, ["42", "7", "42", "6"])) == {"exact_match": 0.75}
+    assert generation_metrics({"type": "generation"}, [" => 42"], _split([-1], ["42"])) == {"exact_match": 0.0}
     keys = {("classification", None): "accuracy", ("classification", "f1"): "f1", ("classification", "matthews_correlation"): "matthews_correlation",
             ("classification", "multirc"): "f1_a", ("generation", None): "exact_match", ("generation", "squad"): "f1", ("generation", "gsm8k"): "exact_match",
             ("generation", "pearson"): "pearson", ("generation", "spearmanr"): "spearmanr", ("generation", "exact_match"): "exact_match"}

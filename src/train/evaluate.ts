@@ -21,7 +21,7 @@ export interface EvalExample extends TokenPair {
 }
 
 /** What evaluation needs of the task: its type and the metric with its settings. */
-export type EvalTask = Pick<TaskConfig, 'type' | 'metric' | 'positiveLabel'>;
+export type EvalTask = Pick<TaskConfig, 'type' | 'metric' | 'positiveLabel' | 'separator'>;
 
 export interface LabelSet {
   names: string[];
@@ -304,9 +304,21 @@ export function classificationMetrics(task: EvalTask, names: string[], preds: nu
   }
 }
 
+/**
+ * A generated text as it is scored: without the task's own separator. A decoder-only model writes the separator
+ * before every answer (it learned separator + target); whitespace the metrics trim anyway, but a separator such as
+ * " => " would otherwise fail every exact match and every number.
+ */
+export function scoredText(task: Pick<TaskConfig, 'separator'>, text: string): string {
+  const separator = task.separator?.trim();
+  const trimmed = text.trim();
+  return separator && trimmed.startsWith(separator) ? trimmed.slice(separator.length).trim() : text;
+}
+
 /** The metrics of generated texts, as the task's metric reports them. */
-export function generationMetrics(task: EvalTask, texts: string[], examples: EvalExample[]): Record<string, number> {
+export function generationMetrics(task: EvalTask, generated: string[], examples: EvalExample[]): Record<string, number> {
   const metric = taskMetric(task);
+  const texts = generated.map((t) => scoredText(task, t));
   switch (metric) {
     case 'pearson':
     case 'spearmanr':

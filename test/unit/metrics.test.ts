@@ -170,6 +170,11 @@ test('evaluation reports each metric\'s keys, with the positive label by name or
   assert.deepEqual(generationMetrics({ type: 'generation', metric: 'squad' }, [' Ann.'], [gen('Ann', ['Ann', 'Ann Lee'])]), { exact_match: 1, f1: 1 });
   assert.deepEqual(generationMetrics({ type: 'generation', metric: 'gsm8k' }, [' so 4,000'], [gen('x #### 4000')]), { exact_match: 1 });
   assert.deepEqual(Object.keys(generationMetrics({ type: 'generation', metric: 'spearmanr' }, [' 1', '2'], [gen('1'), gen('3')])), ['pearson', 'spearmanr']);
+  // A decoder-only model writes the task's separator before each answer: a non-whitespace one is not scored.
+  const sep = { type: 'generation', separator: ' => ' } as const;
+  assert.deepEqual(generationMetrics(sep, [' => 42', '=> 7 ', ' 42', ' => 5'], [gen('42'), gen('7'), gen('42'), gen('6')]), { exact_match: 0.75 });
+  assert.deepEqual(generationMetrics({ ...sep, metric: 'gsm8k' }, [' => 3'], [gen('x #### 3')]), { exact_match: 1 });
+  assert.deepEqual(generationMetrics({ type: 'generation' }, [' => 42'], [gen('42')]), { exact_match: 0 }, 'without the separator setting nothing is taken off');
 });
 
 /** A two-label task for the tiny model: is the first word before the second in WORDS? */

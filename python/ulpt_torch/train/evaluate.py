@@ -253,9 +253,17 @@ def classification_metrics(task: dict, preds: List[int], split, facts) -> Dict[s
     return {"accuracy": accuracy(preds, gold), "macro_f1": macro_f1(preds, gold, len(facts.label_tokens))}
 
 
-def generation_metrics(task: dict, texts: List[str], split) -> Dict[str, float]:
+def scored_text(task: dict, text: str) -> str:
+    """A generated text without the task's own separator (src/train/evaluate.ts scoredText)."""
+    separator = (task.get("separator") or "").strip()
+    trimmed = text.strip()
+    return trimmed[len(separator) :].strip() if separator and trimmed.startswith(separator) else text
+
+
+def generation_metrics(task: dict, generated: List[str], split) -> Dict[str, float]:
     """The metrics of generated texts, as the task's metric reports them (src/train/evaluate.ts)."""
     metric = task_metric(task)
+    texts = [scored_text(task, t) for t in generated]
     if metric in ("pearson", "spearmanr"):
         return regression_scores(texts, [parse_number(t) for t in split.target_texts])
     if metric == "squad":
