@@ -21,9 +21,27 @@ async function title(s: Session): Promise<string> {
   return ((await s.page.locator('.quick-input-widget .quick-input-title').textContent().catch(() => '')) ?? '').trim();
 }
 
-test('the wizard lists the model catalog and downloads a Hub model with progress into the Hugging Face cache', { timeout: 300_000 }, async (t) => {
+/** RTE as nyu-mll/glue publishes it in Parquet (sentence1, sentence2, an int64 label: 0 = entailment), made of the
+ * example's sentiment sentences: "X" entails "the review is positive" when X is positive. */
+function rteShaped(dir: string): Record<string, Uint8Array> {
+  const records = fs.readFileSync(path.join(ROOT, 'examples', 'workspace', 'data', 'sentiment-train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
+  const split = (name: string, part: Record<string, string>[]) => {
+    const file = path.join(dir, `${name}.parquet`);
+    parquetWriteFile({ filename: file, columnData: [
+      { name: 'sentence1', data: part.map((r) => r.input), type: 'STRING' },
+      { name: 'sentence2', data: part.map((_, i) => (i % 2 ? 'the review is positive' : 'the review is negative')), type: 'STRING' },
+      { name: 'label', data: part.map((r, i) => BigInt((r.label === 'positive') === Boolean(i % 2) ? 0 : 1)), type: 'INT64' },
+      { name: 'idx', data: part.map((_, i) => i), type: 'INT32' },
+    ] });
+    return new Uint8Array(fs.readFileSync(file));
+  };
+  return { 'rte/train-00000-of-00001.parquet': split('train', records.slice(0, 64)), 'rte/validation-00000-of-00001.parquet': split('validation', records.slice(64, 80)) };
+}
+
+test('the wizard lists the model catalog and downloads a Hub model with progress into the Hugging Face cache; a paper task preset trains from the Hub', { timeout: 300_000 }, async (t) => {
   const files = Object.fromEntries(['config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors'].map((f) => [f, new Uint8Array(fs.readFileSync(path.join(MODEL, f)))]));
-  const hub = await new StandInHub([{ type: 'model', id: REPO, revisions: { main: files } }]).start(280_000);
+  const glue = rteShaped(fs.mkdtempSync(path.join(os.tmpdir(), 'ulpt-rte-')));
+  const hub = await new StandInHub([{ type: 'model', id: REPO, revisions: { main: files } }, { type: 'dataset', id: 'nyu-mll/glue', revisions: { main: glue } }]).start(280_000);
   const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'ulpt-hub-cache-'));
   try {
     const session = {
@@ -57,6 +75,43 @@ test('the wizard lists the model catalog and downloads a Hub model with progress
       t.diagnostic(`transfers: ${hub.transfers().length}`);
       await s.screenshot('wizard-after-download');
       await s.page.keyboard.press('Escape');
+
+      // A paper task: the preset names the Hub data and the task; only model, method, steps, name and where are asked.
+      await s.runCommand('ULPT: Train Prompt Adapter…');
+      await s.quickPick('Start from a paper task preset', 'paper task preset');
+      await s.quickPick('glue/rte', 'glue/rte');
+      await s.quickPick(REPO, REPO.split('/')[1]);
+      await s.quickPick('ULPT, r = 2');
+      const box = s.page.locator('.quick-input-widget .quick-input-box input');
+      await waitFor('the steps step', async () => /\(7\//.test(await title(s)), 15_000);
+      await box.fill('6');
+      await box.press('Enter');
+      await waitFor('the name step', async () => /\(8\//.test(await title(s)), 15_000);
+      assert.equal(await box.inputValue(), 'glue-rte', 'the run is named after the preset');
+      await box.press('Enter');
+      await s.quickPick('Here, on the built-in engine');
+      await s.screenshot('wizard-preset-finish');
+      await s.quickPick('and train', 'and train');
+      const saved = await waitFor('the saved config', () => fs.readdirSync(s.workspace).find((f) => f.endsWith('.ulpt.json') && f.includes('rte')), 15_000);
+      const config = JSON.parse(fs.readFileSync(path.join(s.workspace, saved), 'utf8'));
+      t.diagnostic(`saved ${saved}: ${JSON.stringify(config)}`);
+      assert.equal(config.preset, 'glue/rte');
+      assert.equal(config.model, REPO, 'the Hub model stays a Hub id');
+      assert.equal(config.train, undefined, 'the data is the preset\'s');
+      const runDir = await waitFor('the preset run to finish', () => {
+        const root = path.join(s.workspace, '.ulpt', 'runs');
+        const done = fs.existsSync(root) ? fs.readdirSync(root).map((d) => path.join(root, d)).find((d) => fs.existsSync(path.join(d, 'summary.json')) || fs.existsSync(path.join(d, 'failure.json'))) : undefined;
+        return done ?? null;
+      }, 120_000);
+      assert.ok(!fs.existsSync(path.join(runDir, 'failure.json')), fs.existsSync(path.join(runDir, 'failure.json')) ? fs.readFileSync(path.join(runDir, 'failure.json'), 'utf8') : '');
+      const summary = JSON.parse(fs.readFileSync(path.join(runDir, 'summary.json'), 'utf8'));
+      t.diagnostic(`preset run: ${JSON.stringify({ steps: summary.steps, best: summary.best, metric: summary.metric })}`);
+      assert.equal(summary.steps, 6);
+      assert.equal(summary.metric, 'accuracy', 'RTE is scored by accuracy');
+      const ran = JSON.parse(fs.readFileSync(path.join(runDir, 'config.json'), 'utf8'));
+      assert.equal(ran.hub?.train?.repo, 'nyu-mll/glue', 'the training data came from the Hub');
+      assert.deepEqual(ran.task.labels, { 0: ' entailment', 1: ' not_entailment' });
+      await s.screenshot('wizard-preset-trained');
     });
   } finally {
     await hub.stop();
