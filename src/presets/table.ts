@@ -8,11 +8,12 @@
 //   pattern per config), mrqa-workshop/mrqa (plain_text/train-0000N-of-00009.parquet, validation-00000-of-00001),
 //   allenai/winogrande (winogrande_xl/…), fancyzhx/yelp_polarity (plain_text/…), allenai/scitail (tsv_format/…),
 //   google-research-datasets/paws (labeled_final/ folder; the file names follow the same converter's pattern).
-// - not confirmed here, written from the datasets' cards and the converter's usual layout: aps/super_glue's folders
-//   on main (boolq/, cb/, multirc/, wic/, wsc.fixed/ with SPLIT-00000-of-00001.parquet; the parquet-converter branch
-//   refs/convert/parquet is confirmed to hold the same data as CONFIG/SPLIT/0000.parquet), and openai/gsm8k's
-//   main/train-00000-of-00001.parquet and main/test-00000-of-00001.parquet. The subset names in MRQA's `subset`
-//   column (HotpotQA, NaturalQuestionsShort, NewsQA, SearchQA) are those of the MRQA 2019 release's file headers.
+// - seen in public code that downloads these files by URL (not the Hub's own listing): aps/super_glue's
+//   CONFIG/validation-00000-of-00001.parquet for boolq, cb, wic and wsc.fixed, pinned to main's commit 5234c61e…, and
+//   CONFIG/SPLIT-00000-of-00001.parquet for every split of those and multirc (whose idx holds paragraph and
+//   question); openai/gsm8k's main/train-00000-of-00001.parquet and main/test-00000-of-00001.parquet, as the Hub's
+//   own "use this dataset" snippet names them. The subset names in MRQA's `subset` column (HotpotQA,
+//   NaturalQuestionsShort, NewsQA, SearchQA) are those of the MRQA 2019 release's file headers.
 import type { Preset, PresetTask } from './types';
 
 const GLUE_CARD = 'https://huggingface.co/datasets/nyu-mll/glue';
