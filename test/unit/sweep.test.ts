@@ -304,3 +304,18 @@ test('export-job --grid writes a SLURM job array; its tasks train the cells, and
   const rows = readCsv(path.join(out, 'results.csv'));
   assert.deepEqual(rows.map((r) => Number(r.mean)), cells.map((c) => summaryOf(c.runDir).best!.accuracy));
 });
+
+test('--engine torch: the same sweep on the PyTorch engine, each cell a torch run, with the built-in sweep\'s table', { timeout: 300_000 }, () => {
+  const run = (engine: string, out: string) => spawnSync(process.execPath, [CLI, 'sweep', '--config', 'ulpt.config.json', '--grid', 'rank=1,3', '--seeds', '1', '--engine', engine, '--out', out, '--json'],
+    { cwd: dir, encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
+  const dir = exampleWorkspace();
+  const torch = run('torch', 'sweep-torch');
+  assert.equal(torch.status, 0, torch.stderr);
+  const builtin = run('builtin', 'sweep-builtin');
+  assert.equal(builtin.status, 0, builtin.stderr);
+  const cells = readCells(path.join(dir, 'sweep-torch'));
+  assert.equal(cells.length, 2);
+  for (const c of cells) assert.equal(summaryOf(c.runDir).engine, 'torch', `${c.runDir} was trained by the PyTorch engine`);
+  const [t, b] = [readCsv(path.join(dir, 'sweep-torch', 'results.csv')), readCsv(path.join(dir, 'sweep-builtin', 'results.csv'))];
+  assert.deepEqual(t.map((r) => [r.arm, r.trainable_parameters, r.mean]), b.map((r) => [r.arm, r.trainable_parameters, r.mean]), 'the same arms and accuracies on either engine');
+});
