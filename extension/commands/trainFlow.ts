@@ -25,8 +25,8 @@ import { configFileText, describeLabelWord, freeFileName, showTokens } from './w
 import { checkPythonAsync, enginePackageDir, findPython, torchDevicesText } from '../../src/engine/python';
 import { CATALOG, catalogFit, parameterText } from '../../src/hub/catalog';
 import { gb } from '../../src/hub/download';
-import { DATASET_PREFIX, parseDatasetRef, parseModelRef } from '../../src/hub/refs';
-import { downloadModel, resolveDataRef, type ResolveOptions } from '../../src/hub/resolve';
+import { DATASET_PREFIX, parseDatasetRef, parseModelRef, splitSiblingRef } from '../../src/hub/refs';
+import { downloadModel, HubError, resolveDataRef, type ResolveOptions } from '../../src/hub/resolve';
 import { PRESETS, type Preset } from '../../src/presets';
 
 export type TrainingSetup =
@@ -49,7 +49,7 @@ async function pick<T>(items: Item<T>[], title: string, placeHolder: string): Pr
 // ---- 1. Dataset, and the config files that already train on it
 
 /** `file`: what the readers take (a Hub dataset's cached file or glob); `ref`: the hf:// path the config keeps, for Hub data. */
-async function pickDataset(): Promise<{ file: string; all: string[]; ref?: string } | { preset: Preset } | undefined> {
+async function pickDataset(): Promise<{ file: string; all: string[]; ref?: string; validationRef?: string } | { preset: Preset } | undefined> {
   const uris = await vscode.workspace.findFiles(DATASET_GLOB, SEARCH_EXCLUDE, 2000);
   const all = uris.map((u) => u.fsPath).filter(isDatasetFile).sort((a, b) => Number(/train/i.test(path.basename(b))) - Number(/train/i.test(path.basename(a))) || a.localeCompare(b));
   const items: Item<string>[] = all.map((f) => ({ label: `$(file) ${path.basename(f)}`, description: folderDescription(path.dirname(f)), value: f }));
@@ -69,16 +69,25 @@ async function pickDataset(): Promise<{ file: string; all: string[]; ref?: strin
 
 const HUB_DATA = '$(cloud-download) A Hugging Face Hub dataset (hf://datasets/…)…';
 
-/** An hf://datasets/… path typed in, downloaded (every file of a glob) with progress and Cancel; the config keeps the path. */
-async function pickHubDataset(all: string[]): Promise<{ file: string; all: string[]; ref: string } | undefined> {
+/**
+ * An hf://datasets/… path typed in, downloaded (every file of a glob) with progress and Cancel; the config keeps the
+ * path. A train split's validation split beside it (…/validation-*.parquet for …/train-*.parquet) comes too.
+ */
+async function pickHubDataset(all: string[]): Promise<{ file: string; all: string[]; ref: string; validationRef?: string } | undefined> {
   const ref = (await vscode.window.showInputBox({
     title: TITLE(1), prompt: 'A Hugging Face Hub dataset file or glob: hf://datasets/ORG/NAME[@REVISION]/PATH (the files of a glob are read as one dataset, in path order)',
     placeHolder: 'hf://datasets/nyu-mll/glue/rte/train-00000-of-00001.parquet', ignoreFocusOut: true,
     validateInput: (v) => (parseDatasetRef(v.trim()) ? undefined : 'Write hf://datasets/ORG/NAME/PATH, or hf://datasets/ORG/NAME@REVISION/PATH (PATH may hold * and **).'),
   }))?.trim();
   if (!ref) return undefined;
-  const got = await downloadWithProgress(ref.slice(DATASET_PREFIX.length), (o) => resolveDataRef(ref, o));
-  return got ? { file: got.file, all, ref } : undefined;
+  const sibling = splitSiblingRef(ref, 'validation');
+  const got = await downloadWithProgress(ref.slice(DATASET_PREFIX.length), async (o) => {
+    const train = await resolveDataRef(ref, o);
+    // Only "there is no such file" means no validation split; any other failure is the download's to report.
+    const validation = sibling && (await resolveDataRef(sibling, o).then(() => sibling, (e: unknown) => (e instanceof HubError && e.kind === 'not-found' ? undefined : Promise.reject(e))));
+    return { train, validation };
+  });
+  return got ? { file: got.train.file, all, ref, ...(got.validation ? { validationRef: got.validation } : {}) } : undefined;
 }
 
 /** The paper's tasks (src/presets/), with their dataset, metric and split sizes. */
@@ -486,7 +495,7 @@ export async function trainingSetupFromQuestions(studio: Studio): Promise<Traini
     const finish = where === 'job' ? 'save' : await askFinish(path.basename(configFile));
     if (!finish) return undefined;
 
-    const validation = dataset.ref ? undefined : findValidationFile(dataset.file, dataset.all);
+    const validation = dataset.ref ? dataset.validationRef : findValidationFile(dataset.file, dataset.all);
     const ending: Ending = { root, name, configFile, where, finish, runDir: path.join(studio.runsDir(root), newRunId(name)) };
     const raw: Record<string, unknown> = {
       model: chosenModel.ref, // a Hub id stays one (the trainer takes it from the cache): the config reads as written

@@ -56,6 +56,20 @@ export function parseDatasetRef(ref: string): (ParsedRepo & { pattern: string })
   return repo ? { ...repo, pattern: rest.join('/') } : null;
 }
 
+/**
+ * The same split layout's file for another split: "hf://…/rte/train-00000-of-00001.parquet" → ".../rte/
+ * validation-00000-of-00001.parquet", "…/data/train-*.parquet" → "…/data/validation-*.parquet" (the Hub's Parquet
+ * files name each split so). Undefined when the last path part does not name the train split.
+ */
+export function splitSiblingRef(ref: string, split: string): string | undefined {
+  const parsed = parseDatasetRef(ref);
+  if (!parsed) return undefined;
+  const cut = ref.lastIndexOf('/') + 1;
+  const last = ref.slice(cut);
+  const renamed = last.replace(/(^|[-_.])train(?=$|[-_.])/, `$1${split}`);
+  return renamed === last ? undefined : ref.slice(0, cut) + renamed;
+}
+
 /** A model value that names a Hub repo: it looks like org/name[@rev] and is not an existing path (a folder wins). */
 export function isHubModelRef(value: string, baseDir = process.cwd()): boolean {
   return !path.isAbsolute(value) && parseModelRef(value) !== null && !fs.existsSync(path.resolve(baseDir, value));

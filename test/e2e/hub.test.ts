@@ -122,16 +122,18 @@ test('the wizard lists the model catalog and downloads a Hub model with progress
 const DATA = 'ulpt-test/reverse-shards';
 const DATA_REF = `hf://datasets/${DATA}/data/train-*.parquet`;
 
-/** The example's reverse-train.jsonl as two Parquet shards, as the Hub stores a large split. */
-function parquetShards(dir: string): { records: Record<string, string>[]; shards: Uint8Array[] } {
-  const records = fs.readFileSync(path.join(ROOT, 'examples', 'workspace', 'data', 'reverse-train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
-  const half = Math.ceil(records.length / 2);
-  const shards = [records.slice(0, half), records.slice(half)].map((part, i) => {
-    const file = path.join(dir, `shard${i}.parquet`);
+/** The example's reverse-train.jsonl as two Parquet shards, as the Hub stores a large split, and its validation file as one. */
+function parquetShards(dir: string): { records: Record<string, string>[]; shards: Uint8Array[]; validation: Uint8Array } {
+  const read = (name: string) => fs.readFileSync(path.join(ROOT, 'examples', 'workspace', 'data', name), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
+  const parquet = (name: string, part: Record<string, string>[]) => {
+    const file = path.join(dir, name);
     parquetWriteFile({ filename: file, columnData: ['input', 'target'].map((k) => ({ name: k, data: part.map((r) => r[k]), type: 'STRING' as const })) });
     return new Uint8Array(fs.readFileSync(file));
-  });
-  return { records, shards };
+  };
+  const records = read('reverse-train.jsonl');
+  const half = Math.ceil(records.length / 2);
+  const shards = [records.slice(0, half), records.slice(half)].map((part, i) => parquet(`shard${i}.parquet`, part));
+  return { records, shards, validation: parquet('validation.parquet', read('reverse-validation.jsonl')) };
 }
 
 /** Types into the quick input once it shows `placeholder` (the input box has replaced the pick), then Enter. */
@@ -146,11 +148,11 @@ async function typeAndEnter(s: Session, value: string, placeholder?: string): Pr
 test('the dataset step takes an hf://datasets glob; a model download cancelled mid-file keeps no partial file and resumes', { timeout: 420_000 }, async (t) => {
   const files = Object.fromEntries(['config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors'].map((f) => [f, new Uint8Array(fs.readFileSync(path.join(MODEL, f)))]));
   const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'ulpt-hub-cache-'));
-  const { shards } = parquetShards(cache);
+  const { shards, validation } = parquetShards(cache);
   const shardNames = ['data/train-00000-of-00002.parquet', 'data/train-00001-of-00002.parquet'];
   const hub = await new StandInHub([
     { type: 'model', id: REPO, revisions: { main: files } },
-    { type: 'dataset', id: DATA, revisions: { main: { 'README.md': Buffer.from('# reverse, in two shards\n'), [shardNames[1]]: shards[1], [shardNames[0]]: shards[0] } } },
+    { type: 'dataset', id: DATA, revisions: { main: { 'README.md': Buffer.from('# reverse, in two shards\n'), [shardNames[1]]: shards[1], [shardNames[0]]: shards[0], 'data/validation-00000-of-00001.parquet': validation } } },
   ]).start(400_000);
   const weights = `${REPO}:model.safetensors`;
   const size = files['model.safetensors'].length;
@@ -231,7 +233,8 @@ test('the dataset step takes an hf://datasets glob; a model download cancelled m
       t.diagnostic(`saved config: ${JSON.stringify(config)}`);
       assert.equal(config.train, DATA_REF, 'the hf:// path, not the cache path');
       assert.equal(config.model, REPO);
-      assert.equal(config.validation, undefined);
+      assert.equal(config.validation, DATA_REF.replace('train-*', 'validation-*'), 'the validation split beside the train split, as an hf:// path');
+      assert.equal(config.validationSplit, undefined, 'nothing held out of the training data');
       await s.screenshot('hub-dataset-config');
     });
   } finally {

@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { parquetWriteFile } from 'hyparquet-writer';
 import { downloadModel, resolveDataRef, resolveHubInputs, resolveModelRef, globMatcher, HubError } from '../../src/hub/resolve';
 import { resolveConfig } from '../../src/config';
+import { splitSiblingRef } from '../../src/hub/refs';
 import { readRecords } from '../../src/data/readers';
 import { configsUsingDataset, hubRunName } from '../../extension/commands/discovery';
 import { fillTemplate } from '../../src/data/template';
@@ -100,6 +101,14 @@ function tree(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
   return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => !e.isDirectory()).map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/')).sort();
 }
+
+test('the validation split beside a train split is the same layout with the split renamed', () => {
+  assert.equal(splitSiblingRef('hf://datasets/nyu-mll/glue/rte/train-00000-of-00001.parquet', 'validation'), 'hf://datasets/nyu-mll/glue/rte/validation-00000-of-00001.parquet');
+  assert.equal(splitSiblingRef('hf://datasets/org/data@v1/data/train-*.parquet', 'validation'), 'hf://datasets/org/data@v1/data/validation-*.parquet');
+  assert.equal(splitSiblingRef('hf://datasets/org/train/data/train.parquet', 'validation'), 'hf://datasets/org/train/data/validation.parquet', 'only the file name is renamed');
+  assert.equal(splitSiblingRef('hf://datasets/org/data/data/trainer-notes.parquet', 'validation'), undefined, 'a word that only starts with train');
+  assert.equal(splitSiblingRef('hf://datasets/org/data/test-*.parquet', 'validation'), undefined);
+});
 
 test('a model downloads into the standard cache layout; a second call transfers nothing, a pinned commit asks nothing', async () => {
   reset();
