@@ -66,8 +66,10 @@ def main(argv=None) -> int:
     except Exception as e:  # noqa: BLE001 — a process group that cannot form: say so, exit 1
         print(f"ulpt_torch: the process group could not be formed: {e}", file=sys.stderr)
         return 1
+    finished = False
     try:
         summary = train(opts, world, emit_line if world.leader else (lambda m: None))
+        finished = True
         return 130 if summary.get("reason") == "stopped" else 0
     except (ConfigError, PreparedError, RunBusyError) as e:
         print(f"ulpt_torch: {e}", file=sys.stderr)
@@ -76,7 +78,7 @@ def main(argv=None) -> int:
         print(f"ulpt_torch: {e}", file=sys.stderr)
         return 1
     finally:
-        close_world(world)
+        close_world(world, finished)
 
 
 if __name__ == "__main__":

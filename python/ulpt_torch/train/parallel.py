@@ -2,6 +2,7 @@
 prompt's gradient (a few KB) all-reduced in one flat tensor, so the order of the sum is fixed. Each rank computes
 its share of every micro-batch; the sum over ranks equals one process with the same global batch up to float
 reassociation."""
+import gc
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -91,6 +92,18 @@ def barrier(world: World) -> None:
         dist.barrier()
 
 
-def close_world(world: World) -> None:
-    if world.distributed and dist.is_initialized():
-        dist.destroy_process_group()
+def close_world(world: World, finished: bool = False) -> None:
+    """Ends the process group while the interpreter is whole. The model FSDP sharded (and the async collectives it
+    keeps) is freed first: objects holding Gloo work that outlive the group are destroyed during interpreter
+    finalization, where taking the GIL aborts the process (seen once in CI after a completed sharded run). `finished`:
+    every rank ended the loop, so they also wait for each other and tear down together."""
+    if not (world.distributed and dist.is_initialized()):
+        return
+    gc.collect()
+    if finished:
+        try:
+            dist.barrier()
+        except Exception:  # noqa: BLE001 — a peer already gone: nothing to wait for
+            pass
+    dist.destroy_process_group()
+    gc.collect()
