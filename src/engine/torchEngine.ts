@@ -148,6 +148,11 @@ function launch(opts: TorchTrainOptions, packageDir: string, python: PythonRepor
     child.on('error', (e) => reject(new PythonEngineError(`The PyTorch engine could not start (${exe}): ${e.message}`)));
     child.on('close', (code, signal) => {
       const status = code ?? (signal ? 1 : 0);
+      if (status !== 0 && status !== 130 && summary && fs.existsSync(path.join(opts.runDir, RUN_FILES.summary))) {
+        // Everything was written (summary, adapters) before a process failed in its teardown: the run is complete.
+        appendLogMessage(opts.runDir, { type: 'log', level: 'warn', message: `The PyTorch engine ${signal ? `was ended by ${signal}` : `exited with status ${status}`} after the run finished; its summary and adapters are complete.` });
+        return resolve({ code: summary.reason === 'stopped' ? 130 : 0, summary, python });
+      }
       if (status !== 0 && status !== 130) recordCrash(opts.runDir, status, signal, printed, nproc);
       resolve({ code: status, summary, python });
     });
