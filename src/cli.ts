@@ -335,12 +335,20 @@ function resumeConfig(runDir: string): TrainConfig {
   return diagnosis.config;
 }
 
-/** `train --engine torch`: src/engine/torchEngine.ts checks, prepares and starts it; its messages print as the built-in trainer's. */
-async function cmdTrainTorch(config: TrainConfig, runDir: string, resume: boolean, names: FieldNames | undefined, flags: Flags): Promise<void> {
+/** The flags only the PyTorch engine reads (train --engine torch, and --resume of its runs). */
+const TORCH_FLAGS = ['python', 'nproc', 'fsdp', 'precision', 'gradient-checkpointing'] as const;
+
+/** --precision, checked: train --engine torch runs with it, export-job makes it launch.sh's default. */
+function precisionFlag(flags: Flags): TorchTrainOptions['precision'] {
   const precision = flags.precision as TorchTrainOptions['precision'];
   if (precision !== undefined && !['fp32', 'bf16', 'fp16'].includes(precision)) throw new UsageError(`--precision must be fp32, bf16 or fp16 (got ${JSON.stringify(precision)}).`);
+  return precision;
+}
+
+/** `train --engine torch`: src/engine/torchEngine.ts checks, prepares and starts it; its messages print as the built-in trainer's. */
+async function cmdTrainTorch(config: TrainConfig, runDir: string, resume: boolean, names: FieldNames | undefined, flags: Flags): Promise<void> {
   const run = await startTorchRun(config, { runDir, resume, python: flags.python, nproc: num(flags, 'nproc') ?? 1, owner: 'ulpt train',
-    shard: flags.fsdp ? 'fsdp' : undefined, precision, gradientCheckpointing: !!flags['gradient-checkpointing'], force: !!flags.force, fieldNames: names, acceptChanges: !!flags['accept-changes'], onMessage: printer(!!flags.json) });
+    shard: flags.fsdp ? 'fsdp' : undefined, precision: precisionFlag(flags), gradientCheckpointing: !!flags['gradient-checkpointing'], force: !!flags.force, fieldNames: names, acceptChanges: !!flags['accept-changes'], onMessage: printer(!!flags.json) });
   let stopping = false;
   const onSignal = () => {
     if (stopping) {
@@ -362,7 +370,7 @@ async function cmdTrain(flags: Flags): Promise<void> {
   let names: FieldNames | undefined;
   const resume = !!flags.resume;
   if (flags.resume) {
-    const others = Object.keys(flags).filter((k) => !['resume', 'json', 'backend', 'engine', 'python', 'nproc', 'fsdp', 'precision', 'gradient-checkpointing', 'accept-changes'].includes(k));
+    const others = Object.keys(flags).filter((k) => !([...TORCH_FLAGS, 'resume', 'json', 'backend', 'engine', 'accept-changes'] as string[]).includes(k));
     if (others.length) throw new UsageError(`--resume continues a run with its own settings; it cannot be combined with --${others[0]}.`);
     runDir = path.resolve(flags.resume);
     config = resumeConfig(runDir);
@@ -385,7 +393,7 @@ async function cmdTrain(flags: Flags): Promise<void> {
   const replacing = resume ? null : describeAdapterFile(config.out);
   if (replacing && !flags.json) console.error(`ulpt: ${config.out} holds an adapter (${replacing}); this run replaces it when it finishes (give another --out to keep it).`);
   if ((config.engine ?? 'builtin') === 'torch') return cmdTrainTorch(config, runDir, resume, names, flags);
-  const torchOnly = (['python', 'nproc', 'fsdp', 'precision', 'gradient-checkpointing'] as const).find((k) => flags[k] !== undefined);
+  const torchOnly = TORCH_FLAGS.find((k) => flags[k] !== undefined);
   if (torchOnly) throw new UsageError(`--${torchOnly} is for the PyTorch engine: add --engine torch.`);
   const backend = await initBackend(config.backend);
   let stop = false;
@@ -748,9 +756,7 @@ async function cmdExportJob(flags: Flags): Promise<void> {
   if (flags.resume || flags['run-dir'] || flags.nproc) throw new UsageError(`export-job writes a job to start on a cluster: --${flags.resume ? 'resume' : flags['run-dir'] ? 'run-dir' : 'nproc'} is for launch.sh there (RUN_DIR, NPROC_PER_NODE).`);
   const { config, names } = configFromFlags({ ...flags, out: undefined });
   const local = await resolveHubInputs(config, hubOptions(!!flags.json));
-  const precision = flags.precision as TorchTrainOptions['precision'];
-  if (precision !== undefined && !['fp32', 'bf16', 'fp16'].includes(precision)) throw new UsageError(`--precision must be fp32, bf16 or fp16 (got ${JSON.stringify(precision)}).`);
-  const job = await exportJob(local, dir, { force: !!flags.force, names, launch: { shard: flags.fsdp ? 'fsdp' : undefined, precision } });
+  const job = await exportJob(local, dir, { force: !!flags.force, names, launch: { shard: flags.fsdp ? 'fsdp' : undefined, precision: precisionFlag(flags) } });
   if (flags.json) return void console.log(JSON.stringify(job));
   for (const w of job.warnings) console.error(`ulpt: warning: ${w}`);
   console.log(`wrote the job to ${dir} (${job.examples.train} training and ${job.examples.validation} validation examples, tokenized)`);
