@@ -1,12 +1,11 @@
 """Reads the prepared job (prepared.safetensors) that src/engine/prepare.ts writes into the run folder: the token
 ids of every example, the label words, the resolved config and the model facts. Data reading, templates, special
 tokens and tokenizing happen once, on the TypeScript side; this engine trains from their result."""
-import json
 import os
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
-from ..io.safetensors_file import read_all
+from ..io.safetensors_file import read_document
 
 PREPARED_FILE = "prepared.safetensors"
 PREPARED_VERSION = 2  # 2: the metric's facts (group ids, gold answer lists, the positive label)
@@ -105,11 +104,7 @@ def read_prepared(path: str, with_decoder: bool = True, model_dir: Optional[str]
     """The prepared job; `model_dir` replaces the folder it was prepared with (the same model, elsewhere: a cluster)."""
     if not os.path.exists(path):
         raise PreparedError(f"There is no prepared job at {path}: `ulpt train --engine torch` writes it before starting this engine.")
-    tensors, meta = read_all(path)
-    raw = meta.get("ulpt-prepared")
-    if raw is None:
-        raise PreparedError(f'{path} is not a prepared ULPT job (no "ulpt-prepared" metadata).')
-    doc = json.loads(raw)
+    tensors, doc = read_document(path, "ulpt-prepared", "a prepared ULPT job", PreparedError)
     if doc.get("version") != PREPARED_VERSION:
         raise PreparedError(f"{path} is prepared-job version {doc.get('version')!r}; this engine reads version {PREPARED_VERSION}. Prepare it again with the same ULPT Studio.")
     model, tokens = doc["model"], doc["tokens"]

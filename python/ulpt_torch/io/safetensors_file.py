@@ -82,3 +82,13 @@ def read_all(path: str) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:
     with safe_open(path, framework="pt") as f:
         meta = f.metadata() or {}
         return {k: f.get_tensor(k) for k in f.keys()}, meta
+
+
+def read_document(path: str, key: str, what: str, error=ValueError) -> Tuple[Dict[str, torch.Tensor], dict]:
+    """Every tensor of a file the engine or Node wrote, and the JSON document its metadata holds under `key`
+    (a prepared job's, a checkpoint's); `error` names `what` the file is not when that key is absent."""
+    tensors, meta = read_all(path)
+    raw = meta.get(key)
+    if raw is None:
+        raise error(f'{path} is not {what} (no "{key}" metadata).')
+    return tensors, json.loads(raw)

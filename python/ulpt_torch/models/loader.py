@@ -108,12 +108,13 @@ def shard_blocks(model: torch.nn.Module, device: torch.device, world_size: int) 
     return len(blocks)
 
 
-def local_weight_bytes(model: torch.nn.Module) -> int:
-    """Bytes of weights this process holds: a sharded weight counts its local shard only (tied weights once)."""
+def weight_bytes(model: torch.nn.Module, local: bool = False) -> int:
+    """Bytes of the model's weights (tied weights once); `local`: of what this process holds, a sharded weight
+    counting its own shard only."""
     total = 0
     for p in {id(p): p for p in model.parameters()}.values():
-        local = p.to_local() if hasattr(p, "to_local") else p
-        total += local.numel() * local.element_size()
+        held = p.to_local() if local and hasattr(p, "to_local") else p
+        total += held.numel() * held.element_size()
     return total
 
 

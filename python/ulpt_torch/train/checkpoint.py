@@ -1,12 +1,11 @@
 """Mirrors src/train/checkpoint.ts: the prompt's variables, AdamW's moments and the loop's counters in one safetensors
 file (tensor names and metadata as the TypeScript engine writes them), so either engine resumes the other's run."""
-import json
 import os
 from typing import Dict
 
 import torch
 
-from ..io.safetensors_file import js_json, read_all, write_f32
+from ..io.safetensors_file import js_json, read_document, write_f32
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 PROMPT_KEYS = ("z", "scale", "shift", "prompt")
@@ -29,11 +28,7 @@ def load_checkpoint(path: str, prompt, optimizer) -> dict:
     """Restores prompt and optimiser; returns the loop state. Refuses a checkpoint of another prompt shape."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"There is no checkpoint to resume from: looked for {path}.")
-    tensors, meta = read_all(path)
-    raw = meta.get("ulpt-checkpoint")
-    if raw is None:
-        raise ValueError(f'{path} is not a ULPT checkpoint (no "ulpt-checkpoint" metadata).')
-    loop = json.loads(raw)
+    tensors, loop = read_document(path, "ulpt-checkpoint", "a ULPT checkpoint")
     want = prompt_shape(prompt)
     if loop.get("shape") != want:
         raise ValueError(f"{path} holds a {js_json(loop.get('shape'))} prompt but the configuration asks for {js_json(want)}.")

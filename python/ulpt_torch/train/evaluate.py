@@ -37,12 +37,14 @@ class Lockstep:
         from .parallel import most
 
         own = _chunks(items, size)
-        return [(b, True) for b in own] + [([filler], False)] * (most(self.world, len(own), self.device) - len(own))
+        return [(b, True) for b in own] + [([filler], False)] * (most(self.world, [len(own)], self.device)[0] - len(own))
 
     def go_on(self, mine: bool, fits: bool) -> bool:
-        from .parallel import any_rank
+        """Another step while any process has a row generating and every process's rows still fit its context."""
+        from .parallel import most
 
-        return any_rank(self.world, mine, self.device) and not any_rank(self.world, not fits, self.device)
+        generating, overflowing = most(self.world, [int(mine), int(not fits)], self.device)
+        return bool(generating) and not overflowing
 
 
 def _batches(items, size, lockstep: Optional[Lockstep], pairs: bool = False):

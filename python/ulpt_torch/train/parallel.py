@@ -60,22 +60,13 @@ def agree(world: World, flag: bool, device: torch.device) -> bool:
     return bool(t.item())
 
 
-def any_rank(world: World, flag: bool, device: torch.device) -> bool:
-    """True on every rank when it is true on one (a sharded model's processes must run the same forwards)."""
+def most(world: World, counts: List[int], device: torch.device) -> List[int]:
+    """Each of `counts` as its largest over the ranks, in one all-reduce (a flag as 0/1: true when true on any rank)."""
     if not world.distributed:
-        return flag
-    t = torch.tensor([1 if flag else 0], dtype=torch.int32, device=device)
+        return counts
+    t = torch.tensor(counts, dtype=torch.int64, device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
-
-
-def most(world: World, count: int, device: torch.device) -> int:
-    """The largest of every rank's `count`."""
-    if not world.distributed:
-        return count
-    t = torch.tensor([count], dtype=torch.int64, device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return int(t.item())
+    return [int(x) for x in t.tolist()]
 
 
 def gather_objects(world: World, mine) -> list:

@@ -15,7 +15,7 @@ from ..config import check_config
 from ..io.adapter import adapter_meta, write_adapter
 from ..io.prepared import PREPARED_FILE, read_prepared
 from ..io.safetensors_file import read_all
-from ..models.loader import device_words, embedding_fingerprint, load_model, local_weight_bytes, parameter_count
+from ..models.loader import device_words, embedding_fingerprint, load_model, parameter_count, weight_bytes
 from ..ulpt.projection import parse_seed
 from ..ulpt.prompt import create_prompt
 from .batch import ExampleStream, collate_for, rank_share
@@ -205,8 +205,8 @@ def _train_held(opts: Options, world: World, holder: RunHolder) -> dict:
     for message in s.job.model_warnings:
         emit({"type": "log", "level": "warn", "message": message})
     if s.sharded:
-        held = gather_objects(world, local_weight_bytes(s.lm.model))
-        whole = sum(p.numel() * p.element_size() for p in {id(p): p for p in s.lm.model.parameters()}.values())
+        held = gather_objects(world, weight_bytes(s.lm.model, local=True))
+        whole = weight_bytes(s.lm.model)
         emit({"type": "log", "level": "info", "message": f"FSDP: the model's blocks are sharded over {world.size} processes; each holds "
               f"{_mib(max(held))} of its {_mib(whole)} of weights (embeddings, final norm and output head whole on each)."})
     return _loop(s, state, metric, device, threads, engine_fields)
