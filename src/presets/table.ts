@@ -16,30 +16,27 @@
 //   NaturalQuestionsShort, NewsQA, SearchQA) are those of the MRQA 2019 release's file headers.
 import type { Preset, PresetTask } from './types';
 
-const GLUE_CARD = 'https://huggingface.co/datasets/nyu-mll/glue';
-const SUPER_GLUE_CARD = 'https://huggingface.co/datasets/aps/super_glue';
-const MRQA_CARD = 'https://huggingface.co/datasets/mrqa-workshop/mrqa';
-
 /** A split file of a Hub dataset as an hf:// reference. */
 const hf = (repo: string, file: string) => `hf://datasets/${repo}/${file}`;
 
-function glue(config: string, task: PresetTask, sizes: [number, number], validationSplit = 'validation'): Preset {
+/** The dataset card the fields and label ids come from. */
+const card = (dataset: string) => `https://huggingface.co/datasets/${dataset}`;
+
+/** A dataset whose config folder holds one Parquet file per split (SPLIT-00000-of-00001.parquet, as the Hub converts them). */
+function oneFilePerSplit(name: string, dataset: string, config: string, task: PresetTask, sizes: [number, number], validationSplit = 'validation'): Preset {
   return {
-    name: `glue/${config}`, dataset: 'nyu-mll/glue', config, card: GLUE_CARD,
-    train: hf('nyu-mll/glue', `${config}/train-00000-of-00001.parquet`),
-    validation: hf('nyu-mll/glue', `${config}/${validationSplit}-00000-of-00001.parquet`), validationSplit,
+    name, dataset, config, card: card(dataset),
+    train: hf(dataset, `${config}/train-00000-of-00001.parquet`),
+    validation: hf(dataset, `${config}/${validationSplit}-00000-of-00001.parquet`), validationSplit,
     task, sizes: { train: sizes[0], validation: sizes[1] },
   };
 }
 
-function superGlue(name: string, config: string, task: PresetTask, sizes: [number, number]): Preset {
-  return {
-    name: `super_glue/${name}`, dataset: 'aps/super_glue', config, card: SUPER_GLUE_CARD,
-    train: hf('aps/super_glue', `${config}/train-00000-of-00001.parquet`),
-    validation: hf('aps/super_glue', `${config}/validation-00000-of-00001.parquet`), validationSplit: 'validation',
-    task, sizes: { train: sizes[0], validation: sizes[1] },
-  };
-}
+const glue = (config: string, task: PresetTask, sizes: [number, number], validationSplit?: string) =>
+  oneFilePerSplit(`glue/${config}`, 'nyu-mll/glue', config, task, sizes, validationSplit);
+
+const superGlue = (name: string, config: string, task: PresetTask, sizes: [number, number]) =>
+  oneFilePerSplit(`super_glue/${name}`, 'aps/super_glue', config, task, sizes);
 
 /**
  * MRQA 2019 publishes its six in-domain sets in one split with a `subset` column, so a preset takes the whole split
@@ -48,7 +45,7 @@ function superGlue(name: string, config: string, task: PresetTask, sizes: [numbe
  */
 function mrqa(name: string, subset: string, sizes: [number, number]): Preset {
   return {
-    name: `mrqa/${name}`, dataset: 'mrqa-workshop/mrqa', config: 'plain_text', card: MRQA_CARD,
+    name: `mrqa/${name}`, dataset: 'mrqa-workshop/mrqa', config: 'plain_text', card: card('mrqa-workshop/mrqa'),
     train: hf('mrqa-workshop/mrqa', 'plain_text/train-*.parquet'),
     validation: hf('mrqa-workshop/mrqa', 'plain_text/validation-00000-of-00001.parquet'), validationSplit: 'validation',
     filter: { subset },
@@ -90,46 +87,16 @@ export const PRESETS: readonly Preset[] = [
 
   // WinoGrande, https://huggingface.co/datasets/allenai/winogrande — the XL training size; `answer` is the string
   // "1" or "2" (the option that fills the blank "_" in the sentence).
-  {
-    name: 'winogrande', dataset: 'allenai/winogrande', config: 'winogrande_xl', card: 'https://huggingface.co/datasets/allenai/winogrande',
-    train: hf('allenai/winogrande', 'winogrande_xl/train-00000-of-00001.parquet'),
-    validation: hf('allenai/winogrande', 'winogrande_xl/validation-00000-of-00001.parquet'), validationSplit: 'validation',
-    task: { type: 'classification', template: 'winogrande sentence: {sentence} option1: {option1} option2: {option2}', targetField: 'answer', labels: { 1: ' 1', 2: ' 2' }, metric: 'accuracy' },
-    sizes: { train: 40_398, validation: 1_267 },
-  },
+  oneFilePerSplit('winogrande', 'allenai/winogrande', 'winogrande_xl', { type: 'classification', template: 'winogrande sentence: {sentence} option1: {option1} option2: {option2}', targetField: 'answer', labels: { 1: ' 1', 2: ' 2' }, metric: 'accuracy' }, [40_398, 1_267]),
   // Yelp-2, https://huggingface.co/datasets/fancyzhx/yelp_polarity — label 0 is the original class "1" (negative), 1
   // is "2" (positive). It publishes no validation split: the test split is evaluated, as in the paper.
-  {
-    name: 'yelp_polarity', dataset: 'fancyzhx/yelp_polarity', config: 'plain_text', card: 'https://huggingface.co/datasets/fancyzhx/yelp_polarity',
-    train: hf('fancyzhx/yelp_polarity', 'plain_text/train-00000-of-00001.parquet'),
-    validation: hf('fancyzhx/yelp_polarity', 'plain_text/test-00000-of-00001.parquet'), validationSplit: 'test',
-    task: { type: 'classification', template: 'yelp review: {text}', targetField: 'label', labels: { 0: ' negative', 1: ' positive' }, metric: 'accuracy' },
-    sizes: { train: 560_000, validation: 38_000 },
-  },
+  oneFilePerSplit('yelp_polarity', 'fancyzhx/yelp_polarity', 'plain_text', { type: 'classification', template: 'yelp review: {text}', targetField: 'label', labels: { 0: ' negative', 1: ' positive' }, metric: 'accuracy' }, [560_000, 38_000], 'test'),
   // SciTail, https://huggingface.co/datasets/allenai/scitail — the tsv_format config, whose label is the string
   // "entails" or "neutral".
-  {
-    name: 'scitail', dataset: 'allenai/scitail', config: 'tsv_format', card: 'https://huggingface.co/datasets/allenai/scitail',
-    train: hf('allenai/scitail', 'tsv_format/train-00000-of-00001.parquet'),
-    validation: hf('allenai/scitail', 'tsv_format/validation-00000-of-00001.parquet'), validationSplit: 'validation',
-    task: { type: 'classification', template: 'scitail premise: {premise} hypothesis: {hypothesis}', targetField: 'label', labels: { entails: ' entailment', neutral: ' neutral' }, metric: 'accuracy' },
-    sizes: { train: 23_097, validation: 1_304 },
-  },
+  oneFilePerSplit('scitail', 'allenai/scitail', 'tsv_format', { type: 'classification', template: 'scitail premise: {premise} hypothesis: {hypothesis}', targetField: 'label', labels: { entails: ' entailment', neutral: ' neutral' }, metric: 'accuracy' }, [23_097, 1_304]),
   // PAWS-Wiki, https://huggingface.co/datasets/google-research-datasets/paws — labeled_final; 1 = paraphrase.
-  {
-    name: 'paws', dataset: 'google-research-datasets/paws', config: 'labeled_final', card: 'https://huggingface.co/datasets/google-research-datasets/paws',
-    train: hf('google-research-datasets/paws', 'labeled_final/train-00000-of-00001.parquet'),
-    validation: hf('google-research-datasets/paws', 'labeled_final/validation-00000-of-00001.parquet'), validationSplit: 'validation',
-    task: { type: 'classification', template: 'paws sentence1: {sentence1} sentence2: {sentence2}', targetField: 'label', labels: { 0: ' not_paraphrase', 1: ' paraphrase' }, metric: 'accuracy' },
-    sizes: { train: 49_401, validation: 8_000 },
-  },
+  oneFilePerSplit('paws', 'google-research-datasets/paws', 'labeled_final', { type: 'classification', template: 'paws sentence1: {sentence1} sentence2: {sentence2}', targetField: 'label', labels: { 0: ' not_paraphrase', 1: ' paraphrase' }, metric: 'accuracy' }, [49_401, 8_000]),
   // GSM8K, https://huggingface.co/datasets/openai/gsm8k — the main config; `answer` is the worked solution ending in
   // "#### <number>", the number being what the gsm8k metric compares. No validation split: the test split.
-  {
-    name: 'gsm8k', dataset: 'openai/gsm8k', config: 'main', card: 'https://huggingface.co/datasets/openai/gsm8k',
-    train: hf('openai/gsm8k', 'main/train-00000-of-00001.parquet'),
-    validation: hf('openai/gsm8k', 'main/test-00000-of-00001.parquet'), validationSplit: 'test',
-    task: { type: 'generation', template: 'Question: {question}\nAnswer:', targetField: 'answer', metric: 'gsm8k' },
-    sizes: { train: 7_473, validation: 1_319 },
-  },
+  oneFilePerSplit('gsm8k', 'openai/gsm8k', 'main', { type: 'generation', template: 'Question: {question}\nAnswer:', targetField: 'answer', metric: 'gsm8k' }, [7_473, 1_319], 'test'),
 ];
