@@ -177,16 +177,21 @@ test('evaluation reports each metric\'s keys, with the positive label by name or
   assert.deepEqual(generationMetrics({ type: 'generation' }, [' => 42'], [gen('42')]), { exact_match: 0 }, 'without the separator setting nothing is taken off');
 });
 
+const WORDS = ['apple', 'stone', 'river', 'cloud', 'light', 'green', 'happy', 'quiet', 'sharp', 'blue'];
+
+/** `records` as a JSON Lines file in `dir`; its path. */
+function writeJsonl(dir: string, name: string, records: Record<string, unknown>[]): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  return file;
+}
+
 /** A two-label task for the tiny model: is the first word before the second in WORDS? */
 function orderDataset(dir: string): string {
-  const WORDS = ['apple', 'stone', 'river', 'cloud', 'light', 'green', 'happy', 'quiet', 'sharp', 'blue'];
-  const lines = Array.from({ length: 40 }, (_, i) => {
+  return writeJsonl(dir, 'order.jsonl', Array.from({ length: 40 }, (_, i) => {
     const [a, b] = [i % 10, (i * 7 + 3) % 10];
-    return JSON.stringify({ input: `${WORDS[a]} ${WORDS[b]} =`, label: a < b ? 1 : 0 });
-  });
-  const file = path.join(dir, 'order.jsonl');
-  fs.writeFileSync(file, lines.join('\n') + '\n');
-  return file;
+    return { input: `${WORDS[a]} ${WORDS[b]} =`, label: a < b ? 1 : 0 };
+  }));
 }
 
 test('a run with task.metric "f1" reports f1 in metrics.jsonl and summary.json and keeps the adapter with the best F1', async () => {
@@ -220,15 +225,11 @@ test('a run with task.metric "f1" reports f1 in metrics.jsonl and summary.json a
 
 /** MultiRC-shaped records (SuperGLUE's fields: idx.paragraph / idx.question / idx.answer, label 0/1) for the tiny model. */
 function multircDataset(dir: string): string {
-  const WORDS = ['apple', 'stone', 'river', 'cloud', 'light', 'green', 'happy', 'quiet', 'sharp', 'blue'];
-  const lines = Array.from({ length: 48 }, (_, i) => {
+  return writeJsonl(dir, 'multirc.jsonl', Array.from({ length: 48 }, (_, i) => {
     const [q, a] = [Math.floor(i / 3), i % 3];
     const answer = WORDS[(q * 3 + a * 7) % 10];
-    return JSON.stringify({ question: WORDS[q % 10], answer, idx: { paragraph: Math.floor(q / 4), question: q % 4, answer: a }, label: answer < WORDS[q % 10] ? 1 : 0 });
-  });
-  const file = path.join(dir, 'multirc.jsonl');
-  fs.writeFileSync(file, lines.join('\n') + '\n');
-  return file;
+    return { question: WORDS[q % 10], answer, idx: { paragraph: Math.floor(q / 4), question: q % 4, answer: a }, label: answer < WORDS[q % 10] ? 1 : 0 };
+  }));
 }
 
 test('the PyTorch engine scores MultiRC as the built-in engine does: question groups and the positive label travel in the prepared job', async () => {
