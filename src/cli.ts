@@ -21,7 +21,7 @@ import { PythonEngineError } from './engine/python';
 import { promptFromAdapter, type PromptModule } from './ulpt/prompt';
 import { evaluate, classify, generate, labelSetFor } from './train/evaluate';
 import { train, FitError, outPathProblem } from './train/trainer';
-import { describeDiagnosis, diagnoseRun, notRunFolder, freshRunDir, RUN_FILES, RUNS_DIR, runFolderProblem, RunFolderError, DamagedRunError } from './train/runFolder';
+import { describeDiagnosis, diagnoseRun, notRunFolder, freshRunDir, RUNS_DIR, runFolderProblem, RunFolderError, DamagedRunError } from './train/runFolder';
 import { sequenceLogits } from './train/objective';
 import { adapterTask } from './train/predict';
 import { downloadModel, resolveDataRef, resolveHubInputs, resolveModelRef, type DownloadProgress, type ResolveOptions } from './hub/resolve';

@@ -53,16 +53,21 @@ export async function scoreHeldOut(dir: string, file: SweepFile, cells: CellResu
   if (!pick || !cells.length) return { scores: new Map(), baseline: null };
   const cacheFile = path.join(dir, HELD_OUT_FILE);
   const cache = readCache(cacheFile, pick.test, fileDigest(pick.test));
-  const todo = cells.filter((c) => cache.scores[c.cell.id]?.digest !== fileDigest(runAdapter(c.runDir)));
+  // Each chosen adapter and its digest, read once: a score is kept while the adapter it was made of is unchanged.
+  const adapters = new Map(cells.map((c) => {
+    const adapterFile = runAdapter(c.runDir);
+    return [c.cell.id, { file: adapterFile, digest: fileDigest(adapterFile) }] as const;
+  }));
+  const todo = cells.filter((c) => cache.scores[c.cell.id]?.digest !== adapters.get(c.cell.id)!.digest);
   if (todo.length || !cache.baseline) {
     await initBackend(file.base.backend);
     const model = await loadModel(file.base.model);
     try {
       const records = await readRecords(pick.test);
       for (const c of todo) {
-        const adapterFile = runAdapter(c.runDir);
+        const { file: adapterFile, digest } = adapters.get(c.cell.id)!;
         onNote(`scoring ${path.basename(c.runDir)}/${path.basename(adapterFile)} on ${path.basename(pick.test)}`);
-        cache.scores[c.cell.id] = { adapter: path.relative(dir, adapterFile), digest: fileDigest(adapterFile), metrics: await score(model, adapterFile, records, true) };
+        cache.scores[c.cell.id] = { adapter: path.relative(dir, adapterFile), digest, metrics: await score(model, adapterFile, records, true) };
         writeFileAtomic(cacheFile, JSON.stringify(cache, null, 2) + '\n');
       }
       if (!cache.baseline) {

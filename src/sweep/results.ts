@@ -2,11 +2,9 @@
 // best adapter's value, from each run's summary.json), the trainable parameters, and the share of vanilla prompt
 // tuning's mean when the grid holds a method=prompt-tuning arm. With --pick, the picked key's value is chosen per
 // arm on the dev split, and the chosen runs' held-out scores are reported instead. Plain Node: no TensorFlow.js.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../io/atomic';
-import type { MetricsLine, RunSummary } from '../protocol';
-import { RUN_FILES } from '../train/runFolder';
+import type { RunSummary } from '../protocol';
 import { armKey, armLabel, ULPT_ONLY_KEYS, type Arm, type GridValue } from './grid';
 import { cellRunDir, readSummary, RESULTS_CSV, RESULTS_MD, type SweepCell, type SweepFile } from './plan';
 
@@ -15,7 +13,7 @@ export interface CellResult {
   runDir: string;
   /** summary.json of a finished run (completed or early-stopped), else null. */
   summary: RunSummary | null;
-  /** The metric that chose the run's best adapter (its metrics.jsonl says), and that adapter's value. */
+  /** The metric that chose the run's best adapter (its summary.json says), and that adapter's value. */
   metric: string | null;
   value: number | null;
 }
@@ -46,31 +44,12 @@ export interface SweepResults {
   total: number;
 }
 
-/** The metric that picked a run's best adapter: the trainer writes it into every eval line of metrics.jsonl. */
-export function runMetric(runDir: string): string | null {
-  let text: string;
-  try {
-    text = fs.readFileSync(path.join(runDir, RUN_FILES.metrics), 'utf8');
-  } catch {
-    return null;
-  }
-  for (const line of text.split('\n').reverse()) {
-    try {
-      const m = JSON.parse(line) as MetricsLine;
-      if (m.type === 'eval' && typeof m.metric === 'string') return m.metric;
-    } catch {
-      /* a torn last line */
-    }
-  }
-  return null;
-}
-
 export function cellResults(dir: string, file: SweepFile): CellResult[] {
   return file.cells.map((cell) => {
     const runDir = cellRunDir(dir, cell);
     const s = readSummary(runDir);
     const summary = s && s.reason !== 'stopped' ? s : null;
-    const metric = summary ? runMetric(runDir) : null;
+    const metric = summary?.metric ?? null; // the key that picked the run's best adapter (both engines write it)
     const value = summary && metric && typeof summary.best?.[metric] === 'number' ? summary.best[metric] : null;
     return { cell, runDir, summary, metric, value };
   });

@@ -235,7 +235,7 @@ function fakeSweep(grid: string[], pick: boolean, best: (arm: Record<string, unk
     const value = best(cell.arm, cell.seed);
     const params = cell.arm.method === 'prompt-tuning' ? 10 * 32 : 10 * Number(cell.arm.rank ?? 2) + 64;
     fs.writeFileSync(path.join(runDir, 'metrics.jsonl'), JSON.stringify({ type: 'eval', step: 5, loss: 1, metrics: { accuracy: value }, metric: 'accuracy', value, best: true }) + '\n');
-    const summary: RunSummary = { runDir, steps: 5, reason: 'completed', adapter: null, bestStep: 5, best: { loss: 1, accuracy: value, macro_f1: 0 }, baseline: null, final: { loss: 1 }, trainableParameters: params, seconds: 1, backend: 'cpu', device: 'cpu' };
+    const summary: RunSummary = { runDir, steps: 5, reason: 'completed', adapter: null, bestStep: 5, best: { loss: 1, accuracy: value, macro_f1: 0 }, metric: 'accuracy', baseline: null, final: { loss: 1 }, trainableParameters: params, seconds: 1, backend: 'cpu', device: 'cpu' };
     fs.writeFileSync(path.join(runDir, 'summary.json'), JSON.stringify(summary));
   }
   return plan;
