@@ -112,7 +112,8 @@ export function checkPythonAsync(choice: PythonChoice): Promise<PythonReport> {
 
 function readProbe(choice: PythonChoice, res: { error?: Error; stdout: string; stderr: string; status: number | null }): PythonReport {
   const where = `${choice.path} (from ${choice.source})`;
-  if (res.error) {
+  // EPIPE: it started and ended before reading the input it was given (checkPythonWith): its status and output say why.
+  if (res.error && (res.error as NodeJS.ErrnoException).code !== 'EPIPE') {
     const hint = choice.source === 'PATH' ? ' Install Python 3.9 or later, or name one with --python PATH (or ULPT_PYTHON).' : '';
     throw new PythonEngineError(`The PyTorch engine needs Python, but ${where} could not be run: ${res.error.message}.${hint}`);
   }

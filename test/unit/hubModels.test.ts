@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { listModels, torchFit, TORCH_MEMORY_SHARE } from '../../src/hub/models';
 import type { TorchProbe } from '../../src/engine/modelProbe';
+import { checkPythonWith } from '../../src/engine/python';
 import { ROOT, tempDir } from './helpers';
 
 const MODEL_DIR = path.join(ROOT, 'examples', 'workspace', 'model');
@@ -66,6 +67,14 @@ test('a missing Python is one failed start for all models, said once, and quick'
   const absent = await listModels(dir, env(dir), path.join(dir, 'no-such-python'));
   assert.match(absent.torchProblem ?? '', /no-such-python \(from --python\) could not be run: .*ENOENT/);
   assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+});
+
+test('an interpreter that exits before reading its input (EPIPE) is reported by its exit status and message, not as one that could not start', () => {
+  const fake = path.join(tempDir(), 'fake-python');
+  fs.writeFileSync(fake, `#!/bin/sh\necho 'No module named torch' >&2\nexit 1\n`, { mode: 0o755 });
+  // More input than a pipe holds: the write fails with EPIPE every time, not only when the exit wins a race.
+  assert.throws(() => checkPythonWith({ path: fake, source: '--python' }, '', 'x'.repeat(1 << 20)),
+    /fake-python \(from --python\) did not answer the version check \(exit status 1\): No module named torch/);
 });
 
 test('memory: float32 weights must fit the share of the memory the engine trains in; on CUDA bf16 halves them', () => {
