@@ -95,10 +95,15 @@ export function buildExamples(
  * target starts with whitespace.
  */
 export function separatorFor(task: TaskConfig, filled: string, target: string): string {
-  if (task.separator !== undefined) return task.separator;
-  const trailing = /[ \t]+$/.exec(filled)?.[0];
-  if (trailing) return trailing;
-  return filled === '' || target === '' || /\s$/.test(filled) || /^\s/.test(target) ? '' : ' ';
+  const separator = templateSeparator(task, filled);
+  // The default space is left out before a target that is empty or already starts with whitespace.
+  const defaultSpace = task.separator === undefined && !/[ \t]+$/.test(filled);
+  return defaultSpace && (target === '' || /^\s/.test(target)) ? '' : separator;
+}
+
+/** separatorFor before the target is known: task.separator, else the template's trailing spaces, else the default space. */
+function templateSeparator(task: TaskConfig, filled: string): string {
+  return task.separator ?? /[ \t]+$/.exec(filled)?.[0] ?? (filled === '' || /\s$/.test(filled) ? '' : ' ');
 }
 
 /**
@@ -107,8 +112,7 @@ export function separatorFor(task: TaskConfig, filled: string, target: string): 
  */
 export function generatedAnswer(record: DataRecord, task: TaskConfig, text: string, seq2seq = false): string {
   if (seq2seq) return text;
-  const filled = filledTemplate(record, task);
-  const sep = task.separator ?? /[ \t]+$/.exec(filled)?.[0] ?? (filled === '' || /\s$/.test(filled) ? '' : ' ');
+  const sep = templateSeparator(task, filledTemplate(record, task));
   return sep && text.startsWith(sep) ? text.slice(sep.length) : text;
 }
 
