@@ -4,13 +4,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { initBackend } from '../backend';
-import { readRecords, buildExamples } from '../data';
+import { buildExamples, type DataRecord } from '../data';
+import { DataWarnings } from '../data/warnings';
+import { resolveHubInputs } from '../hub/resolve';
 import { readAdapter } from '../io/adapter';
 import { writeFileAtomic } from '../io/atomic';
 import { loadModel } from '../models/loader';
 import type { LanguageModel } from '../models/types';
 import { evaluate, labelSetFor } from '../train/evaluate';
-import { fileDigest } from '../train/inputs';
+import { dataDigest, fileDigest } from '../train/inputs';
+import { readData } from '../train/trainer';
 import { adapterTask } from '../train/predict';
 import { RUN_FILES } from '../train/runFolder';
 import { promptFromAdapter } from '../ulpt/prompt';
@@ -52,7 +55,10 @@ export async function scoreHeldOut(dir: string, file: SweepFile, cells: CellResu
   const pick = file.pick;
   if (!pick || !cells.length) return { scores: new Map(), baseline: null };
   const cacheFile = path.join(dir, HELD_OUT_FILE);
-  const cache = readCache(cacheFile, pick.test, fileDigest(pick.test));
+  // The runs' own model and held-out data, local: a Hub id or an hf:// file (a preset's) from the cache, fetched if needed.
+  const local = await resolveHubInputs({ ...file.base, validation: pick.test });
+  const test = local.validation!;
+  const cache = readCache(cacheFile, pick.test, dataDigest(test));
   // Each chosen adapter and its digest, read once: a score is kept while the adapter it was made of is unchanged.
   const adapters = new Map(cells.map((c) => {
     const adapterFile = runAdapter(c.runDir);
@@ -61,9 +67,10 @@ export async function scoreHeldOut(dir: string, file: SweepFile, cells: CellResu
   const todo = cells.filter((c) => cache.scores[c.cell.id]?.digest !== adapters.get(c.cell.id)!.digest);
   if (todo.length || !cache.baseline) {
     await initBackend(file.base.backend);
-    const model = await loadModel(file.base.model);
+    const model = await loadModel(local.model);
     try {
-      const records = await readRecords(pick.test);
+      // As the runs read theirs: the task's columns, the preset's check and the config's filter (MRQA's subset).
+      const records = await readData(local, test, new DataWarnings());
       for (const c of todo) {
         const { file: adapterFile, digest } = adapters.get(c.cell.id)!;
         onNote(`scoring ${path.basename(c.runDir)}/${path.basename(adapterFile)} on ${path.basename(pick.test)}`);
@@ -87,7 +94,7 @@ export async function scoreHeldOut(dir: string, file: SweepFile, cells: CellResu
  * The metrics of an adapter on `records` (or of the frozen model with its task, when `withPrompt` is false), built
  * as the run built its validation set: the adapter's task, label words and token budget.
  */
-async function score(model: LanguageModel, adapterFile: string, records: Awaited<ReturnType<typeof readRecords>>, withPrompt: boolean): Promise<Record<string, number>> {
+async function score(model: LanguageModel, adapterFile: string, records: DataRecord[], withPrompt: boolean): Promise<Record<string, number>> {
   const adapter = readAdapter(adapterFile);
   const task = adapterTask(adapter.meta);
   const maxLength = adapter.meta.training.maxLength;

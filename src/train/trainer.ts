@@ -84,8 +84,11 @@ export async function prepareData(config: TrainConfig, model: Pick<LanguageModel
   return { train, validation, labels, labelSet: labelSetFor(labels, model.tokenizer), warnings };
 }
 
-/** One data file's records: checked against the preset's columns (when a preset filled the task), then filtered. */
-async function readData(config: TrainConfig, spec: string, warnings: DataWarnings): Promise<DataRecord[]> {
+/**
+ * One data file's records as a run reads them: only the columns its task reads, checked against the preset's columns
+ * (when a preset filled the task), then filtered (a sweep's held-out scoring reads its file so too).
+ */
+export async function readData(config: TrainConfig, spec: string, warnings: DataWarnings): Promise<DataRecord[]> {
   const records = await readRecords(spec, { warnings, columns: columnsRead(config.task, config.filter) });
   if (config.preset) checkPresetColumns(config.preset, records, config.task, config.filter);
   return filterRecords(records, config.filter, spec);

@@ -12,6 +12,7 @@ import { chosenCells, resultsCsv, resultsMarkdown, sweepResults } from '../../sr
 import { ConfigError } from '../../src/config';
 import type { RunSummary } from '../../src/protocol';
 import { ROOT, TINY, tempDir } from './helpers';
+import { StandInHub } from '../hubServer';
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const WORDS = ['model', 'prompt', 'frozen', 'tokens', 'small', 'learned'];
@@ -318,4 +319,37 @@ test('--engine torch: the same sweep on the PyTorch engine, each cell a torch ru
   for (const c of cells) assert.equal(summaryOf(c.runDir).engine, 'torch', `${c.runDir} was trained by the PyTorch engine`);
   const [t, b] = [readCsv(path.join(dir, 'sweep-torch', 'results.csv')), readCsv(path.join(dir, 'sweep-builtin', 'results.csv'))];
   assert.deepEqual(t.map((r) => [r.arm, r.trainable_parameters, r.mean]), b.map((r) => [r.arm, r.trainable_parameters, r.mean]), 'the same arms and accuracies on either engine');
+});
+
+test('--pick scores the held-out file as the runs read their data: an hf:// file fetched from the Hub, the config\'s filter applied', { timeout: 300_000 }, async () => {
+  const dir = tempDir('ulpt-sweep-');
+  const lines = fs.readFileSync(path.join(ROOT, 'examples', 'workspace', 'data', 'sentiment-train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
+  const jsonl = (records: Record<string, string>[]) => records.map((r) => JSON.stringify(r)).join('\n') + '\n';
+  fs.writeFileSync(path.join(dir, 'train.jsonl'), jsonl(lines.slice(0, 32).map((r) => ({ ...r, subset: 'a' }))));
+  // Subset b's label is not one of the task's: scoring it would fail, so a table means the filter was applied.
+  const heldOut = jsonl([...lines.slice(32, 48).map((r) => ({ ...r, subset: 'a' })), ...lines.slice(48, 52).map((r) => ({ ...r, label: 'neutral', subset: 'b' }))]);
+  const hub = await new StandInHub([{ type: 'dataset', id: 'ulpt-test/heldout', revisions: { main: { 'valid.jsonl': Buffer.from(heldOut) } } }]).start(280_000);
+  const cache = path.join(dir, 'hf-cache');
+  try {
+    fs.writeFileSync(path.join(dir, 'ulpt.config.json'), JSON.stringify({
+      model: path.join(ROOT, 'examples', 'workspace', 'model'), train: 'train.jsonl', validation: 'hf://datasets/ulpt-test/heldout/valid.jsonl', filter: { subset: 'a' },
+      steps: 3, batchSize: 4, maxLength: 16, promptLength: 4, evalEvery: 3, checkpointEvery: 0, backend: 'cpu', threads: 1,
+      task: { type: 'classification', template: 'input: {input} output:', labels: { positive: ' positive', negative: ' negative' } },
+    }));
+    // Asynchronously: the stand-in Hub answers from this process.
+    const child = spawn(process.execPath, [CLI, 'sweep', '--config', 'ulpt.config.json', '--grid', 'lr=0.03,0.3', '--seeds', '1', '--pick', 'lr', '--out', 'sw', '--json'],
+      { cwd: dir, env: { ...process.env, HF_ENDPOINT: hub.endpoint, HF_HUB_CACHE: cache, HF_HOME: path.join(cache, 'home') } });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += String(d)));
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    assert.equal(code, 0, stderr);
+    const held = JSON.parse(fs.readFileSync(path.join(dir, 'sw', 'heldout.json'), 'utf8'));
+    assert.equal(held.test, 'hf://datasets/ulpt-test/heldout/valid.jsonl', 'keyed by the file as the config names it');
+    assert.equal(Object.keys(held.scores).length, 1, 'the chosen run of the one arm');
+    assert.equal(typeof held.baseline.accuracy, 'number');
+    const [row] = readCsv(path.join(dir, 'sw', 'results.csv')).filter((r) => r.arm !== 'no prompt (frozen model)');
+    assert.equal(Number(row.mean), (Object.values(held.scores)[0] as { metrics: { accuracy: number } }).metrics.accuracy);
+  } finally {
+    await hub.stop();
+  }
 });
